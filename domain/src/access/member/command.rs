@@ -1,0 +1,35 @@
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+
+use crate::actor::Role;
+use crate::ids::{TenantId, TokenId};
+use crate::names::{DisplayName, Email};
+
+/// Commands on a member. Secrets arrive already hashed: the domain never sees a plain
+/// password or token.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MemberCommand {
+    Create {
+        tenant_id: TenantId,
+        email: Email,
+        name: DisplayName,
+        roles: BTreeSet<Role>,
+        password_hash: Option<String>,
+    },
+    SetPassword {
+        password_hash: String,
+    },
+    GrantRole(Role),
+    RevokeRole(Role),
+    Disable,
+    Enable,
+    IssueToken {
+        token_id: TokenId,
+        name: DisplayName,
+        secret_hash: String,
+        expires_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    },
+    RevokeToken(TokenId),
+}

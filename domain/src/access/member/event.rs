@@ -1,0 +1,67 @@
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use cqrs_es::DomainEvent;
+use serde::{Deserialize, Serialize};
+
+use crate::actor::Role;
+use crate::ids::{TenantId, TokenId};
+use crate::names::{DisplayName, Email};
+
+/// Current version of `MemberCreated`; 1.0 carried `admin: bool` instead of `roles`
+/// (see [`crate::upcast`]).
+pub const MEMBER_CREATED_VERSION: &str = "2.0";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum MemberEvent {
+    MemberCreated {
+        tenant_id: TenantId,
+        email: Email,
+        name: DisplayName,
+        roles: BTreeSet<Role>,
+    },
+    PasswordSet {
+        password_hash: String,
+    },
+    RoleGranted {
+        role: Role,
+    },
+    RoleRevoked {
+        role: Role,
+    },
+    MemberDisabled,
+    MemberEnabled,
+    TokenIssued {
+        token_id: TokenId,
+        name: DisplayName,
+        secret_hash: String,
+        expires_at: Option<DateTime<Utc>>,
+    },
+    TokenRevoked {
+        token_id: TokenId,
+    },
+}
+
+impl DomainEvent for MemberEvent {
+    fn event_type(&self) -> String {
+        match self {
+            Self::MemberCreated { .. } => "MemberCreated",
+            Self::PasswordSet { .. } => "PasswordSet",
+            Self::RoleGranted { .. } => "RoleGranted",
+            Self::RoleRevoked { .. } => "RoleRevoked",
+            Self::MemberDisabled => "MemberDisabled",
+            Self::MemberEnabled => "MemberEnabled",
+            Self::TokenIssued { .. } => "TokenIssued",
+            Self::TokenRevoked { .. } => "TokenRevoked",
+        }
+        .to_owned()
+    }
+
+    fn event_version(&self) -> String {
+        match self {
+            Self::MemberCreated { .. } => MEMBER_CREATED_VERSION,
+            _ => "1.0",
+        }
+        .to_owned()
+    }
+}

@@ -1,0 +1,18 @@
+//! Medgrid's domain: aggregates, commands, events and errors, with no I/O.
+//!
+//! Each bounded context (`tenancy`, `access`, …) keeps its aggregate, commands, events and
+//! errors in their own files. Everything the domain needs from the world is a trait in
+//! [`ports`].
+
+pub mod access;
+pub mod actor;
+pub mod error;
+pub mod ids;
+pub mod metadata;
+pub mod names;
+pub mod ports;
+pub mod tenancy;
+pub mod upcast;
+
+pub use actor::{Actor, Caller, GroupRole, Role};
+pub use error::{Code, CommandError};

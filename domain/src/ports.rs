@@ -1,0 +1,51 @@
+//! What the domain's use cases need from the world, as traits the infrastructure implements.
+
+use async_trait::async_trait;
+
+use crate::access::{GroupCommand, MemberCommand};
+use crate::error::CommandError;
+use crate::ids::{GroupId, MemberId, TenantId};
+use crate::metadata::EventMetadata;
+use crate::names::Password;
+use crate::tenancy::TenantCommand;
+
+/// Executes commands against aggregates and returns once the read models include the
+/// events written (or a bounded wait expired: the write itself has succeeded either way).
+#[async_trait]
+pub trait CommandBus: Send + Sync {
+    async fn tenant(
+        &self,
+        id: TenantId,
+        command: TenantCommand,
+        meta: &EventMetadata,
+    ) -> Result<(), CommandError>;
+
+    async fn member(
+        &self,
+        id: MemberId,
+        command: MemberCommand,
+        meta: &EventMetadata,
+    ) -> Result<(), CommandError>;
+
+    async fn group(
+        &self,
+        id: GroupId,
+        command: GroupCommand,
+        meta: &EventMetadata,
+    ) -> Result<(), CommandError>;
+}
+
+/// A freshly minted bearer token: shown once to its owner, stored only as `hash`.
+pub struct MintedToken {
+    pub plaintext: String,
+    pub hash: String,
+}
+
+/// Secrets: password hashing (argon2id in production) and bearer tokens.
+pub trait Secrets: Send + Sync {
+    fn hash_password(&self, password: &Password) -> Result<String, CommandError>;
+    fn verify_password(&self, password: &str, hash: &str) -> bool;
+    fn mint_token(&self) -> MintedToken;
+    /// The stored form of a presented token.
+    fn token_hash(&self, plaintext: &str) -> String;
+}

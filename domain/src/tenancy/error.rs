@@ -1,0 +1,25 @@
+use crate::error::{Code, Coded};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TenantError {
+    #[error("a tenant with this slug already exists")]
+    AlreadyExists,
+    #[error("no such tenant")]
+    NotFound,
+    #[error("the tenant is already suspended")]
+    AlreadySuspended,
+    #[error("the tenant is not suspended")]
+    NotSuspended,
+    #[error("a suspension needs a reason (1 to 500 characters)")]
+    InvalidReason,
+}
+
+impl Coded for TenantError {
+    fn code(&self) -> Code {
+        match self {
+            Self::AlreadyExists | Self::AlreadySuspended | Self::NotSuspended => Code::Conflict,
+            Self::NotFound => Code::NotFound,
+            Self::InvalidReason => Code::InvalidInput,
+        }
+    }
+}

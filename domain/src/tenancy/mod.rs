@@ -1,0 +1,11 @@
+//! Tenants: the institutions using Medgrid.
+
+mod aggregate;
+mod command;
+mod error;
+mod event;
+
+pub use aggregate::{Tenant, TenantStatus};
+pub use command::TenantCommand;
+pub use error::TenantError;
+pub use event::TenantEvent;

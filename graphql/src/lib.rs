@@ -1,0 +1,71 @@
+//! Medgrid's GraphQL API, and the use cases behind it. Knows nothing of the web framework:
+//! `services/api` serves the schema over HTTP and WebSocket.
+
+use std::sync::Arc;
+
+use async_graphql::Schema;
+use medgrid_domain::ports::{CommandBus, Secrets};
+use sqlx::PgPool;
+use tokio::sync::watch;
+
+pub mod error;
+mod mutation;
+mod query;
+mod subscription;
+mod types;
+pub mod usecases;
+
+pub use error::ApiError;
+pub use mutation::Mutation;
+pub use query::Query;
+pub use subscription::Subscription;
+
+/// What the use cases work with.
+#[derive(Clone)]
+pub struct Services {
+    pub pool: PgPool,
+    pub bus: Arc<dyn CommandBus>,
+    pub secrets: Arc<dyn Secrets>,
+    /// Bumped when in-process processors apply events (wakes subscriptions early).
+    pub progress: watch::Receiver<u64>,
+}
+
+/// Per-request data: who is calling (or why authentication failed) and the request id.
+#[derive(Clone, Debug)]
+pub struct RequestContext {
+    pub caller: Result<medgrid_domain::Actor, ApiError>,
+    pub request_id: Option<String>,
+}
+
+impl RequestContext {
+    /// A request that carried no credentials.
+    pub fn anonymous(request_id: Option<String>) -> Self {
+        Self {
+            caller: Err(ApiError::unauthenticated("authentication required")),
+            request_id,
+        }
+    }
+}
+
+pub type MedgridSchema = Schema<Query, Mutation, Subscription>;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub depth: usize,
+    pub complexity: usize,
+}
+
+pub fn build_schema(services: Services, limits: Limits) -> MedgridSchema {
+    Schema::build(Query, Mutation, Subscription)
+        .data(services)
+        .limit_depth(limits.depth)
+        .limit_complexity(limits.complexity)
+        .limit_recursive_depth(32)
+        .limit_directives(20)
+        .finish()
+}
+
+/// The schema in SDL, for clients and for the isolation test generated from it.
+pub fn sdl() -> String {
+    Schema::build(Query, Mutation, Subscription).finish().sdl()
+}

@@ -1,0 +1,120 @@
+use async_graphql::connection::Connection;
+use async_graphql::{Context, ID, Object};
+use medgrid_domain::ids::{GroupId, MemberId, TenantId};
+use medgrid_projections::{groups, members, tenants};
+
+use crate::ApiError;
+use crate::types::{Group, Member, Tenant, caller, connection, forbidden, page_request, services};
+use crate::usecases::{self, access, parse_id, tenancy};
+
+pub struct Query;
+
+/// The tenant a list is about: the caller's own, or (platform admins only) the one named.
+fn target_tenant(
+    caller: &medgrid_domain::Caller,
+    tenant_id: Option<ID>,
+) -> Result<TenantId, ApiError> {
+    let actor = caller
+        .actor()
+        .ok_or_else(|| ApiError::unauthenticated("authentication required"))?;
+    match tenant_id {
+        None => Ok(actor.tenant_id),
+        Some(id) => {
+            let id: TenantId = parse_id(&id, "tenant")?;
+            caller
+                .check(|a| a.require_member_of(id))
+                .map_err(|_| ApiError::not_found("tenant"))?;
+            Ok(id)
+        }
+    }
+}
+
+#[Object]
+impl Query {
+    /// The authenticated member.
+    async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<Member> {
+        let caller = caller(ctx)?;
+        let id = caller
+            .actor()
+            .map(|a| a.member_id)
+            .ok_or_else(|| forbidden("no member"))?;
+        Ok(Member(access::visible(services(ctx), &caller, id).await?))
+    }
+
+    /// A tenant by id; without id, the caller's own.
+    async fn tenant(&self, ctx: &Context<'_>, id: Option<ID>) -> async_graphql::Result<Tenant> {
+        let caller = caller(ctx)?;
+        let id = target_tenant(&caller, id)?;
+        Ok(Tenant(tenancy::visible(services(ctx), &caller, id).await?))
+    }
+
+    /// Every tenant (platform administrators).
+    async fn tenants(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, Tenant>> {
+        let caller = caller(ctx)?;
+        caller
+            .check(|a| a.require_platform_admin())
+            .map_err(ApiError::from)?;
+        let request = page_request(first, after)?;
+        let page = tenants::list(&services(ctx).pool, request)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(connection(page, request, |r| r.position, Tenant))
+    }
+
+    /// Members of the caller's tenant (or of `tenantId`, for platform administrators).
+    async fn members(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        tenant_id: Option<ID>,
+    ) -> async_graphql::Result<Connection<String, Member>> {
+        let caller = caller(ctx)?;
+        let tenant = target_tenant(&caller, tenant_id)?;
+        let request = page_request(first, after)?;
+        let page = members::list(&services(ctx).pool, tenant, request)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(connection(page, request, |r| r.position, Member))
+    }
+
+    async fn member(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Member> {
+        let caller = caller(ctx)?;
+        let id: MemberId = parse_id(&id, "member")?;
+        Ok(Member(access::visible(services(ctx), &caller, id).await?))
+    }
+
+    /// Groups: all of the tenant's for its administrators, one's own for members.
+    async fn groups(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        tenant_id: Option<ID>,
+    ) -> async_graphql::Result<Connection<String, Group>> {
+        let caller = caller(ctx)?;
+        let tenant = target_tenant(&caller, tenant_id)?;
+        let only_mine = caller
+            .actor()
+            .filter(|a| !a.can_administer(tenant))
+            .map(|a| a.member_id);
+        let request = page_request(first, after)?;
+        let page = groups::list(&services(ctx).pool, tenant, only_mine, request)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(connection(page, request, |r| r.position, Group))
+    }
+
+    async fn group(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Group> {
+        let caller = caller(ctx)?;
+        let id: GroupId = parse_id(&id, "group")?;
+        Ok(Group(
+            usecases::groups::visible(services(ctx), &caller, id).await?,
+        ))
+    }
+}

@@ -1,0 +1,319 @@
+//! GraphQL object types over the read models. Every field that reaches further than the
+//! row itself checks what the caller may see.
+
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{Context, Enum, ID, Object, OutputType, SimpleObject};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use medgrid_domain::actor::{self, GroupRole};
+use medgrid_domain::ids::{GroupId, MemberId, TenantId};
+use medgrid_domain::{Caller, Code};
+use medgrid_projections::groups::{GroupMemberRow, GroupRow};
+use medgrid_projections::members::{self, MemberRow, TokenRow};
+use medgrid_projections::page::{Page, PageRequest};
+use medgrid_projections::tenants::TenantRow;
+
+use crate::usecases::{access, groups, tenancy};
+use crate::{ApiError, RequestContext, Services};
+
+pub fn services<'a>(ctx: &Context<'a>) -> &'a Services {
+    ctx.data_unchecked::<Services>()
+}
+
+pub fn request(ctx: &Context<'_>) -> RequestContext {
+    ctx.data_opt::<RequestContext>()
+        .cloned()
+        .unwrap_or_else(|| RequestContext::anonymous(None))
+}
+
+/// The authenticated caller, or the reason there is none.
+pub fn caller(ctx: &Context<'_>) -> Result<Caller, ApiError> {
+    request(ctx).caller.map(Caller::Member)
+}
+
+pub fn request_id(ctx: &Context<'_>) -> Option<String> {
+    request(ctx).request_id
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum Role {
+    TenantAdmin,
+    PlatformAdmin,
+}
+
+impl From<Role> for actor::Role {
+    fn from(r: Role) -> Self {
+        match r {
+            Role::TenantAdmin => Self::TenantAdmin,
+            Role::PlatformAdmin => Self::PlatformAdmin,
+        }
+    }
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(name = "GroupRole")]
+pub enum GroupRoleName {
+    Manager,
+    Member,
+}
+
+impl From<GroupRoleName> for GroupRole {
+    fn from(r: GroupRoleName) -> Self {
+        match r {
+            GroupRoleName::Manager => Self::Manager,
+            GroupRoleName::Member => Self::Member,
+        }
+    }
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum TenantStatus {
+    Active,
+    Suspended,
+}
+
+pub struct Tenant(pub TenantRow);
+
+#[Object]
+impl Tenant {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn slug(&self) -> &str {
+        &self.0.slug
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn status(&self) -> TenantStatus {
+        if self.0.is_active() {
+            TenantStatus::Active
+        } else {
+            TenantStatus::Suspended
+        }
+    }
+    async fn suspended_reason(&self) -> Option<&str> {
+        self.0.suspended_reason.as_deref()
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+pub struct Member(pub MemberRow);
+
+impl Member {
+    fn id(&self) -> MemberId {
+        MemberId::from_uuid(self.0.id)
+    }
+    fn tenant_id(&self) -> TenantId {
+        TenantId::from_uuid(self.0.tenant_id)
+    }
+}
+
+#[Object]
+impl Member {
+    #[graphql(name = "id")]
+    async fn gql_id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn email(&self) -> &str {
+        &self.0.email
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn roles(&self) -> Vec<Role> {
+        crate::usecases::auth::parse_roles(&self.0.roles)
+            .into_iter()
+            .map(|r| match r {
+                actor::Role::TenantAdmin => Role::TenantAdmin,
+                actor::Role::PlatformAdmin => Role::PlatformAdmin,
+            })
+            .collect()
+    }
+    async fn disabled(&self) -> bool {
+        self.0.disabled
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn tenant(&self, ctx: &Context<'_>) -> async_graphql::Result<Tenant> {
+        let caller = caller(ctx)?;
+        Ok(Tenant(
+            tenancy::visible(services(ctx), &caller, self.tenant_id()).await?,
+        ))
+    }
+    /// The groups of this member that the caller may see.
+    async fn groups(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<GroupMembership>> {
+        let caller = caller(ctx)?;
+        let svc = services(ctx);
+        let mut out = vec![];
+        for row in medgrid_projections::groups::memberships(&svc.pool, self.id())
+            .await
+            .map_err(ApiError::from)?
+        {
+            let gid = GroupId::from_uuid(row.group_id);
+            if groups::visible(svc, &caller, gid).await.is_ok() {
+                out.push(GroupMembership(row));
+            }
+        }
+        Ok(out)
+    }
+    /// Personal access tokens: visible to their owner and the tenant's admins.
+    async fn tokens(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<AccessToken>> {
+        let caller = caller(ctx)?;
+        let own = caller.actor().is_some_and(|a| a.member_id == self.id());
+        if !own {
+            caller
+                .check(|a| a.require_tenant_admin(self.tenant_id()))
+                .map_err(ApiError::from)?;
+        }
+        let rows = members::tokens(&services(ctx).pool, self.id())
+            .await
+            .map_err(ApiError::from)?;
+        Ok(rows.into_iter().map(AccessToken::from).collect())
+    }
+}
+
+pub struct Group(pub GroupRow);
+
+#[Object]
+impl Group {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn members(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<GroupMembership>> {
+        let rows = medgrid_projections::groups::members_of(
+            &services(ctx).pool,
+            GroupId::from_uuid(self.0.id),
+        )
+        .await
+        .map_err(ApiError::from)?;
+        Ok(rows.into_iter().map(GroupMembership).collect())
+    }
+}
+
+pub struct GroupMembership(pub GroupMemberRow);
+
+#[Object]
+impl GroupMembership {
+    async fn group(&self, ctx: &Context<'_>) -> async_graphql::Result<Group> {
+        let caller = caller(ctx)?;
+        let id = GroupId::from_uuid(self.0.group_id);
+        Ok(Group(groups::visible(services(ctx), &caller, id).await?))
+    }
+    async fn member(&self, ctx: &Context<'_>) -> async_graphql::Result<Member> {
+        let caller = caller(ctx)?;
+        let id = MemberId::from_uuid(self.0.member_id);
+        Ok(Member(access::visible(services(ctx), &caller, id).await?))
+    }
+    async fn role(&self) -> GroupRoleName {
+        if self.0.role == GroupRole::Manager.as_str() {
+            GroupRoleName::Manager
+        } else {
+            GroupRoleName::Member
+        }
+    }
+    async fn since(&self) -> DateTime<Utc> {
+        self.0.since
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct AccessToken {
+    id: ID,
+    name: String,
+    created_at: DateTime<Utc>,
+    expires_at: Option<DateTime<Utc>>,
+    revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<TokenRow> for AccessToken {
+    fn from(t: TokenRow) -> Self {
+        Self {
+            id: ID(t.id.to_string()),
+            name: t.name,
+            created_at: t.created_at,
+            expires_at: t.expires_at,
+            revoked_at: t.revoked_at,
+        }
+    }
+}
+
+/// Pages are at most this long.
+pub const MAX_PAGE: i32 = 100;
+const DEFAULT_PAGE: i32 = 20;
+
+pub fn page_request(first: Option<i32>, after: Option<String>) -> Result<PageRequest, ApiError> {
+    let first = first.unwrap_or(DEFAULT_PAGE);
+    if !(0..=MAX_PAGE).contains(&first) {
+        return Err(ApiError::invalid(format!(
+            "first must be between 0 and {MAX_PAGE}"
+        )));
+    }
+    let after = after
+        .map(|c| {
+            decode_cursor(&c).ok_or_else(|| ApiError::invalid("after: not a cursor from this API"))
+        })
+        .transpose()?;
+    Ok(PageRequest {
+        first: i64::from(first),
+        after,
+    })
+}
+
+fn encode_cursor(position: i64) -> String {
+    URL_SAFE_NO_PAD.encode(format!("p{position}"))
+}
+
+fn decode_cursor(cursor: &str) -> Option<i64> {
+    let raw = URL_SAFE_NO_PAD.decode(cursor).ok()?;
+    std::str::from_utf8(&raw)
+        .ok()?
+        .strip_prefix('p')?
+        .parse()
+        .ok()
+}
+
+/// A Relay connection over one page of rows keyed by their position.
+pub fn connection<R, N: OutputType>(
+    page: Page<R>,
+    request: PageRequest,
+    position: impl Fn(&R) -> i64,
+    node: impl Fn(R) -> N,
+) -> Connection<String, N> {
+    let mut conn = Connection::new(request.after.is_some(), page.has_next);
+    conn.edges = page
+        .rows
+        .into_iter()
+        .map(|row| Edge::new(encode_cursor(position(&row)), node(row)))
+        .collect();
+    conn
+}
+
+pub fn forbidden(message: &str) -> ApiError {
+    ApiError::new(Code::Forbidden, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        assert_eq!(decode_cursor(&encode_cursor(42)), Some(42));
+        assert_eq!(decode_cursor("!!"), None);
+        assert_eq!(decode_cursor(&URL_SAFE_NO_PAD.encode("x1")), None);
+        assert!(page_request(Some(101), None).is_err());
+        assert!(page_request(Some(-1), None).is_err());
+        assert!(page_request(None, Some("zz".into())).is_err());
+    }
+}

@@ -1,0 +1,122 @@
+//! Turning presented credentials into a caller.
+
+use std::collections::BTreeMap;
+
+use chrono::{Duration, Utc};
+use medgrid_domain::Code;
+use medgrid_domain::access::MemberCommand;
+use medgrid_domain::actor::{Actor, GroupRole, Role};
+use medgrid_domain::ids::{GroupId, MemberId, TenantId, TokenId};
+use medgrid_domain::metadata::{Causer, EventMetadata};
+use medgrid_domain::names::{Email, TenantSlug};
+use medgrid_projections::{groups, members, tenants};
+
+use crate::{ApiError, Services};
+
+/// How long a token from password login lives.
+pub const LOGIN_TOKEN_HOURS: i64 = 12;
+
+/// Resolves a bearer token to an active member of an active tenant.
+pub async fn resolve_bearer(svc: &Services, token: &str) -> Result<Actor, ApiError> {
+    let hash = svc.secrets.token_hash(token);
+    let holder = members::token_holder(&svc.pool, &hash)
+        .await?
+        .ok_or_else(|| ApiError::unauthenticated("invalid token"))?;
+    if holder.revoked_at.is_some() {
+        return Err(ApiError::unauthenticated("token revoked"));
+    }
+    if holder.expires_at.is_some_and(|at| at <= Utc::now()) {
+        return Err(ApiError::unauthenticated("token expired"));
+    }
+    if holder.tenant_status.as_deref() != Some("ACTIVE") {
+        return Err(ApiError::new(Code::Forbidden, "this tenant is suspended"));
+    }
+    if holder.member_disabled {
+        return Err(ApiError::new(Code::Forbidden, "this account is disabled"));
+    }
+    actor(
+        svc,
+        holder.tenant_id.into(),
+        holder.member_id.into(),
+        &holder.roles,
+    )
+    .await
+}
+
+async fn actor(
+    svc: &Services,
+    tenant: uuid::Uuid,
+    member: uuid::Uuid,
+    roles: &[String],
+) -> Result<Actor, ApiError> {
+    let member_id = MemberId::from_uuid(member);
+    let groups = groups::memberships(&svc.pool, member_id)
+        .await?
+        .into_iter()
+        .map(|g| {
+            let role = if g.role == GroupRole::Manager.as_str() {
+                GroupRole::Manager
+            } else {
+                GroupRole::Member
+            };
+            (GroupId::from_uuid(g.group_id), role)
+        })
+        .collect::<BTreeMap<_, _>>();
+    Ok(Actor {
+        tenant_id: TenantId::from_uuid(tenant),
+        member_id,
+        roles: parse_roles(roles),
+        groups,
+    })
+}
+
+pub fn parse_roles(roles: &[String]) -> std::collections::BTreeSet<Role> {
+    roles
+        .iter()
+        .filter_map(|r| match r.as_str() {
+            "TENANT_ADMIN" => Some(Role::TenantAdmin),
+            "PLATFORM_ADMIN" => Some(Role::PlatformAdmin),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Local password login: checks the password and issues a short-lived token.
+/// Every failure before the password check reads the same, so accounts cannot be probed.
+pub async fn login(
+    svc: &Services,
+    tenant: &str,
+    email: &str,
+    password: &str,
+    request_id: Option<String>,
+) -> Result<(String, MemberId), ApiError> {
+    let denied = || ApiError::unauthenticated("invalid tenant, e-mail or password");
+    let slug: TenantSlug = tenant.parse().map_err(|_| denied())?;
+    let email: Email = email.parse().map_err(|_| denied())?;
+    let tenant = tenants::by_slug(&svc.pool, slug.as_ref())
+        .await?
+        .ok_or_else(denied)?;
+    let tenant_id = TenantId::from_uuid(tenant.id);
+    let member_id = MemberId::for_email(tenant_id, &email);
+    let hash = members::password_hash(&svc.pool, member_id)
+        .await?
+        .ok_or_else(denied)?;
+    if !svc.secrets.verify_password(password, &hash) {
+        return Err(denied());
+    }
+    if !tenant.is_active() {
+        return Err(ApiError::new(Code::Forbidden, "this tenant is suspended"));
+    }
+    let minted = svc.secrets.mint_token();
+    let now = Utc::now();
+    let command = MemberCommand::IssueToken {
+        token_id: TokenId::random(),
+        name: "password login".parse()?,
+        secret_hash: minted.hash,
+        expires_at: Some(now + Duration::hours(LOGIN_TOKEN_HOURS)),
+        now,
+    };
+    let meta = EventMetadata::new(tenant_id, Causer::Member(member_id), request_id);
+    svc.bus.member(member_id, command, &meta).await?;
+    Ok((minted.plaintext, member_id))
+}

@@ -1,0 +1,146 @@
+//! Typed configuration: built-in defaults, then an optional TOML file, then `MEDGRID_*`
+//! environment variables (and `DATABASE_URL`), then command-line flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Every setting, with its environment variable `MEDGRID_<FIELD>` (upper case).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Config {
+    /// Address the HTTP server listens on.
+    pub listen: SocketAddr,
+    /// Where the embedded PostgreSQL cluster, blobs and outbox live.
+    pub data_dir: PathBuf,
+    /// External PostgreSQL (`DATABASE_URL`); without it, an embedded cluster runs in `data_dir`.
+    pub database_url: Option<SecretString>,
+    pub database_max_connections: u32,
+    pub log_format: LogFormat,
+    /// Development mode: GraphiQL on GET /graphql.
+    pub dev_mode: bool,
+    /// Create the demo tenant and its admin on first start.
+    pub demo: bool,
+    pub graphql_max_depth: usize,
+    pub graphql_max_complexity: usize,
+    /// Largest request body accepted by /graphql, in bytes.
+    pub max_body_bytes: usize,
+    /// How long a mutation waits for the read models to include its own writes.
+    pub read_your_writes_timeout_ms: u64,
+    /// Processors look at the log at least this often, even without notifications.
+    pub poll_interval_ms: u64,
+}
+
+#[derive(Serialize)]
+struct Defaults {
+    listen: SocketAddr,
+    data_dir: PathBuf,
+    database_max_connections: u32,
+    log_format: LogFormat,
+    dev_mode: bool,
+    demo: bool,
+    graphql_max_depth: usize,
+    graphql_max_complexity: usize,
+    max_body_bytes: usize,
+    read_your_writes_timeout_ms: u64,
+    poll_interval_ms: u64,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("medgrid-data"),
+            database_max_connections: 20,
+            log_format: LogFormat::Text,
+            dev_mode: false,
+            demo: true,
+            graphql_max_depth: 12,
+            graphql_max_complexity: 500,
+            max_body_bytes: 1024 * 1024,
+            read_your_writes_timeout_ms: 5000,
+            poll_interval_ms: 500,
+        }
+    }
+}
+
+/// Values given on the command line; they win over everything else.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// Loads the configuration; `file` is the TOML file (`--config` or `MEDGRID_CONFIG`).
+    pub fn load(file: Option<&Path>, overrides: Overrides) -> Result<Self, figment::Error> {
+        let mut figment = Figment::from(Serialized::defaults(Defaults::default()));
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        figment
+            .merge(Env::prefixed("MEDGRID_").ignore(&["config"]))
+            .merge(Env::raw().only(&["database_url"]))
+            .merge(Serialized::defaults(overrides))
+            .extract()
+    }
+
+    pub fn read_your_writes_timeout(&self) -> Duration {
+        Duration::from_millis(self.read_your_writes_timeout_ms)
+    }
+
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_millis(self.poll_interval_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_then_file_then_overrides() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("m.toml", "listen = \"127.0.0.1:9999\"\ndev_mode = true\n")?;
+            jail.set_env("MEDGRID_GRAPHQL_MAX_DEPTH", "7");
+            jail.set_env("DATABASE_URL", "postgres://x@127.0.0.1/y");
+            let config = Config::load(
+                Some(Path::new("m.toml")),
+                Overrides {
+                    data_dir: Some("/tmp/d".into()),
+                    ..Overrides::default()
+                },
+            )?;
+            assert_eq!(config.listen.port(), 9999);
+            assert!(config.dev_mode);
+            assert_eq!(config.graphql_max_depth, 7);
+            assert!(config.database_url.is_some());
+            assert_eq!(config.data_dir, PathBuf::from("/tmp/d"));
+            assert!(config.demo, "defaults stay when nothing overrides them");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secrets_are_not_printed() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("DATABASE_URL", "postgres://u:hunter2@127.0.0.1/y");
+            let config = Config::load(None, Overrides::default())?;
+            assert!(!format!("{config:?}").contains("hunter2"));
+            Ok(())
+        });
+    }
+}

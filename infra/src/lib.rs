@@ -1,0 +1,9 @@
+//! Medgrid's infrastructure: configuration, database and migrations, the embedded
+//! PostgreSQL cluster, the event store, secrets and telemetry.
+
+pub mod config;
+pub mod db;
+pub mod embedded;
+pub mod secrets;
+pub mod store;
+pub mod telemetry;

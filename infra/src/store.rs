@@ -1,0 +1,214 @@
+//! The write side: cqrs-es frameworks over postgres-es, one per aggregate, behind the
+//! domain's `CommandBus`. A command is retried when another writer changed the same
+//! aggregate in between (optimistic concurrency), then returns once the read models have
+//! caught up with what it wrote (read-your-writes, bounded).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use cqrs_es::persist::PersistedEventStore;
+use cqrs_es::{Aggregate, AggregateError, CqrsFramework};
+use medgrid_domain::access::{Group, GroupCommand, Member, MemberCommand};
+use medgrid_domain::error::Coded;
+use medgrid_domain::ids::{GroupId, MemberId, TenantId};
+use medgrid_domain::metadata::EventMetadata;
+use medgrid_domain::ports::CommandBus;
+use medgrid_domain::tenancy::{Tenant, TenantCommand};
+use medgrid_domain::{CommandError, upcast};
+use medgrid_projections::runner;
+use postgres_es::{PostgresCqrs, PostgresEventRepository};
+use sqlx::PgPool;
+use tokio::sync::watch;
+
+use crate::telemetry::Metrics;
+
+/// Aggregates that grow (tokens, memberships) are snapshotted every this many events.
+const SNAPSHOT_EVERY: usize = 20;
+/// Attempts at a command that keeps meeting concurrent writers.
+const ATTEMPTS: u32 = 5;
+
+/// Waits until the read models include a given write.
+#[derive(Clone)]
+pub struct ReadYourWrites {
+    pool: PgPool,
+    projections: Vec<&'static str>,
+    timeout: Duration,
+    /// Bumped by in-process runners after each batch; remote ones are seen by polling.
+    progress: watch::Receiver<u64>,
+}
+
+impl ReadYourWrites {
+    pub fn new(
+        pool: PgPool,
+        projections: Vec<&'static str>,
+        timeout: Duration,
+        progress: watch::Receiver<u64>,
+    ) -> Self {
+        Self {
+            pool,
+            projections,
+            timeout,
+            progress,
+        }
+    }
+
+    /// Returns once every projection has passed the last event of this aggregate, or when
+    /// the timeout expires (the write has happened either way; only visibility lags).
+    pub async fn wait(&self, aggregate_type: &str, aggregate_id: &str) -> Result<(), CommandError> {
+        let store = |e: runner::ProjectionError| CommandError::Store(e.to_string());
+        let Some(at) = runner::last_position(&self.pool, aggregate_type, aggregate_id)
+            .await
+            .map_err(store)?
+        else {
+            return Ok(());
+        };
+        let deadline = Instant::now() + self.timeout;
+        let mut progress = self.progress.clone();
+        loop {
+            if runner::all_reached(&self.pool, &self.projections, at)
+                .await
+                .map_err(store)?
+            {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                tracing::warn!(
+                    aggregate_type,
+                    aggregate_id,
+                    "read models lag behind a write"
+                );
+                return Ok(());
+            }
+            tokio::select! {
+                _ = progress.changed() => {}
+                _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+            }
+        }
+    }
+}
+
+pub struct EventStore {
+    tenants: PostgresCqrs<Tenant>,
+    members: PostgresCqrs<Member>,
+    groups: PostgresCqrs<Group>,
+    read_your_writes: ReadYourWrites,
+    metrics: Arc<Metrics>,
+}
+
+fn framework<A: Aggregate<Services = ()>>(
+    pool: &PgPool,
+    snapshot_every: Option<usize>,
+) -> PostgresCqrs<A> {
+    let repo = PostgresEventRepository::new(pool.clone());
+    let store = match snapshot_every {
+        Some(n) => PersistedEventStore::new_snapshot_store(repo, n),
+        None => PersistedEventStore::new_event_store(repo),
+    };
+    CqrsFramework::new(store.with_upcasters(upcast::upcasters()), vec![], ())
+}
+
+impl EventStore {
+    pub fn new(pool: &PgPool, read_your_writes: ReadYourWrites, metrics: Arc<Metrics>) -> Self {
+        Self {
+            tenants: framework(pool, None),
+            members: framework(pool, Some(SNAPSHOT_EVERY)),
+            groups: framework(pool, Some(SNAPSHOT_EVERY)),
+            read_your_writes,
+            metrics,
+        }
+    }
+
+    async fn execute<A>(
+        &self,
+        cqrs: &PostgresCqrs<A>,
+        id: String,
+        command: A::Command,
+        meta: &EventMetadata,
+    ) -> Result<(), CommandError>
+    where
+        A: Aggregate<Services = ()>,
+        A::Command: Clone,
+        A::Error: Coded,
+    {
+        let started = Instant::now();
+        let result = self.execute_with_retry(cqrs, &id, command, meta).await;
+        let outcome = match &result {
+            Ok(()) => "ok",
+            Err(e) => e.code().as_str(),
+        };
+        self.metrics
+            .observe_command(A::TYPE, outcome, started.elapsed());
+        result?;
+        self.read_your_writes.wait(A::TYPE, &id).await
+    }
+
+    async fn execute_with_retry<A>(
+        &self,
+        cqrs: &PostgresCqrs<A>,
+        id: &str,
+        command: A::Command,
+        meta: &EventMetadata,
+    ) -> Result<(), CommandError>
+    where
+        A: Aggregate<Services = ()>,
+        A::Command: Clone,
+        A::Error: Coded,
+    {
+        for attempt in 1..=ATTEMPTS {
+            match cqrs
+                .execute_with_metadata(id, command.clone(), meta.to_map())
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(AggregateError::UserError(e)) => return Err(CommandError::rejected(&e)),
+                Err(AggregateError::AggregateConflict) => {
+                    tracing::debug!(
+                        aggregate = A::TYPE,
+                        id,
+                        attempt,
+                        "concurrent write; retrying"
+                    );
+                    let jitter = u64::from(rand::random::<u8>() % 20);
+                    tokio::time::sleep(Duration::from_millis(u64::from(attempt) * 5 + jitter))
+                        .await;
+                }
+                Err(other) => return Err(CommandError::Store(other.to_string())),
+            }
+        }
+        Err(CommandError::Conflict)
+    }
+}
+
+#[async_trait]
+impl CommandBus for EventStore {
+    async fn tenant(
+        &self,
+        id: TenantId,
+        command: TenantCommand,
+        meta: &EventMetadata,
+    ) -> Result<(), CommandError> {
+        self.execute(&self.tenants, id.to_string(), command, meta)
+            .await
+    }
+
+    async fn member(
+        &self,
+        id: MemberId,
+        command: MemberCommand,
+        meta: &EventMetadata,
+    ) -> Result<(), CommandError> {
+        self.execute(&self.members, id.to_string(), command, meta)
+            .await
+    }
+
+    async fn group(
+        &self,
+        id: GroupId,
+        command: GroupCommand,
+        meta: &EventMetadata,
+    ) -> Result<(), CommandError> {
+        self.execute(&self.groups, id.to_string(), command, meta)
+            .await
+    }
+}

@@ -1,0 +1,30 @@
+//! Read models projected from the event log, and the runner that keeps them current.
+//!
+//! Each module owns its tables: `apply` folds one event into them inside the runner's
+//! transaction; the other functions are the queries the API serves from them.
+
+use std::sync::Arc;
+
+pub mod event;
+pub mod groups;
+pub mod members;
+pub mod page;
+pub mod runner;
+pub mod tenants;
+
+pub use event::{DomainEvent, StoredEvent};
+pub use runner::{Position, Projection, ProjectionError};
+
+/// Every read model, in the order a fresh database builds them.
+pub fn all() -> Vec<Arc<dyn Projection>> {
+    vec![
+        Arc::new(tenants::Tenants),
+        Arc::new(members::Members),
+        Arc::new(groups::Groups),
+    ]
+}
+
+/// The read model called `name`, for `medgrid rebuild NAME`.
+pub fn by_name(name: &str) -> Option<Arc<dyn Projection>> {
+    all().into_iter().find(|p| p.name() == name)
+}

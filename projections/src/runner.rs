@@ -1,0 +1,374 @@
+//! The projection runner: a durable catch-up subscription on the events table.
+//!
+//! Gap safety. `global_position` is assigned at INSERT, not at COMMIT, so a transaction that
+//! inserted early can commit after one that inserted later; a reader that follows positions
+//! alone would jump over it forever. Instead we order by `(tx_id, global_position)` and read
+//! only events whose writing transaction is below `pg_snapshot_xmin(pg_current_snapshot())`:
+//! every transaction below xmin has finished, so no event can still appear below that line.
+//!
+//! Exactly-once application. A batch is applied and the checkpoint advanced in ONE
+//! transaction that starts by locking the checkpoint row: a crash rolls back both, and a
+//! second runner (or a rebuild) waits for the lock and then sees the advanced checkpoint.
+//! The lease (an advisory lock) only keeps other processes from doing that work in vain.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use cqrs_es::persist::EventUpcaster;
+use sqlx::postgres::PgListener;
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+use tokio::sync::watch;
+
+use crate::event::{EventRow, StoredEvent};
+
+/// A place in the log, ordered as the runner reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Position {
+    pub tx_id: u64,
+    pub global_position: i64,
+}
+
+impl Position {
+    pub fn parse(tx_id: &str, global_position: i64) -> Result<Self, ProjectionError> {
+        let tx_id = u64::from_str(tx_id).map_err(|_| ProjectionError::BadEvent {
+            position: global_position,
+            what: format!("tx_id {tx_id:?}"),
+        })?;
+        Ok(Self {
+            tx_id,
+            global_position,
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("event at position {position} cannot be read: {what}")]
+    BadEvent { position: i64, what: String },
+    #[error("{0}")]
+    Apply(String),
+}
+
+/// A read model (or side-effect processor) fed by the runner.
+#[async_trait]
+pub trait Projection: Send + Sync + 'static {
+    /// Its checkpoint name, and the NAME of `medgrid rebuild NAME`.
+    fn name(&self) -> &'static str;
+    /// The tables it owns, emptied by a rebuild.
+    fn tables(&self) -> &'static [&'static str];
+    /// Folds one event into its tables, inside the runner's transaction.
+    async fn apply(
+        &self,
+        db: &mut PgConnection,
+        event: &StoredEvent,
+    ) -> Result<(), ProjectionError>;
+}
+
+/// Runner settings.
+#[derive(Debug, Clone)]
+pub struct RunnerConfig {
+    pub batch_size: i64,
+    /// How long to sleep when no notification arrives (the polling fallback).
+    pub poll_interval: Duration,
+}
+
+impl Default for RunnerConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 1000,
+            poll_interval: Duration::from_millis(500),
+        }
+    }
+}
+
+const SELECT_BATCH: &str = "
+SELECT global_position, tx_id::text AS tx_id, aggregate_type, aggregate_id, sequence,
+       event_type, event_version, payload, metadata, recorded_at
+  FROM events
+ WHERE (tx_id, global_position) > ($1::text::xid8, $2)
+   AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+ ORDER BY tx_id, global_position
+ LIMIT $3";
+
+/// Locks and reads the checkpoint of `name` inside `tx`, creating it at zero if new.
+async fn lock_checkpoint(
+    tx: &mut Transaction<'_, Postgres>,
+    name: &str,
+) -> Result<Position, ProjectionError> {
+    sqlx::query("INSERT INTO projection_checkpoints (name) VALUES ($1) ON CONFLICT DO NOTHING")
+        .bind(name)
+        .execute(&mut **tx)
+        .await?;
+    let (tx_id, gp): (String, i64) = sqlx::query_as(
+        "SELECT tx_id::text, global_position FROM projection_checkpoints WHERE name = $1 FOR UPDATE",
+    )
+    .bind(name)
+    .fetch_one(&mut **tx)
+    .await?;
+    Position::parse(&tx_id, gp)
+}
+
+async fn save_checkpoint(
+    tx: &mut Transaction<'_, Postgres>,
+    name: &str,
+    at: Position,
+) -> Result<(), ProjectionError> {
+    sqlx::query(
+        "UPDATE projection_checkpoints
+            SET tx_id = $2::text::xid8, global_position = $3, updated_at = now()
+          WHERE name = $1",
+    )
+    .bind(name)
+    .bind(at.tx_id.to_string())
+    .bind(at.global_position)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Reads and applies one batch after `from` inside `tx`; returns the new position and count.
+async fn apply_batch(
+    tx: &mut Transaction<'_, Postgres>,
+    projection: &dyn Projection,
+    upcasters: &[Box<dyn EventUpcaster>],
+    from: Position,
+    batch_size: i64,
+) -> Result<(Position, usize), ProjectionError> {
+    let rows: Vec<EventRow> = sqlx::query_as(SELECT_BATCH)
+        .bind(from.tx_id.to_string())
+        .bind(from.global_position)
+        .bind(batch_size)
+        .fetch_all(&mut **tx)
+        .await?;
+    let mut at = from;
+    let count = rows.len();
+    for row in rows {
+        let event = StoredEvent::from_row(row, upcasters)?;
+        projection.apply(tx, &event).await?;
+        at = event.position;
+    }
+    Ok((at, count))
+}
+
+/// Applies at most one batch in one transaction. Returns how many events it applied.
+pub async fn catch_up_once(
+    pool: &PgPool,
+    projection: &dyn Projection,
+    upcasters: &[Box<dyn EventUpcaster>],
+    batch_size: i64,
+) -> Result<usize, ProjectionError> {
+    let mut tx = pool.begin().await?;
+    let from = lock_checkpoint(&mut tx, projection.name()).await?;
+    let (at, count) = apply_batch(&mut tx, projection, upcasters, from, batch_size).await?;
+    if count > 0 {
+        save_checkpoint(&mut tx, projection.name(), at).await?;
+    }
+    tx.commit().await?;
+    Ok(count)
+}
+
+/// Applies batches until the projection has read everything readable.
+pub async fn catch_up(
+    pool: &PgPool,
+    projection: &dyn Projection,
+    upcasters: &[Box<dyn EventUpcaster>],
+    batch_size: i64,
+) -> Result<usize, ProjectionError> {
+    let mut total = 0;
+    loop {
+        let n = catch_up_once(pool, projection, upcasters, batch_size).await?;
+        total += n;
+        if n < usize::try_from(batch_size).unwrap_or(usize::MAX) {
+            return Ok(total);
+        }
+    }
+}
+
+/// Whether events exist beyond the checkpoint that catch-up could not read yet (their
+/// transaction, or an older one, was still open): then we look again soon.
+async fn has_unread(pool: &PgPool, name: &str) -> Result<bool, ProjectionError> {
+    let unread: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM events e, projection_checkpoints c
+                         WHERE c.name = $1 AND (e.tx_id, e.global_position) > (c.tx_id, c.global_position))",
+    )
+    .bind(name)
+    .fetch_one(pool)
+    .await?;
+    Ok(unread)
+}
+
+/// Empties the projection's tables and replays the whole log into them, in one
+/// transaction holding the checkpoint lock: readers see the old tables until it commits,
+/// and a live runner resumes from the rebuilt checkpoint afterwards.
+pub async fn rebuild(
+    pool: &PgPool,
+    projection: &dyn Projection,
+    upcasters: &[Box<dyn EventUpcaster>],
+    batch_size: i64,
+) -> Result<usize, ProjectionError> {
+    let mut tx = pool.begin().await?;
+    lock_checkpoint(&mut tx, projection.name()).await?;
+    let tables = projection.tables().join(", ");
+    if !tables.is_empty() {
+        sqlx::query(&format!("TRUNCATE {tables}"))
+            .execute(&mut *tx)
+            .await?;
+    }
+    let mut at = Position::default();
+    let mut total = 0;
+    loop {
+        let (next, n) = apply_batch(&mut tx, projection, upcasters, at, batch_size).await?;
+        at = next;
+        total += n;
+        if n < usize::try_from(batch_size).unwrap_or(usize::MAX) {
+            break;
+        }
+    }
+    save_checkpoint(&mut tx, projection.name(), at).await?;
+    tx.commit().await?;
+    Ok(total)
+}
+
+/// Holds the advisory lock that makes this process the one running `name`. The lock lives
+/// as long as its connection: dropped (or lost), another process takes over.
+struct Lease {
+    _conn: PgConnection,
+}
+
+async fn try_lease(pool: &PgPool, name: &str) -> Result<Option<Lease>, ProjectionError> {
+    let mut conn = pool.acquire().await?.detach();
+    let got: bool =
+        sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext('medgrid.processor.' || $1))")
+            .bind(name)
+            .fetch_one(&mut conn)
+            .await?;
+    Ok(got.then_some(Lease { _conn: conn }))
+}
+
+/// Runs one projection until `shutdown` turns true: waits for the lease, then catches up
+/// on every notification (and at least every poll interval). `progress` is bumped after
+/// each applied batch so in-process waiters (read-your-writes) look again at once.
+pub async fn run(
+    pool: PgPool,
+    projection: Arc<dyn Projection>,
+    config: RunnerConfig,
+    progress: Arc<watch::Sender<u64>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let upcasters = medgrid_domain::upcast::upcasters();
+    let name = projection.name();
+    while !*shutdown.borrow() {
+        match run_leased(
+            &pool,
+            &*projection,
+            &upcasters,
+            &config,
+            &progress,
+            &mut shutdown,
+        )
+        .await
+        {
+            Ok(()) => {}
+            Err(e) => {
+                tracing::error!(processor = name, error = %e, "processor failed; restarting in 1 s");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+        }
+    }
+}
+
+async fn run_leased(
+    pool: &PgPool,
+    projection: &dyn Projection,
+    upcasters: &[Box<dyn EventUpcaster>],
+    config: &RunnerConfig,
+    progress: &watch::Sender<u64>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<(), ProjectionError> {
+    let name = projection.name();
+    let _lease = loop {
+        if let Some(lease) = try_lease(pool, name).await? {
+            break lease;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            _ = shutdown.changed() => return Ok(()),
+        }
+    };
+    tracing::info!(processor = name, "lease taken");
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen("medgrid_events").await?;
+    loop {
+        let applied = catch_up(pool, projection, upcasters, config.batch_size).await?;
+        if applied > 0 {
+            progress.send_modify(|n| *n = n.wrapping_add(1));
+        }
+        // Something committed beyond our line while an older transaction was open: that
+        // older one may finish without notifying, so look again soon instead of waiting.
+        let wait = if has_unread(pool, name).await? {
+            Duration::from_millis(10)
+        } else {
+            config.poll_interval
+        };
+        tokio::select! {
+            note = listener.recv() => { note?; }
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => return Ok(()),
+        }
+    }
+}
+
+/// The position of the last event of one aggregate (what a command just wrote).
+pub async fn last_position(
+    pool: &PgPool,
+    aggregate_type: &str,
+    aggregate_id: &str,
+) -> Result<Option<Position>, ProjectionError> {
+    let row: Option<(String, i64)> = sqlx::query_as(
+        "SELECT tx_id::text, global_position FROM events
+          WHERE aggregate_type = $1 AND aggregate_id = $2
+          ORDER BY sequence DESC LIMIT 1",
+    )
+    .bind(aggregate_type)
+    .bind(aggregate_id)
+    .fetch_optional(pool)
+    .await?;
+    row.map(|(tx, gp)| Position::parse(&tx, gp)).transpose()
+}
+
+/// Whether every named projection has applied `at`.
+pub async fn all_reached(
+    pool: &PgPool,
+    names: &[&str],
+    at: Position,
+) -> Result<bool, ProjectionError> {
+    let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+    let reached: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM projection_checkpoints
+          WHERE name = ANY($1) AND (tx_id, global_position) >= ($2::text::xid8, $3)",
+    )
+    .bind(&names)
+    .bind(at.tx_id.to_string())
+    .bind(at.global_position)
+    .fetch_one(pool)
+    .await?;
+    Ok(usize::try_from(reached).unwrap_or(0) >= names.len())
+}
+
+/// How far behind each processor is, in events (for /metrics and /readyz).
+pub async fn lag(pool: &PgPool) -> Result<Vec<(String, i64)>, ProjectionError> {
+    Ok(sqlx::query_as(
+        "SELECT c.name, (SELECT count(*) FROM events e
+                          WHERE (e.tx_id, e.global_position) > (c.tx_id, c.global_position))
+           FROM projection_checkpoints c ORDER BY c.name",
+    )
+    .fetch_all(pool)
+    .await?)
+}

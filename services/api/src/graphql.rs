@@ -1,0 +1,133 @@
+//! GraphQL over HTTP (POST /graphql) and WebSocket (/graphql/ws, graphql-transport-ws).
+
+use std::sync::Arc;
+
+use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
+use async_graphql::{Data, ServerError};
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{State, WebSocketUpgrade};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use medgrid_domain::Code;
+use medgrid_graphql::usecases::auth;
+use medgrid_graphql::{ApiError, MedgridSchema, RequestContext, Services};
+use serde_json::json;
+
+use crate::ApiConfig;
+
+/// Resolves the caller from an `Authorization: Bearer …` value, if one was given.
+async fn context(
+    services: &Services,
+    authorization: Option<&str>,
+    request_id: Option<String>,
+) -> RequestContext {
+    let Some(value) = authorization else {
+        return RequestContext::anonymous(request_id);
+    };
+    let caller = match value.strip_prefix("Bearer ") {
+        Some(token) if !token.trim().is_empty() => {
+            auth::resolve_bearer(services, token.trim()).await
+        }
+        _ => Err(ApiError::unauthenticated(
+            "the Authorization header must be `Bearer <token>`",
+        )),
+    };
+    RequestContext { caller, request_id }
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// A request-level error in GraphQL's response shape.
+fn request_error(status: StatusCode, message: &str) -> Response {
+    let body = json!({"errors": [{"message": message, "extensions": {"code": Code::InvalidInput.as_str()}}]});
+    (status, Json(body)).into_response()
+}
+
+pub async fn execute(
+    State(schema): State<MedgridSchema>,
+    State(services): State<Services>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let request: async_graphql::Request = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return request_error(
+                StatusCode::BAD_REQUEST,
+                &format!("the body is not a GraphQL request: {e}"),
+            );
+        }
+    };
+    let request_id = header(&headers, "x-request-id").map(str::to_owned);
+    let ctx = context(&services, header(&headers, "authorization"), request_id).await;
+    let mut response = schema.execute(request.data(ctx)).await;
+    // Parse, validation and limit errors come from async-graphql without a code: they
+    // are all the client's to fix.
+    for error in &mut response.errors {
+        tag_uncoded(error);
+    }
+    Json(response).into_response()
+}
+
+fn tag_uncoded(error: &mut ServerError) {
+    let coded = error
+        .extensions
+        .as_ref()
+        .is_some_and(|e| e.get("code").is_some());
+    if !coded {
+        error
+            .extensions
+            .get_or_insert_with(Default::default)
+            .set("code", Code::InvalidInput.as_str());
+    }
+}
+
+pub async fn graphiql(State(config): State<Arc<ApiConfig>>) -> Response {
+    if config.dev_mode {
+        Html(
+            GraphiQLSource::build()
+                .endpoint("/graphql")
+                .subscription_endpoint("/graphql/ws")
+                .finish(),
+        )
+        .into_response()
+    } else {
+        request_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "POST GraphQL requests to /graphql (GraphiQL is on in dev mode only)",
+        )
+    }
+}
+
+/// Subscriptions. Browsers cannot set headers on a WebSocket, so the token comes in the
+/// `connection_init` payload: `{"Authorization": "Bearer …"}`.
+pub async fn websocket(
+    State(schema): State<MedgridSchema>,
+    State(services): State<Services>,
+    headers: HeaderMap,
+    protocol: GraphQLProtocol,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let request_id = header(&headers, "x-request-id").map(str::to_owned);
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| {
+            GraphQLWebSocket::new(socket, schema, protocol)
+                .on_connection_init(move |payload| async move {
+                    let authorization = payload
+                        .get("Authorization")
+                        .or_else(|| payload.get("authorization"))
+                        .and_then(|v| v.as_str())
+                        .map(str::to_owned);
+                    let ctx = context(&services, authorization.as_deref(), request_id).await;
+                    let mut data = Data::default();
+                    data.insert(ctx);
+                    Ok(data)
+                })
+                .serve()
+        })
+}

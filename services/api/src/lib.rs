@@ -1,0 +1,107 @@
+//! The HTTP face of Medgrid: GraphQL over HTTP and WebSocket, health, readiness, metrics,
+//! and the portal's pages.
+
+mod graphql;
+mod health;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRef, MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::get;
+use medgrid_graphql::{MedgridSchema, Services};
+use medgrid_infra::telemetry::Metrics;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+/// Settings of the HTTP layer.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// GraphiQL on GET /graphql.
+    pub dev_mode: bool,
+    pub max_body_bytes: usize,
+    /// Projections that must run for /readyz to answer ready.
+    pub projections: Vec<&'static str>,
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub schema: MedgridSchema,
+    pub services: Services,
+    pub metrics: Arc<Metrics>,
+    pub config: Arc<ApiConfig>,
+}
+
+impl FromRef<AppState> for MedgridSchema {
+    fn from_ref(state: &AppState) -> Self {
+        state.schema.clone()
+    }
+}
+
+impl FromRef<AppState> for Services {
+    fn from_ref(state: &AppState) -> Self {
+        state.services.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<Metrics> {
+    fn from_ref(state: &AppState) -> Self {
+        state.metrics.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<ApiConfig> {
+    fn from_ref(state: &AppState) -> Self {
+        state.config.clone()
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.config.max_body_bytes;
+    Router::new()
+        .route("/", get(medgrid_web::index))
+        .route("/graphql", get(graphql::graphiql).post(graphql::execute))
+        .route("/graphql/ws", get(graphql::websocket))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request| {
+                let id = req
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}
+
+/// Records every request's latency by method, route template and status.
+async fn observe(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let response = next.run(req).await;
+    metrics.observe_http(
+        &method,
+        &route,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
+
+/// How long a graceful shutdown waits for requests in flight.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);

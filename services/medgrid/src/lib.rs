@@ -1,0 +1,128 @@
+//! Composition: wires the infrastructure into the use cases, the API and the processors.
+//! Used by the `medgrid` binary and by the integration tests, so both run the same thing.
+
+pub mod bench;
+pub mod bootstrap;
+pub mod database;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use medgrid_api::{ApiConfig, AppState};
+use medgrid_graphql::{Limits, MedgridSchema, Services};
+use medgrid_infra::config::Config;
+use medgrid_infra::secrets::LocalSecrets;
+use medgrid_infra::store::{EventStore, ReadYourWrites};
+use medgrid_infra::telemetry::Metrics;
+use medgrid_projections::runner::RunnerConfig;
+use medgrid_worker::Worker;
+use sqlx::PgPool;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// Names of the read models that mutations wait for.
+pub fn projection_names() -> Vec<&'static str> {
+    medgrid_projections::all()
+        .iter()
+        .map(|p| p.name())
+        .collect()
+}
+
+/// The use-case services over one database.
+pub struct Core {
+    pub services: Services,
+    pub metrics: Arc<Metrics>,
+    /// Bumped by in-process processors; shared with the worker.
+    pub progress: Arc<watch::Sender<u64>>,
+}
+
+impl Core {
+    pub fn new(pool: &PgPool, config: &Config) -> anyhow::Result<Self> {
+        let metrics = Arc::new(Metrics::new()?);
+        let (progress, progress_rx) = watch::channel(0u64);
+        let ryw = ReadYourWrites::new(
+            pool.clone(),
+            projection_names(),
+            config.read_your_writes_timeout(),
+            progress_rx.clone(),
+        );
+        let bus = EventStore::new(pool, ryw, metrics.clone());
+        let services = Services {
+            pool: pool.clone(),
+            bus: Arc::new(bus),
+            secrets: Arc::new(LocalSecrets),
+            progress: progress_rx,
+        };
+        Ok(Self {
+            services,
+            metrics,
+            progress: Arc::new(progress),
+        })
+    }
+
+    pub fn schema(&self, config: &Config) -> MedgridSchema {
+        medgrid_graphql::build_schema(
+            self.services.clone(),
+            Limits {
+                depth: config.graphql_max_depth,
+                complexity: config.graphql_max_complexity,
+            },
+        )
+    }
+
+    /// Starts this process's processors.
+    pub fn worker(&self, config: &Config) -> Worker {
+        Worker::spawn(
+            self.services.pool.clone(),
+            RunnerConfig {
+                poll_interval: config.poll_interval(),
+                ..RunnerConfig::default()
+            },
+            self.progress.clone(),
+        )
+    }
+}
+
+/// A running HTTP server.
+pub struct Server {
+    pub addr: SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    pub async fn start(core: &Core, config: &Config) -> anyhow::Result<Self> {
+        let state = AppState {
+            schema: core.schema(config),
+            services: core.services.clone(),
+            metrics: core.metrics.clone(),
+            config: Arc::new(ApiConfig {
+                dev_mode: config.dev_mode,
+                max_body_bytes: config.max_body_bytes,
+                projections: projection_names(),
+            }),
+        };
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let app = medgrid_api::router(state);
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        tracing::info!(%addr, "listening");
+        Ok(Self { addr, stop, task })
+    }
+
+    /// Stops accepting connections and waits (bounded) for requests in flight.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = tokio::time::timeout(medgrid_api::SHUTDOWN_GRACE, self.task).await;
+    }
+}
