@@ -1,1 +1,239 @@
+//! Test support: a fresh PostgreSQL database per test, and `TestApp`, the real Medgrid
+//! (API server and processors) running in-process against it.
+//!
+//! PostgreSQL is required: `MEDGRID_TEST_DATABASE_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`) must reach a server that lets us create
+//! databases. A missing server fails the test loudly; nothing is skipped.
 
+#![allow(clippy::unwrap_used)] // test support: a failed unwrap is a failed test
+
+use std::collections::BTreeSet;
+use std::str::FromStr;
+
+use medgrid::{Core, Server};
+use medgrid_domain::Caller;
+use medgrid_domain::actor::Role;
+use medgrid_domain::ids::{MemberId, TenantId};
+use medgrid_domain::names::{Email, TenantSlug};
+use medgrid_graphql::usecases::{access, tenancy};
+use medgrid_infra::config::{Config, Overrides};
+use medgrid_worker::Worker;
+use serde_json::{Value, json};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{ConnectOptions, PgPool};
+
+pub fn server_url() -> String {
+    std::env::var("MEDGRID_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A database of its own for one test, migrated; dropped when the test ends.
+pub struct TestDb {
+    pub pool: PgPool,
+    pub name: String,
+    pub options: PgConnectOptions,
+}
+
+impl TestDb {
+    pub async fn new() -> Self {
+        let url = server_url();
+        let admin = PgConnectOptions::from_str(&url).expect("MEDGRID_TEST_DATABASE_URL");
+        let mut conn = admin.connect().await.unwrap_or_else(|e| {
+            panic!("PostgreSQL is required for integration tests and is not reachable at {url}: {e}. Start it (see README) or set MEDGRID_TEST_DATABASE_URL.")
+        });
+        let name = format!("medgrid_test_{}", uuid::Uuid::new_v4().simple());
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .expect("create test database");
+        let options = admin.clone().database(&name);
+        let pool = medgrid_infra::db::connect(options.clone(), 20)
+            .await
+            .expect("connect");
+        medgrid_infra::db::migrate(&pool).await.expect("migrate");
+        Self {
+            pool,
+            name,
+            options,
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop cannot await: a short-lived runtime on its own thread removes the database.
+        // The pool's connections belong to the test's runtime, blocked here: FORCE ends them.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                if let Ok(mut conn) = PgConnectOptions::from_str(&server_url())
+                    .expect("url")
+                    .connect()
+                    .await
+                {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut conn)
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+pub fn test_config() -> Config {
+    let mut config = Config::load(
+        None,
+        Overrides {
+            listen: Some("127.0.0.1:0".parse().unwrap()),
+            data_dir: Some(std::env::temp_dir().join("medgrid-tests")),
+        },
+    )
+    .expect("config");
+    config.poll_interval_ms = 200;
+    config
+}
+
+/// The real Medgrid against a fresh database.
+pub struct TestApp {
+    pub db: TestDb,
+    pub core: Core,
+    pub config: Config,
+    pub url: String,
+    server: Option<Server>,
+    worker: Option<Worker>,
+    http: reqwest::Client,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(test_config()).await
+    }
+
+    pub async fn spawn_with(config: Config) -> Self {
+        let db = TestDb::new().await;
+        let core = Core::new(&db.pool, &config).expect("core");
+        let worker = core.worker(&config);
+        let server = Server::start(&core, &config).await.expect("server");
+        let url = format!("http://{}", server.addr);
+        Self {
+            db,
+            core,
+            config,
+            url,
+            server: Some(server),
+            worker: Some(worker),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.db.pool
+    }
+
+    /// Stops the server and processors (the database stays until drop).
+    pub async fn stop(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.stop().await;
+        }
+        if let Some(worker) = self.worker.take() {
+            worker.stop().await;
+        }
+    }
+
+    /// Creates a tenant from the console and returns its id.
+    pub async fn tenant(&self, slug: &str) -> TenantId {
+        let row = tenancy::create(&self.core.services, &Caller::Operator, slug, slug, None)
+            .await
+            .unwrap_or_else(|e| panic!("create tenant {slug}: {e:?}"));
+        TenantId::from_uuid(row.id)
+    }
+
+    /// Creates a member from the console and returns their id and a bearer token.
+    pub async fn member(&self, tenant: &str, email: &str, roles: &[Role]) -> (MemberId, String) {
+        let slug: TenantSlug = tenant.parse().unwrap();
+        let tenant_id = TenantId::for_slug(&slug);
+        let new = access::NewMember {
+            tenant_id,
+            email,
+            name: email,
+            password: Some("a long test password"),
+            roles: roles.iter().copied().collect::<BTreeSet<_>>(),
+        };
+        access::create(&self.core.services, &Caller::Operator, new, None)
+            .await
+            .unwrap_or_else(|e| panic!("create member {email}: {e:?}"));
+        let id = MemberId::for_email(tenant_id, &email.parse::<Email>().unwrap());
+        let (token, _) = access::issue_token(
+            &self.core.services,
+            &Caller::Operator,
+            id,
+            "test",
+            None,
+            None,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("issue token: {e:?}"));
+        (id, token)
+    }
+
+    /// POSTs a GraphQL request; returns the whole response body.
+    pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let mut req = self
+            .http
+            .post(format!("{}/graphql", self.url))
+            .json(&json!({"query": query, "variables": variables}));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        req.send().await.unwrap().json().await.unwrap()
+    }
+
+    /// A request that must succeed; returns `data`.
+    pub async fn ok(&self, token: &str, query: &str, variables: Value) -> Value {
+        let body = self.gql(Some(token), query, variables).await;
+        assert!(body.get("errors").is_none(), "unexpected errors: {body}");
+        body["data"].clone()
+    }
+
+    /// A request that must fail; returns the first error's code.
+    pub async fn code(&self, token: Option<&str>, query: &str, variables: Value) -> String {
+        let body = self.gql(token, query, variables).await;
+        error_code(&body).unwrap_or_else(|| panic!("expected an error: {body}"))
+    }
+
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// Number of rows in `events` (to show a refused command wrote nothing).
+    pub async fn event_count(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM events")
+            .fetch_one(self.pool())
+            .await
+            .unwrap()
+    }
+}
+
+/// The `extensions.code` of the first error of a response.
+pub fn error_code(body: &Value) -> Option<String> {
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .map(str::to_owned)
+}
+
+/// A stable fingerprint of a table's contents (for "rebuild equals live").
+pub async fn table_fingerprint(pool: &PgPool, table: &str) -> (i64, String) {
+    sqlx::query_as(&format!(
+        "SELECT count(*), coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '') FROM {table} t"
+    ))
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}

@@ -1,0 +1,529 @@
+//! Members, roles, tokens, passwords and groups through GraphQL.
+
+use medgrid_domain::Role;
+use medgrid_tests::TestApp;
+use serde_json::{Value, json};
+
+pub const CREATE_MEMBER: &str =
+    "mutation($input: CreateMemberInput!) { createMember(input: $input) { id email roles } }";
+const ME: &str = "{ me { id email roles disabled } }";
+
+pub async fn create_member(app: &TestApp, token: &str, email: &str, roles: Value) -> String {
+    let data = app
+        .ok(
+            token,
+            CREATE_MEMBER,
+            json!({"input": {"email": email, "name": email, "roles": roles}}),
+        )
+        .await;
+    data["createMember"]["id"].as_str().unwrap().to_owned()
+}
+
+/// A tenant with members, roles, groups, tokens, a disabled member, a revoked token and a
+/// suspension (used by the rebuild test, so every read-model table has rows).
+pub async fn populate(app: &TestApp) {
+    app.tenant("acme").await;
+    app.tenant("other").await;
+    let (_, admin) = app
+        .member("acme", "admin@acme.org", &[Role::TenantAdmin])
+        .await;
+    let (_, root) = app
+        .member("other", "root@platform.org", &[Role::PlatformAdmin])
+        .await;
+    let bob = create_member(app, &admin, "bob@acme.org", json!([])).await;
+    let eve = create_member(app, &admin, "eve@acme.org", json!(["TENANT_ADMIN"])).await;
+    let group = app
+        .ok(
+            &admin,
+            "mutation { createGroup(name: \"Cardio\") { id } }",
+            json!({}),
+        )
+        .await;
+    let group = group["createGroup"]["id"].as_str().unwrap().to_owned();
+    for (member, role) in [(&bob, "MEMBER"), (&eve, "MANAGER")] {
+        app.ok(
+            &admin,
+            "mutation($g: ID!, $m: ID!, $r: GroupRole!) { addGroupMember(groupId: $g, memberId: $m, role: $r) { id } }",
+            json!({"g": group, "m": member, "r": role}),
+        )
+        .await;
+    }
+    app.ok(
+        &admin,
+        "mutation($g: ID!) { renameGroup(id: $g, name: \"Cardiology\") { id } }",
+        json!({"g": group}),
+    )
+    .await;
+    app.ok(
+        &admin,
+        "mutation($m: ID!) { disableMember(id: $m) { id } }",
+        json!({"m": eve}),
+    )
+    .await;
+    let issued = app
+        .ok(
+            &admin,
+            "mutation { issueToken(name: \"script\") { accessToken { id } } }",
+            json!({}),
+        )
+        .await;
+    let token_id = issued["issueToken"]["accessToken"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.ok(
+        &admin,
+        "mutation($t: ID!) { revokeToken(id: $t) { revokedAt } }",
+        json!({"t": token_id}),
+    )
+    .await;
+    let other = app.ok(&root, "{ tenant { id } }", json!({})).await;
+    let other = other["tenant"]["id"].as_str().unwrap().to_owned();
+    app.ok(
+        &root,
+        "mutation($t: ID!) { suspendTenant(id: $t, reason: \"audit\") { status } }",
+        json!({"t": other}),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_tenant_admin_manages_members_and_roles() {
+    let app = TestApp::spawn().await;
+    app.tenant("acme").await;
+    let (_, admin) = app
+        .member("acme", "admin@acme.org", &[Role::TenantAdmin])
+        .await;
+    let bob = create_member(&app, &admin, "Bob@Acme.org", json!([])).await;
+
+    // read-your-writes: the list includes the member the mutation just created
+    let list = app
+        .ok(
+            &admin,
+            "{ members(first: 10) { edges { node { email } } pageInfo { hasNextPage } } }",
+            json!({}),
+        )
+        .await;
+    let emails: Vec<&str> = list["members"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["email"].as_str().unwrap())
+        .collect();
+    assert_eq!(emails, vec!["admin@acme.org", "bob@acme.org"]);
+
+    let data = app
+        .ok(
+            &admin,
+            "mutation($m: ID!) { grantRole(memberId: $m, role: TENANT_ADMIN) { roles } }",
+            json!({"m": bob}),
+        )
+        .await;
+    assert_eq!(data["grantRole"]["roles"], json!(["TENANT_ADMIN"]));
+    // only platform admins hand out PLATFORM_ADMIN
+    let code = app
+        .code(
+            Some(&admin),
+            "mutation($m: ID!) { grantRole(memberId: $m, role: PLATFORM_ADMIN) { roles } }",
+            json!({"m": bob}),
+        )
+        .await;
+    assert_eq!(code, "FORBIDDEN");
+}
+
+#[tokio::test]
+async fn duplicate_email_conflicts_and_writes_nothing() {
+    let app = TestApp::spawn().await;
+    app.tenant("acme").await;
+    let (_, admin) = app
+        .member("acme", "admin@acme.org", &[Role::TenantAdmin])
+        .await;
+    create_member(&app, &admin, "bob@acme.org", json!([])).await;
+    let before = app.event_count().await;
+    let code = app
+        .code(
+            Some(&admin),
+            CREATE_MEMBER,
+            json!({"input": {"email": " BOB@acme.org", "name": "Bob again"}}),
+        )
+        .await;
+    assert_eq!(code, "CONFLICT");
+    let code = app
+        .code(
+            Some(&admin),
+            CREATE_MEMBER,
+            json!({"input": {"email": "not-an-address", "name": "X"}}),
+        )
+        .await;
+    assert_eq!(code, "INVALID_INPUT");
+    let code = app
+        .code(
+            Some(&admin),
+            CREATE_MEMBER,
+            json!({"input": {"email": "c@acme.org", "name": "C", "password": "short"}}),
+        )
+        .await;
+    assert_eq!(code, "INVALID_INPUT");
+    assert_eq!(
+        app.event_count().await,
+        before,
+        "refused commands left events behind"
+    );
+}
+
+#[tokio::test]
+async fn a_plain_member_cannot_administer() {
+    let app = TestApp::spawn().await;
+    app.tenant("acme").await;
+    let (admin_id, _) = app
+        .member("acme", "admin@acme.org", &[Role::TenantAdmin])
+        .await;
+    let (_, bob) = app.member("acme", "bob@acme.org", &[]).await;
+    let before = app.event_count().await;
+    for (query, vars) in [
+        (
+            CREATE_MEMBER,
+            json!({"input": {"email": "x@acme.org", "name": "X"}}),
+        ),
+        (
+            "mutation($m: ID!) { disableMember(id: $m) { id } }",
+            json!({"m": admin_id.to_string()}),
+        ),
+        (
+            "mutation($m: ID!) { grantRole(memberId: $m, role: TENANT_ADMIN) { id } }",
+            json!({"m": admin_id.to_string()}),
+        ),
+        ("mutation { createGroup(name: \"G\") { id } }", json!({})),
+        (
+            "mutation { createTenant(input: {slug: \"evil\", name: \"Evil\"}) { id } }",
+            json!({}),
+        ),
+        ("{ tenants { edges { node { slug } } } }", json!({})),
+    ] {
+        assert_eq!(
+            app.code(Some(&bob), query, vars).await,
+            "FORBIDDEN",
+            "{query}"
+        );
+    }
+    assert_eq!(app.event_count().await, before);
+}
+
+#[tokio::test]
+async fn tokens_and_passwords() {
+    let app = TestApp::spawn().await;
+    app.tenant("acme").await;
+    let (_, admin) = app
+        .member("acme", "admin@acme.org", &[Role::TenantAdmin])
+        .await;
+
+    // wrong and malformed credentials
+    assert_eq!(
+        app.code(Some("mgt_nope"), ME, json!({})).await,
+        "UNAUTHENTICATED"
+    );
+    assert_eq!(app.code(None, ME, json!({})).await, "UNAUTHENTICATED");
+    let raw = app
+        .http()
+        .post(format!("{}/graphql", app.url))
+        .header("authorization", "Basic abc")
+        .json(&json!({"query": ME}))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(
+        medgrid_tests::error_code(&raw).as_deref(),
+        Some("UNAUTHENTICATED")
+    );
+
+    // a personal token works until revoked
+    let issued = app
+        .ok(
+            &admin,
+            "mutation { issueToken(name: \"ci\") { token accessToken { id } } }",
+            json!({}),
+        )
+        .await;
+    let token = issued["issueToken"]["token"].as_str().unwrap().to_owned();
+    let id = issued["issueToken"]["accessToken"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        app.ok(&token, ME, json!({})).await["me"]["email"],
+        "admin@acme.org"
+    );
+    app.ok(
+        &admin,
+        "mutation($t: ID!) { revokeToken(id: $t) { revokedAt } }",
+        json!({"t": id}),
+    )
+    .await;
+    assert_eq!(
+        app.code(Some(&token), ME, json!({})).await,
+        "UNAUTHENTICATED"
+    );
+    assert_eq!(
+        app.code(
+            Some(&admin),
+            "mutation($t: ID!) { revokeToken(id: $t) { revokedAt } }",
+            json!({"t": id})
+        )
+        .await,
+        "NOT_FOUND",
+        "a revoked token cannot be revoked again"
+    );
+    // expiry must lie ahead
+    let past =
+        "mutation { issueToken(name: \"old\", expiresAt: \"2001-01-01T00:00:00Z\") { token } }";
+    assert_eq!(
+        app.code(Some(&admin), past, json!({})).await,
+        "INVALID_INPUT"
+    );
+
+    // password login
+    let login = "mutation($p: String!) { login(tenant: \"acme\", email: \"ADMIN@acme.org\", password: $p) { token } }";
+    assert_eq!(
+        app.code(None, login, json!({"p": "the wrong password"}))
+            .await,
+        "UNAUTHENTICATED"
+    );
+    let data = app
+        .gql(None, login, json!({"p": "a long test password"}))
+        .await;
+    let session = data["data"]["login"]["token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.ok(&session, ME, json!({})).await["me"]["email"],
+        "admin@acme.org"
+    );
+    app.ok(
+        &session,
+        "mutation { setPassword(password: \"another long password\") { id } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        app.code(None, login, json!({"p": "a long test password"}))
+            .await,
+        "UNAUTHENTICATED"
+    );
+    assert!(
+        app.gql(None, login, json!({"p": "another long password"}))
+            .await["data"]["login"]["token"]
+            .is_string()
+    );
+}
+
+#[tokio::test]
+async fn a_disabled_member_and_a_suspended_tenant_can_do_nothing() {
+    let app = TestApp::spawn().await;
+    let acme = app.tenant("acme").await;
+    app.tenant("ops").await;
+    let (_, root) = app
+        .member("ops", "root@ops.org", &[Role::PlatformAdmin])
+        .await;
+    let (_, admin) = app
+        .member("acme", "admin@acme.org", &[Role::TenantAdmin])
+        .await;
+    let (bob_id, bob) = app.member("acme", "bob@acme.org", &[]).await;
+
+    app.ok(
+        &admin,
+        "mutation($m: ID!) { disableMember(id: $m) { disabled } }",
+        json!({"m": bob_id.to_string()}),
+    )
+    .await;
+    assert_eq!(app.code(Some(&bob), ME, json!({})).await, "FORBIDDEN");
+    let login = "mutation { login(tenant: \"acme\", email: \"bob@acme.org\", password: \"a long test password\") { token } }";
+    assert_eq!(app.code(None, login, json!({})).await, "FORBIDDEN");
+    app.ok(
+        &admin,
+        "mutation($m: ID!) { enableMember(id: $m) { disabled } }",
+        json!({"m": bob_id.to_string()}),
+    )
+    .await;
+    assert_eq!(app.ok(&bob, ME, json!({})).await["me"]["disabled"], false);
+
+    // nobody disables themselves
+    let me = app.ok(&admin, ME, json!({})).await;
+    let code = app
+        .code(
+            Some(&admin),
+            "mutation($m: ID!) { disableMember(id: $m) { id } }",
+            json!({"m": me["me"]["id"]}),
+        )
+        .await;
+    assert_eq!(code, "CONFLICT");
+
+    // a tenant admin cannot suspend; a platform admin can, and then nobody there acts
+    let suspend = "mutation($t: ID!, $r: String!) { suspendTenant(id: $t, reason: $r) { status } }";
+    let vars = json!({"t": acme.to_string(), "r": "contract ended"});
+    assert_eq!(
+        app.code(Some(&admin), suspend, vars.clone()).await,
+        "FORBIDDEN"
+    );
+    assert_eq!(
+        app.ok(&root, suspend, vars.clone()).await["suspendTenant"]["status"],
+        "SUSPENDED"
+    );
+    assert_eq!(app.code(Some(&root), suspend, vars).await, "CONFLICT");
+    for token in [&admin, &bob] {
+        assert_eq!(app.code(Some(token), ME, json!({})).await, "FORBIDDEN");
+    }
+    let login = "mutation { login(tenant: \"acme\", email: \"admin@acme.org\", password: \"a long test password\") { token } }";
+    assert_eq!(app.code(None, login, json!({})).await, "FORBIDDEN");
+    app.ok(
+        &root,
+        "mutation($t: ID!) { reactivateTenant(id: $t) { status } }",
+        json!({"t": acme.to_string()}),
+    )
+    .await;
+    assert!(app.ok(&admin, ME, json!({})).await["me"]["email"].is_string());
+}
+
+#[tokio::test]
+async fn platform_admins_create_tenants_once() {
+    let app = TestApp::spawn().await;
+    app.tenant("ops").await;
+    let (_, root) = app
+        .member("ops", "root@ops.org", &[Role::PlatformAdmin])
+        .await;
+    let create = "mutation($s: String!) { createTenant(input: {slug: $s, name: \"Hospital\"}) { id slug status } }";
+    let data = app.ok(&root, create, json!({"s": "chu-lyon"})).await;
+    assert_eq!(data["createTenant"]["status"], "ACTIVE");
+    let before = app.event_count().await;
+    assert_eq!(
+        app.code(Some(&root), create, json!({"s": "chu-lyon"}))
+            .await,
+        "CONFLICT"
+    );
+    assert_eq!(
+        app.code(Some(&root), create, json!({"s": "Bad Slug"}))
+            .await,
+        "INVALID_INPUT"
+    );
+    assert_eq!(app.event_count().await, before);
+    let tenant = data["createTenant"]["id"].as_str().unwrap();
+    // a platform admin can create the new tenant's first administrator there
+    let first = app
+        .ok(&root, CREATE_MEMBER, json!({"input": {"email": "boss@chu-lyon.fr", "name": "Boss", "roles": ["TENANT_ADMIN"], "tenantId": tenant}}))
+        .await;
+    assert_eq!(first["createMember"]["roles"], json!(["TENANT_ADMIN"]));
+    let list = app
+        .ok(
+            &root,
+            "{ tenants(first: 1) { edges { cursor node { slug } } pageInfo { hasNextPage } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(list["tenants"]["pageInfo"]["hasNextPage"], true);
+    let cursor = list["tenants"]["edges"][0]["cursor"].clone();
+    let next = app
+        .ok(
+            &root,
+            "query($a: String) { tenants(first: 5, after: $a) { edges { node { slug } } } }",
+            json!({"a": cursor}),
+        )
+        .await;
+    assert_eq!(next["tenants"]["edges"][0]["node"]["slug"], "chu-lyon");
+}
+
+#[tokio::test]
+async fn groups_are_managed_by_their_managers() {
+    let app = TestApp::spawn().await;
+    app.tenant("acme").await;
+    let (_, admin) = app
+        .member("acme", "admin@acme.org", &[Role::TenantAdmin])
+        .await;
+    let (ann_id, ann) = app.member("acme", "ann@acme.org", &[]).await;
+    let (bob_id, bob) = app.member("acme", "bob@acme.org", &[]).await;
+    let (cat_id, _) = app.member("acme", "cat@acme.org", &[]).await;
+    let g = app
+        .ok(
+            &admin,
+            "mutation { createGroup(name: \"Neuro\") { id } }",
+            json!({}),
+        )
+        .await;
+    let g = g["createGroup"]["id"].as_str().unwrap().to_owned();
+    let manager = "mutation($g: ID!, $m: ID!) { addGroupMember(groupId: $g, memberId: $m, role: MANAGER) { id } }";
+    app.ok(&admin, manager, json!({"g": g, "m": ann_id.to_string()}))
+        .await;
+    let add = "mutation($g: ID!, $m: ID!) { addGroupMember(groupId: $g, memberId: $m) { members { role member { email } } } }";
+    // a plain member sees no group of others and cannot add to it
+    assert_eq!(
+        app.code(Some(&bob), add, json!({"g": g, "m": bob_id.to_string()}))
+            .await,
+        "NOT_FOUND"
+    );
+    // the manager adds members
+    let data = app
+        .ok(&ann, add, json!({"g": g, "m": cat_id.to_string()}))
+        .await;
+    assert_eq!(
+        data["addGroupMember"]["members"].as_array().unwrap().len(),
+        2
+    );
+    // members see their own groups only
+    let mine = app
+        .ok(&ann, "{ groups { edges { node { name } } } }", json!({}))
+        .await;
+    assert_eq!(mine["groups"]["edges"].as_array().unwrap().len(), 1);
+    let none = app
+        .ok(&bob, "{ groups { edges { node { name } } } }", json!({}))
+        .await;
+    assert!(none["groups"]["edges"].as_array().unwrap().is_empty());
+    let remove = "mutation($g: ID!, $m: ID!) { removeGroupMember(groupId: $g, memberId: $m) { members { member { email } } } }";
+    app.ok(&ann, remove, json!({"g": g, "m": cat_id.to_string()}))
+        .await;
+    assert_eq!(
+        app.code(Some(&ann), remove, json!({"g": g, "m": cat_id.to_string()}))
+            .await,
+        "NOT_FOUND"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_updates_of_one_aggregate_are_all_kept() {
+    let app = TestApp::spawn().await;
+    app.tenant("acme").await;
+    let (_, admin) = app
+        .member("acme", "admin@acme.org", &[Role::TenantAdmin])
+        .await;
+    let g = app
+        .ok(
+            &admin,
+            "mutation { createGroup(name: \"Busy\") { id } }",
+            json!({}),
+        )
+        .await;
+    let g = g["createGroup"]["id"].as_str().unwrap().to_owned();
+    let mut ids = vec![];
+    for i in 0..12 {
+        ids.push(create_member(&app, &admin, &format!("m{i}@acme.org"), json!([])).await);
+    }
+    let add = "mutation($g: ID!, $m: ID!) { addGroupMember(groupId: $g, memberId: $m) { id } }";
+    let results = futures::future::join_all(
+        ids.iter()
+            .map(|m| app.gql(Some(&admin), add, json!({"g": g, "m": m}))),
+    )
+    .await;
+    for r in &results {
+        assert!(r.get("errors").is_none(), "a concurrent add failed: {r}");
+    }
+    let data = app
+        .ok(
+            &admin,
+            "query($g: ID!) { group(id: $g) { members { role } } }",
+            json!({"g": g}),
+        )
+        .await;
+    assert_eq!(
+        data["group"]["members"].as_array().unwrap().len(),
+        12,
+        "an update was lost"
+    );
+}

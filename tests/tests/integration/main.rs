@@ -1,0 +1,10 @@
+//! One integration-test binary: every suite runs against real PostgreSQL, each test in a
+//! database of its own.
+
+#![allow(clippy::unwrap_used)]
+
+mod access;
+mod http;
+mod isolation;
+mod runner;
+mod subscriptions;
