@@ -86,7 +86,7 @@ pub struct Overrides {
 
 impl Config {
     /// Loads the configuration; `file` is the TOML file (`--config` or `MEDGRID_CONFIG`).
-    pub fn load(file: Option<&Path>, overrides: Overrides) -> Result<Self, figment::Error> {
+    pub fn load(file: Option<&Path>, overrides: Overrides) -> Result<Self, Box<figment::Error>> {
         let mut figment = Figment::from(Serialized::defaults(Defaults::default()));
         if let Some(file) = file {
             figment = figment.merge(Toml::file_exact(file));
@@ -96,6 +96,7 @@ impl Config {
             .merge(Env::raw().only(&["database_url"]))
             .merge(Serialized::defaults(overrides))
             .extract()
+            .map_err(Box::new)
     }
 
     pub fn read_your_writes_timeout(&self) -> Duration {
@@ -108,6 +109,7 @@ impl Config {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail's own signature
 mod tests {
     use super::*;
 
@@ -123,7 +125,8 @@ mod tests {
                     data_dir: Some("/tmp/d".into()),
                     ..Overrides::default()
                 },
-            )?;
+            )
+            .map_err(|e| *e)?;
             assert_eq!(config.listen.port(), 9999);
             assert!(config.dev_mode);
             assert_eq!(config.graphql_max_depth, 7);
@@ -138,7 +141,7 @@ mod tests {
     fn secrets_are_not_printed() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("DATABASE_URL", "postgres://u:hunter2@127.0.0.1/y");
-            let config = Config::load(None, Overrides::default())?;
+            let config = Config::load(None, Overrides::default()).map_err(|e| *e)?;
             assert!(!format!("{config:?}").contains("hunter2"));
             Ok(())
         });

@@ -45,18 +45,22 @@ fn step(step: &'static str) -> impl FnOnce(std::io::Error) -> EmbeddedError {
 /// The directory holding `initdb`, `postgres` and `pg_ctl`: PATH first, then the newest
 /// Debian version under /usr/lib/postgresql.
 pub fn find_binaries() -> Result<PathBuf, EmbeddedError> {
+    let on_path = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default();
+    find_binaries_in(&on_path, Path::new("/usr/lib/postgresql"))
+}
+
+fn find_binaries_in(path: &[PathBuf], debian_root: &Path) -> Result<PathBuf, EmbeddedError> {
     let has_all = |dir: &Path| {
         ["initdb", "postgres", "pg_ctl"]
             .iter()
             .all(|b| dir.join(b).is_file())
     };
-    let on_path = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default();
-    if let Some(dir) = on_path.into_iter().find(|d| has_all(d)) {
-        return Ok(dir);
+    if let Some(dir) = path.iter().find(|d| has_all(d)) {
+        return Ok(dir.clone());
     }
-    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir(debian_root)
         .into_iter()
         .flatten()
         .flatten()
@@ -297,5 +301,45 @@ impl EmbeddedPostgres {
         }
         tracing::info!("embedded PostgreSQL stopped");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fake_bin(dir: &Path) {
+        std::fs::create_dir_all(dir).expect("mkdir");
+        for b in ["initdb", "postgres", "pg_ctl"] {
+            std::fs::write(dir.join(b), "").expect("write");
+        }
+    }
+
+    #[test]
+    fn no_binaries_names_the_debian_package() {
+        let root = std::env::temp_dir().join(format!("mg-nobin-{}", uuid::Uuid::new_v4()));
+        let err = find_binaries_in(&[root.join("bin")], &root).expect_err("nothing there");
+        assert!(
+            err.to_string().contains("apt-get install postgresql"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn newest_debian_version_wins_after_path() {
+        let root = std::env::temp_dir().join(format!("mg-bin-{}", uuid::Uuid::new_v4()));
+        fake_bin(&root.join("13/bin"));
+        fake_bin(&root.join("15/bin"));
+        std::fs::create_dir_all(root.join("16/bin")).expect("mkdir");
+        assert_eq!(
+            find_binaries_in(&[], &root).expect("found"),
+            root.join("15/bin")
+        );
+        fake_bin(&root.join("onpath"));
+        assert_eq!(
+            find_binaries_in(&[root.join("onpath")], &root).expect("found"),
+            root.join("onpath")
+        );
+        let _ = std::fs::remove_dir_all(&root);
     }
 }

@@ -34,13 +34,7 @@ pub async fn resolve_bearer(svc: &Services, token: &str) -> Result<Actor, ApiErr
     if holder.member_disabled {
         return Err(ApiError::new(Code::Forbidden, "this account is disabled"));
     }
-    actor(
-        svc,
-        holder.tenant_id.into(),
-        holder.member_id.into(),
-        &holder.roles,
-    )
-    .await
+    actor(svc, holder.tenant_id, holder.member_id, &holder.roles).await
 }
 
 async fn actor(

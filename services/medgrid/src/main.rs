@@ -176,13 +176,14 @@ async fn serve(config: Config, api: bool, worker: bool) -> anyhow::Result<()> {
     let db = Database::open(&config).await?;
     let core = Core::new(&db.pool, &config)?;
     let processors = worker.then(|| core.worker(&config));
+    // Before listening, so that "ready" means the demo tenant exists.
+    if config.demo && worker {
+        bootstrap::demo(&core.services, &config.data_dir).await?;
+    }
     let server = match api {
         true => Some(Server::start(&core, &config).await?),
         false => None,
     };
-    if config.demo && worker {
-        bootstrap::demo(&core.services, &config.data_dir).await?;
-    }
     shutdown_signal().await;
     tracing::info!("shutting down");
     if let Some(server) = server {

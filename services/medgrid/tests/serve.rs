@@ -1,0 +1,240 @@
+//! `medgrid serve` as a user runs it: the real binary, an embedded PostgreSQL cluster from
+//! the system's binaries, `medgrid admin issue-token` beside it, and a clean stop on
+//! SIGTERM. Also `medgrid serve` against an external database (DATABASE_URL).
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_medgrid");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn medgrid(data_dir: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env_remove("DATABASE_URL")
+        .env_remove("MEDGRID_CONFIG")
+        .env("MEDGRID_DATA_DIR", data_dir);
+    cmd
+}
+
+fn temp_dir(tag: &str) -> std::path::PathBuf {
+    // Short, world-traversable path: the postgres user must reach it, and a socket path
+    // may not exceed 107 bytes.
+    let dir = std::env::temp_dir().join(format!("mg-{tag}-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn wait_ready(base: &str, child: &mut Child) -> Value {
+    let http = reqwest::Client::new();
+    for _ in 0..600 {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("medgrid serve exited early with {status}");
+        }
+        if let Ok(resp) = http.get(format!("{base}/readyz")).send().await {
+            let body: Value = resp.json().await.unwrap();
+            if body["ready"] == true {
+                return body;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("medgrid serve did not become ready within 60 s");
+}
+
+fn terminate(child: &mut Child) -> std::process::ExitStatus {
+    let ok = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    for _ in 0..300 {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    panic!("medgrid serve did not stop within 30 s of SIGTERM");
+}
+
+async fn me(base: &str, token: &str) -> Value {
+    reqwest::Client::new()
+        .post(format!("{base}/graphql"))
+        .bearer_auth(token)
+        .json(&json!({"query": "{ me { email roles tenant { slug } } }"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn serve_with_embedded_postgres_then_stop_cleanly() {
+    let dir = temp_dir("serve");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut serve = medgrid(&dir)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_ready(&base, &mut serve).await;
+    assert!(
+        dir.join("postgres/PG_VERSION").is_file(),
+        "the cluster lives in the data dir"
+    );
+    assert!(dir.join("demo-admin-password").is_file());
+
+    // issue-token works while serve runs on the same data dir; the token is the last line
+    let out = medgrid(&dir)
+        .args([
+            "admin",
+            "issue-token",
+            "--tenant",
+            "demo",
+            "--member",
+            "admin@demo.local",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let token = stdout.lines().last().unwrap().trim().to_owned();
+    let body = me(&base, &token).await;
+    assert_eq!(body["data"]["me"]["email"], "admin@demo.local", "{body}");
+    assert_eq!(body["data"]["me"]["tenant"]["slug"], "demo");
+    assert_eq!(
+        body["data"]["me"]["roles"],
+        json!(["TENANT_ADMIN", "PLATFORM_ADMIN"])
+    );
+
+    // the demo password logs in
+    let password = std::fs::read_to_string(dir.join("demo-admin-password")).unwrap();
+    let login: Value = reqwest::Client::new()
+        .post(format!("{base}/graphql"))
+        .json(&json!({"query": "mutation($p: String!) { login(tenant: \"demo\", email: \"admin@demo.local\", password: $p) { token } }", "variables": {"p": password.trim()}}))
+        .send().await.unwrap().json().await.unwrap();
+    assert!(login["data"]["login"]["token"].is_string(), "{login}");
+
+    let status = terminate(&mut serve);
+    assert!(status.success(), "serve exited with {status}");
+    assert!(
+        !dir.join("postgres/postmaster.pid").exists(),
+        "PostgreSQL was not stopped"
+    );
+
+    // a second start reuses the cluster and keeps the data
+    let mut again = medgrid(&dir)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_ready(&base, &mut again).await;
+    assert_eq!(
+        me(&base, &token).await["data"]["me"]["email"],
+        "admin@demo.local"
+    );
+    assert!(terminate(&mut again).success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn serve_against_an_external_database() {
+    let server = std::env::var("MEDGRID_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let name = format!("medgrid_serve_{}", uuid::Uuid::new_v4().simple());
+    let psql = |sql: String| {
+        let out = Command::new("psql")
+            .args([server.as_str(), "-c", &sql])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "psql: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    psql(format!("CREATE DATABASE {name}"));
+    let url = match server.rsplit_once('/') {
+        Some((head, _)) => format!("{head}/{name}"),
+        None => panic!("MEDGRID_TEST_DATABASE_URL has no database"),
+    };
+    let dir = temp_dir("ext");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut serve = medgrid(&dir)
+        .env("DATABASE_URL", &url)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_ready(&base, &mut serve).await;
+    assert!(
+        !dir.join("postgres").exists(),
+        "no embedded cluster with DATABASE_URL"
+    );
+    let out = medgrid(&dir)
+        .env("DATABASE_URL", &url)
+        .args([
+            "admin",
+            "issue-token",
+            "--tenant",
+            "demo",
+            "--member",
+            "admin@demo.local",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert_eq!(
+        me(&base, &token).await["data"]["me"]["email"],
+        "admin@demo.local"
+    );
+    assert!(terminate(&mut serve).success());
+    psql(format!("DROP DATABASE {name} WITH (FORCE)"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn admin_errors_are_clear() {
+    let dir = temp_dir("cli");
+    let out = medgrid(&dir)
+        .args(["rebuild", "nonsense"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown read model"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
