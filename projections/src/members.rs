@@ -1,6 +1,8 @@
 //! Read models `members` and `access_tokens`, and the lookup that turns a bearer token
 //! into an actor.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use medgrid_domain::access::MemberEvent;
@@ -47,77 +49,229 @@ impl Projection for Members {
         &["members", "access_tokens"]
     }
 
-    async fn apply(&self, db: &mut PgConnection, e: &StoredEvent) -> Result<(), ProjectionError> {
-        let DomainEvent::Member(event) = &e.event else {
-            return Ok(());
-        };
+    /// Loads the rows the batch touches, folds the batch in memory, writes the rows back
+    /// with one DELETE and one INSERT per table: a handful of statements per batch
+    /// instead of one per event (rebuilds replay millions of events).
+    async fn apply(
+        &self,
+        db: &mut PgConnection,
+        events: &[StoredEvent],
+    ) -> Result<(), ProjectionError> {
+        let mut fold = Fold::load(db, events).await?;
+        for e in events {
+            if let DomainEvent::Member(event) = &e.event {
+                fold.apply(e, event)?;
+            }
+        }
+        fold.store(db).await
+    }
+}
+
+/// A member row while a batch is folded.
+#[derive(Debug, Clone, FromRow)]
+struct MemberState {
+    id: Uuid,
+    tenant_id: Uuid,
+    email: String,
+    name: String,
+    roles: Vec<String>,
+    disabled: bool,
+    password_hash: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    position: i64,
+}
+
+/// A token row while a batch is folded.
+#[derive(Debug, Clone, FromRow)]
+struct TokenState {
+    id: Uuid,
+    tenant_id: Uuid,
+    member_id: Uuid,
+    name: String,
+    secret_hash: String,
+    created_at: DateTime<Utc>,
+    expires_at: Option<DateTime<Utc>>,
+    revoked_at: Option<DateTime<Utc>>,
+}
+
+/// The rows one batch touches, keyed by id (BTreeMap: a deterministic write order).
+struct Fold {
+    members: BTreeMap<Uuid, MemberState>,
+    tokens: BTreeMap<Uuid, TokenState>,
+    /// Ids whose stored rows are replaced when the batch is written.
+    touched_members: Vec<Uuid>,
+    touched_tokens: Vec<Uuid>,
+}
+
+impl Fold {
+    async fn load(db: &mut PgConnection, events: &[StoredEvent]) -> Result<Self, ProjectionError> {
+        let mut member_ids = vec![];
+        let mut token_ids = vec![];
+        for e in events {
+            if let DomainEvent::Member(event) = &e.event {
+                member_ids.push(e.aggregate_uuid()?);
+                match event {
+                    MemberEvent::TokenIssued { token_id, .. }
+                    | MemberEvent::TokenRevoked { token_id } => token_ids.push(token_id.as_uuid()),
+                    _ => {}
+                }
+            }
+        }
+        member_ids.sort();
+        member_ids.dedup();
+        token_ids.sort();
+        token_ids.dedup();
+        let members: Vec<MemberState> = sqlx::query_as(
+            "SELECT id, tenant_id, email, name, roles, disabled, password_hash, created_at, updated_at, position
+               FROM members WHERE id = ANY($1)",
+        )
+        .bind(&member_ids)
+        .fetch_all(&mut *db)
+        .await?;
+        let tokens: Vec<TokenState> = sqlx::query_as(
+            "SELECT id, tenant_id, member_id, name, secret_hash, created_at, expires_at, revoked_at
+               FROM access_tokens WHERE id = ANY($1)",
+        )
+        .bind(&token_ids)
+        .fetch_all(&mut *db)
+        .await?;
+        Ok(Self {
+            members: members.into_iter().map(|m| (m.id, m)).collect(),
+            tokens: tokens.into_iter().map(|t| (t.id, t)).collect(),
+            touched_members: member_ids,
+            touched_tokens: token_ids,
+        })
+    }
+
+    fn apply(&mut self, e: &StoredEvent, event: &MemberEvent) -> Result<(), ProjectionError> {
         let id = e.aggregate_uuid()?;
         let at = e.recorded_at;
-        let q = match event {
+        match event {
             MemberEvent::MemberCreated {
                 tenant_id,
                 email,
                 name,
                 roles,
-            } => sqlx::query(
-                "INSERT INTO members (id, tenant_id, email, name, roles, created_at, updated_at, position)
-                 VALUES ($1, $2, $3, $4, $5, $6, $6, $7)",
-            )
-            .bind(id)
-            .bind(tenant_id.as_uuid())
-            .bind(email.as_ref())
-            .bind(name.as_ref())
-            .bind(roles.iter().map(|r| r.as_str()).collect::<Vec<_>>())
-            .bind(at)
-            .bind(e.position.global_position),
-            MemberEvent::PasswordSet { password_hash } => sqlx::query(
-                "UPDATE members SET password_hash = $2, updated_at = $3 WHERE id = $1",
-            )
-            .bind(id)
-            .bind(password_hash)
-            .bind(at),
-            MemberEvent::RoleGranted { role } => sqlx::query(
-                "UPDATE members SET roles = array_append(array_remove(roles, $2), $2), updated_at = $3
-                  WHERE id = $1",
-            )
-            .bind(id)
-            .bind(role.as_str())
-            .bind(at),
-            MemberEvent::RoleRevoked { role } => sqlx::query(
-                "UPDATE members SET roles = array_remove(roles, $2), updated_at = $3 WHERE id = $1",
-            )
-            .bind(id)
-            .bind(role.as_str())
-            .bind(at),
-            MemberEvent::MemberDisabled | MemberEvent::MemberEnabled => {
-                sqlx::query("UPDATE members SET disabled = $2, updated_at = $3 WHERE id = $1")
-                    .bind(id)
-                    .bind(matches!(event, MemberEvent::MemberDisabled))
-                    .bind(at)
+            } => {
+                self.members.insert(
+                    id,
+                    MemberState {
+                        id,
+                        tenant_id: tenant_id.as_uuid(),
+                        email: email.to_string(),
+                        name: name.to_string(),
+                        roles: roles.iter().map(|r| r.as_str().to_owned()).collect(),
+                        disabled: false,
+                        password_hash: None,
+                        created_at: at,
+                        updated_at: at,
+                        position: e.position.global_position,
+                    },
+                );
             }
             MemberEvent::TokenIssued {
                 token_id,
                 name,
                 secret_hash,
                 expires_at,
-            } => sqlx::query(
-                "INSERT INTO access_tokens (id, tenant_id, member_id, name, secret_hash, created_at, expires_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(token_id.as_uuid())
-            .bind(e.meta.tenant_id.as_uuid())
-            .bind(id)
-            .bind(name.as_ref())
-            .bind(secret_hash)
-            .bind(at)
-            .bind(expires_at),
-            MemberEvent::TokenRevoked { token_id } => {
-                sqlx::query("UPDATE access_tokens SET revoked_at = $2 WHERE id = $1")
-                    .bind(token_id.as_uuid())
-                    .bind(at)
+            } => {
+                self.tokens.insert(
+                    token_id.as_uuid(),
+                    TokenState {
+                        id: token_id.as_uuid(),
+                        tenant_id: e.meta.tenant_id.as_uuid(),
+                        member_id: id,
+                        name: name.to_string(),
+                        secret_hash: secret_hash.clone(),
+                        created_at: at,
+                        expires_at: *expires_at,
+                        revoked_at: None,
+                    },
+                );
             }
-        };
-        q.execute(db).await?;
+            MemberEvent::TokenRevoked { token_id } => {
+                if let Some(t) = self.tokens.get_mut(&token_id.as_uuid()) {
+                    t.revoked_at = Some(at);
+                }
+            }
+            other => {
+                let Some(m) = self.members.get_mut(&id) else {
+                    return Ok(());
+                };
+                m.updated_at = at;
+                match other {
+                    MemberEvent::PasswordSet { password_hash } => {
+                        m.password_hash = Some(password_hash.clone());
+                    }
+                    MemberEvent::RoleGranted { role } => {
+                        m.roles.retain(|r| r != role.as_str());
+                        m.roles.push(role.as_str().to_owned());
+                    }
+                    MemberEvent::RoleRevoked { role } => m.roles.retain(|r| r != role.as_str()),
+                    MemberEvent::MemberDisabled => m.disabled = true,
+                    MemberEvent::MemberEnabled => m.disabled = false,
+                    MemberEvent::MemberCreated { .. }
+                    | MemberEvent::TokenIssued { .. }
+                    | MemberEvent::TokenRevoked { .. } => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn store(self, db: &mut PgConnection) -> Result<(), ProjectionError> {
+        if !self.touched_members.is_empty() {
+            sqlx::query("DELETE FROM members WHERE id = ANY($1)")
+                .bind(&self.touched_members)
+                .execute(&mut *db)
+                .await?;
+            let m: Vec<&MemberState> = self.members.values().collect();
+            sqlx::query(
+                "INSERT INTO members (id, tenant_id, email, name, roles, disabled, password_hash, created_at, updated_at, position)
+                 SELECT id, tenant_id, email, name,
+                        CASE WHEN roles = '' THEN '{}'::text[] ELSE string_to_array(roles, ',') END,
+                        disabled, password_hash, created_at, updated_at, position
+                   FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::bool[],
+                               $7::text[], $8::timestamptz[], $9::timestamptz[], $10::int8[])
+                     AS t(id, tenant_id, email, name, roles, disabled, password_hash, created_at, updated_at, position)",
+            )
+            .bind(m.iter().map(|r| r.id).collect::<Vec<_>>())
+            .bind(m.iter().map(|r| r.tenant_id).collect::<Vec<_>>())
+            .bind(m.iter().map(|r| r.email.clone()).collect::<Vec<_>>())
+            .bind(m.iter().map(|r| r.name.clone()).collect::<Vec<_>>())
+            // role names are fixed identifiers without commas
+            .bind(m.iter().map(|r| r.roles.join(",")).collect::<Vec<_>>())
+            .bind(m.iter().map(|r| r.disabled).collect::<Vec<_>>())
+            .bind(m.iter().map(|r| r.password_hash.clone()).collect::<Vec<_>>())
+            .bind(m.iter().map(|r| r.created_at).collect::<Vec<_>>())
+            .bind(m.iter().map(|r| r.updated_at).collect::<Vec<_>>())
+            .bind(m.iter().map(|r| r.position).collect::<Vec<_>>())
+            .execute(&mut *db)
+            .await?;
+        }
+        if !self.touched_tokens.is_empty() {
+            sqlx::query("DELETE FROM access_tokens WHERE id = ANY($1)")
+                .bind(&self.touched_tokens)
+                .execute(&mut *db)
+                .await?;
+            let t: Vec<&TokenState> = self.tokens.values().collect();
+            sqlx::query(
+                "INSERT INTO access_tokens (id, tenant_id, member_id, name, secret_hash, created_at, expires_at, revoked_at)
+                 SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[],
+                                      $6::timestamptz[], $7::timestamptz[], $8::timestamptz[])",
+            )
+            .bind(t.iter().map(|r| r.id).collect::<Vec<_>>())
+            .bind(t.iter().map(|r| r.tenant_id).collect::<Vec<_>>())
+            .bind(t.iter().map(|r| r.member_id).collect::<Vec<_>>())
+            .bind(t.iter().map(|r| r.name.clone()).collect::<Vec<_>>())
+            .bind(t.iter().map(|r| r.secret_hash.clone()).collect::<Vec<_>>())
+            .bind(t.iter().map(|r| r.created_at).collect::<Vec<_>>())
+            .bind(t.iter().map(|r| r.expires_at).collect::<Vec<_>>())
+            .bind(t.iter().map(|r| r.revoked_at).collect::<Vec<_>>())
+            .execute(&mut *db)
+            .await?;
+        }
         Ok(())
     }
 }

@@ -32,20 +32,26 @@ impl Projection for Probe {
     fn tables(&self) -> &'static [&'static str] {
         &["probe_applied"]
     }
-    async fn apply(&self, db: &mut PgConnection, e: &StoredEvent) -> Result<(), ProjectionError> {
-        let gp = e.position.global_position;
-        if self.crash_at.load(Ordering::SeqCst) == gp {
-            self.crash_at.store(0, Ordering::SeqCst);
-            // A real crash: the server ends this session in the middle of the batch.
-            let _ = sqlx::query("SELECT pg_terminate_backend(pg_backend_pid())")
+    async fn apply(
+        &self,
+        db: &mut PgConnection,
+        events: &[StoredEvent],
+    ) -> Result<(), ProjectionError> {
+        for e in events {
+            let gp = e.position.global_position;
+            if self.crash_at.load(Ordering::SeqCst) == gp {
+                self.crash_at.store(0, Ordering::SeqCst);
+                // A real crash: the server ends this session in the middle of the batch.
+                let _ = sqlx::query("SELECT pg_terminate_backend(pg_backend_pid())")
+                    .execute(&mut *db)
+                    .await;
+                return Err(ProjectionError::Apply("crashed".into()));
+            }
+            sqlx::query("INSERT INTO probe_applied (global_position, seq) VALUES ($1, DEFAULT)")
+                .bind(gp)
                 .execute(&mut *db)
-                .await;
-            return Err(ProjectionError::Apply("crashed".into()));
+                .await?;
         }
-        sqlx::query("INSERT INTO probe_applied (global_position, seq) VALUES ($1, DEFAULT)")
-            .bind(gp)
-            .execute(db)
-            .await?;
         Ok(())
     }
 }
@@ -122,6 +128,36 @@ async fn an_event_committed_after_later_ones_is_never_skipped() {
         vec![gp_a, gp_b],
         "ordered by transaction"
     );
+}
+
+#[tokio::test]
+async fn transactions_are_ordered_as_numbers_not_as_text() {
+    let db = TestDb::new().await;
+    probe_table(&db.pool).await;
+    // Old, finished transaction ids whose text order differs from their numeric order.
+    let mut positions = vec![];
+    for tx in ["99", "100", "1000"] {
+        let gp: i64 = sqlx::query_scalar(
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, tx_id)
+             VALUES ('Probe', $1, 1, 'Probed', '1.0', '{}', $2, $3::xid8) RETURNING global_position",
+        )
+        .bind(uuid::Uuid::now_v7().to_string())
+        .bind(meta())
+        .bind(tx)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+        positions.push(gp);
+    }
+    let probe = Probe::new();
+    // batches of one: every checkpoint comparison is exercised
+    let upcasters = medgrid_domain::upcast::upcasters();
+    while runner::catch_up_once(&db.pool, &probe, &upcasters, 1)
+        .await
+        .unwrap()
+        > 0
+    {}
+    assert_eq!(applied(&db.pool).await, positions);
 }
 
 #[tokio::test]
