@@ -219,7 +219,7 @@ impl EmbeddedPostgres {
     }
 
     /// Connection options for database `name` over the cluster's socket.
-    fn options_for(&self, name: &str) -> PgConnectOptions {
+    pub fn options_for(&self, name: &str) -> PgConnectOptions {
         PgConnectOptions::new()
             .socket(&self.sockets)
             .username(SUPERUSER)

@@ -7,8 +7,8 @@ use medgrid_infra::config::Config;
 use medgrid_infra::db;
 use medgrid_infra::embedded::EmbeddedPostgres;
 use secrecy::ExposeSecret;
-use sqlx::PgPool;
 use sqlx::postgres::PgConnectOptions;
+use sqlx::{ConnectOptions, PgPool};
 
 pub struct Database {
     pub pool: PgPool,
@@ -42,6 +42,64 @@ impl Database {
         self.pool.close().await;
         if let Some(pg) = self.embedded.as_mut()
             && (stop_embedded || pg.started_here())
+        {
+            pg.stop()?;
+        }
+        Ok(())
+    }
+}
+
+/// A throw-away database on the configured server (for benchmarks), dropped by `close`.
+pub struct Scratch {
+    pub pool: PgPool,
+    name: String,
+    server: PgConnectOptions,
+    embedded: Option<EmbeddedPostgres>,
+}
+
+impl Scratch {
+    pub async fn create(config: &Config, max_connections: u32) -> anyhow::Result<Self> {
+        let (server, embedded) = match &config.database_url {
+            Some(url) => (
+                PgConnectOptions::from_str(url.expose_secret())
+                    .context("DATABASE_URL is not a valid PostgreSQL URL")?,
+                None,
+            ),
+            None => {
+                let pg = EmbeddedPostgres::start(&config.data_dir).await?;
+                (pg.options_for("postgres"), Some(pg))
+            }
+        };
+        let name = format!("medgrid_bench_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = server
+            .connect()
+            .await
+            .context("cannot connect to PostgreSQL")?;
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .context("cannot create the scratch database (CREATEDB needed)")?;
+        let pool = db::connect(server.clone().database(&name), max_connections).await?;
+        db::migrate(&pool).await?;
+        Ok(Self {
+            pool,
+            name,
+            server,
+            embedded,
+        })
+    }
+
+    pub async fn close(mut self) -> anyhow::Result<()> {
+        self.pool.close().await;
+        let mut conn = self.server.connect().await?;
+        sqlx::query(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ))
+        .execute(&mut conn)
+        .await?;
+        if let Some(pg) = self.embedded.as_mut()
+            && pg.started_here()
         {
             pg.stop()?;
         }
