@@ -97,6 +97,17 @@ SELECT e.global_position, e.tx_id::text AS tx_id, e.aggregate_type, e.aggregate_
  ORDER BY e.tx_id, e.global_position
  LIMIT $3";
 
+/// Begins a processor transaction. Plans are made for each statement's actual values and
+/// table sizes: a rebuild grows tables from empty inside one transaction, and a plan cached
+/// while they were empty (sequential scans) would make it quadratic.
+async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>, ProjectionError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET LOCAL plan_cache_mode = force_custom_plan")
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
+}
+
 /// Locks and reads the checkpoint of `name` inside `tx`, creating it at zero if new.
 async fn lock_checkpoint(
     tx: &mut Transaction<'_, Postgres>,
@@ -165,7 +176,7 @@ pub async fn catch_up_once(
     upcasters: &[Box<dyn EventUpcaster>],
     batch_size: i64,
 ) -> Result<usize, ProjectionError> {
-    let mut tx = pool.begin().await?;
+    let mut tx = begin(pool).await?;
     let from = lock_checkpoint(&mut tx, projection.name()).await?;
     let (at, count) = apply_batch(&mut tx, projection, upcasters, from, batch_size).await?;
     if count > 0 {
@@ -214,7 +225,7 @@ pub async fn rebuild(
     upcasters: &[Box<dyn EventUpcaster>],
     batch_size: i64,
 ) -> Result<usize, ProjectionError> {
-    let mut tx = pool.begin().await?;
+    let mut tx = begin(pool).await?;
     lock_checkpoint(&mut tx, projection.name()).await?;
     let tables = projection.tables().join(", ");
     if !tables.is_empty() {
