@@ -6,5 +6,6 @@
 mod access;
 mod http;
 mod isolation;
+mod processors;
 mod runner;
 mod subscriptions;
