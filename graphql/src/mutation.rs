@@ -8,7 +8,7 @@ use medgrid_domain::tenancy::TenantCommand;
 
 use crate::ApiError;
 use crate::types::{
-    AccessToken, Group, GroupRoleName, Member, Role, Tenant, caller, request_id, services,
+    self, AccessToken, Group, GroupRoleName, Member, Role, Tenant, scope, services,
 };
 use crate::usecases::{access, auth, groups, parse_id, tenancy};
 
@@ -50,7 +50,8 @@ pub struct IssuedToken {
 fn own_tenant(ctx: &Context<'_>, tenant_id: Option<ID>) -> Result<TenantId, ApiError> {
     match tenant_id {
         Some(id) => parse_id(&id, "tenant"),
-        None => caller(ctx)?
+        None => scope(ctx)?
+            .caller
             .actor()
             .map(|a| a.tenant_id)
             .ok_or_else(|| ApiError::unauthenticated("authentication required")),
@@ -68,8 +69,14 @@ impl Mutation {
         password: String,
     ) -> async_graphql::Result<LoginPayload> {
         let svc = services(ctx);
-        let (token, member_id) =
-            auth::login(svc, &tenant, &email, &password, request_id(ctx)).await?;
+        let (token, member_id) = auth::login(
+            svc,
+            &tenant,
+            &email,
+            &password,
+            types::request(ctx).request_id,
+        )
+        .await?;
         let row = medgrid_projections::members::by_id(&svc.pool, member_id)
             .await
             .map_err(ApiError::from)?
@@ -85,15 +92,8 @@ impl Mutation {
         ctx: &Context<'_>,
         input: CreateTenantInput,
     ) -> async_graphql::Result<Tenant> {
-        let caller = caller(ctx)?;
-        let row = tenancy::create(
-            services(ctx),
-            &caller,
-            &input.slug,
-            &input.name,
-            request_id(ctx),
-        )
-        .await?;
+        let scope = scope(ctx)?;
+        let row = tenancy::create(&scope, &input.slug, &input.name).await?;
         Ok(Tenant(row))
     }
 
@@ -103,16 +103,9 @@ impl Mutation {
         id: ID,
         name: String,
     ) -> async_graphql::Result<Tenant> {
-        let caller = caller(ctx)?;
+        let scope = scope(ctx)?;
         let name = name.parse().map_err(ApiError::from)?;
-        let row = tenancy::change(
-            services(ctx),
-            &caller,
-            &id,
-            TenantCommand::Rename { name },
-            request_id(ctx),
-        )
-        .await?;
+        let row = tenancy::change(&scope, &id, TenantCommand::Rename { name }).await?;
         Ok(Tenant(row))
     }
 
@@ -123,28 +116,14 @@ impl Mutation {
         id: ID,
         reason: String,
     ) -> async_graphql::Result<Tenant> {
-        let caller = caller(ctx)?;
-        let row = tenancy::change(
-            services(ctx),
-            &caller,
-            &id,
-            TenantCommand::Suspend { reason },
-            request_id(ctx),
-        )
-        .await?;
+        let scope = scope(ctx)?;
+        let row = tenancy::change(&scope, &id, TenantCommand::Suspend { reason }).await?;
         Ok(Tenant(row))
     }
 
     async fn reactivate_tenant(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Tenant> {
-        let caller = caller(ctx)?;
-        let row = tenancy::change(
-            services(ctx),
-            &caller,
-            &id,
-            TenantCommand::Reactivate,
-            request_id(ctx),
-        )
-        .await?;
+        let scope = scope(ctx)?;
+        let row = tenancy::change(&scope, &id, TenantCommand::Reactivate).await?;
         Ok(Tenant(row))
     }
 
@@ -153,7 +132,7 @@ impl Mutation {
         ctx: &Context<'_>,
         input: CreateMemberInput,
     ) -> async_graphql::Result<Member> {
-        let caller = caller(ctx)?;
+        let scope = scope(ctx)?;
         let new = access::NewMember {
             tenant_id: own_tenant(ctx, input.tenant_id)?,
             email: &input.email,
@@ -165,9 +144,7 @@ impl Mutation {
                 .map(Into::into)
                 .collect::<BTreeSet<_>>(),
         };
-        Ok(Member(
-            access::create(services(ctx), &caller, new, request_id(ctx)).await?,
-        ))
+        Ok(Member(access::create(&scope, new).await?))
     }
 
     async fn grant_role(
@@ -176,11 +153,9 @@ impl Mutation {
         member_id: ID,
         role: Role,
     ) -> async_graphql::Result<Member> {
-        let caller = caller(ctx)?;
+        let scope = scope(ctx)?;
         let cmd = MemberCommand::GrantRole(role.into());
-        Ok(Member(
-            access::administer(services(ctx), &caller, &member_id, cmd, request_id(ctx)).await?,
-        ))
+        Ok(Member(access::administer(&scope, &member_id, cmd).await?))
     }
 
     async fn revoke_role(
@@ -189,39 +164,23 @@ impl Mutation {
         member_id: ID,
         role: Role,
     ) -> async_graphql::Result<Member> {
-        let caller = caller(ctx)?;
+        let scope = scope(ctx)?;
         let cmd = MemberCommand::RevokeRole(role.into());
-        Ok(Member(
-            access::administer(services(ctx), &caller, &member_id, cmd, request_id(ctx)).await?,
-        ))
+        Ok(Member(access::administer(&scope, &member_id, cmd).await?))
     }
 
     /// Disables a member: their tokens stop working at once.
     async fn disable_member(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Member> {
-        let caller = caller(ctx)?;
+        let scope = scope(ctx)?;
         Ok(Member(
-            access::administer(
-                services(ctx),
-                &caller,
-                &id,
-                MemberCommand::Disable,
-                request_id(ctx),
-            )
-            .await?,
+            access::administer(&scope, &id, MemberCommand::Disable).await?,
         ))
     }
 
     async fn enable_member(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Member> {
-        let caller = caller(ctx)?;
+        let scope = scope(ctx)?;
         Ok(Member(
-            access::administer(
-                services(ctx),
-                &caller,
-                &id,
-                MemberCommand::Enable,
-                request_id(ctx),
-            )
-            .await?,
+            access::administer(&scope, &id, MemberCommand::Enable).await?,
         ))
     }
 
@@ -232,17 +191,16 @@ impl Mutation {
         member_id: Option<ID>,
         password: String,
     ) -> async_graphql::Result<Member> {
-        let caller = caller(ctx)?;
+        let scope = scope(ctx)?;
         let id: MemberId = match member_id {
             Some(id) => parse_id(&id, "member")?,
-            None => caller
+            None => scope
+                .caller
                 .actor()
                 .map(|a| a.member_id)
                 .ok_or_else(|| ApiError::unauthenticated("authentication required"))?,
         };
-        Ok(Member(
-            access::set_password(services(ctx), &caller, id, &password, request_id(ctx)).await?,
-        ))
+        Ok(Member(access::set_password(&scope, id, &password).await?))
     }
 
     /// Issues a personal access token for the caller.
@@ -252,20 +210,13 @@ impl Mutation {
         name: String,
         expires_at: Option<DateTime<Utc>>,
     ) -> async_graphql::Result<IssuedToken> {
-        let caller = caller(ctx)?;
-        let id = caller
+        let scope = scope(ctx)?;
+        let id = scope
+            .caller
             .actor()
             .map(|a| a.member_id)
             .ok_or_else(|| ApiError::unauthenticated("authentication required"))?;
-        let (token, row) = access::issue_token(
-            services(ctx),
-            &caller,
-            id,
-            &name,
-            expires_at,
-            request_id(ctx),
-        )
-        .await?;
+        let (token, row) = access::issue_token(&scope, id, &name, expires_at).await?;
         Ok(IssuedToken {
             token,
             access_token: row.into(),
@@ -273,12 +224,8 @@ impl Mutation {
     }
 
     async fn revoke_token(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<AccessToken> {
-        let caller = caller(ctx)?;
-        Ok(
-            access::revoke_token(services(ctx), &caller, &id, request_id(ctx))
-                .await?
-                .into(),
-        )
+        let scope = scope(ctx)?;
+        Ok(access::revoke_token(&scope, &id).await?.into())
     }
 
     async fn create_group(
@@ -287,11 +234,9 @@ impl Mutation {
         name: String,
         tenant_id: Option<ID>,
     ) -> async_graphql::Result<Group> {
-        let caller = caller(ctx)?;
+        let scope = scope(ctx)?;
         let tenant = own_tenant(ctx, tenant_id)?;
-        Ok(Group(
-            groups::create(services(ctx), &caller, tenant, &name, request_id(ctx)).await?,
-        ))
+        Ok(Group(groups::create(&scope, tenant, &name).await?))
     }
 
     async fn rename_group(
@@ -300,10 +245,8 @@ impl Mutation {
         id: ID,
         name: String,
     ) -> async_graphql::Result<Group> {
-        let caller = caller(ctx)?;
-        Ok(Group(
-            groups::rename(services(ctx), &caller, &id, &name, request_id(ctx)).await?,
-        ))
+        let scope = scope(ctx)?;
+        Ok(Group(groups::rename(&scope, &id, &name).await?))
     }
 
     /// Adds a member to a group, or changes their role in it.
@@ -314,16 +257,8 @@ impl Mutation {
         member_id: ID,
         #[graphql(default_with = "GroupRoleName::Member")] role: GroupRoleName,
     ) -> async_graphql::Result<Group> {
-        let caller = caller(ctx)?;
-        let row = groups::set_membership(
-            services(ctx),
-            &caller,
-            &group_id,
-            &member_id,
-            Some(role.into()),
-            request_id(ctx),
-        )
-        .await?;
+        let scope = scope(ctx)?;
+        let row = groups::set_membership(&scope, &group_id, &member_id, Some(role.into())).await?;
         Ok(Group(row))
     }
 
@@ -333,16 +268,8 @@ impl Mutation {
         group_id: ID,
         member_id: ID,
     ) -> async_graphql::Result<Group> {
-        let caller = caller(ctx)?;
-        let row = groups::set_membership(
-            services(ctx),
-            &caller,
-            &group_id,
-            &member_id,
-            None,
-            request_id(ctx),
-        )
-        .await?;
+        let scope = scope(ctx)?;
+        let row = groups::set_membership(&scope, &group_id, &member_id, None).await?;
         Ok(Group(row))
     }
 }

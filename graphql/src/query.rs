@@ -4,7 +4,7 @@ use medgrid_domain::ids::{GroupId, MemberId, TenantId};
 use medgrid_projections::{groups, members, tenants};
 
 use crate::ApiError;
-use crate::types::{Group, Member, Tenant, caller, connection, forbidden, page_request, services};
+use crate::types::{Group, Member, Tenant, connection, forbidden, page_request, scope, services};
 use crate::usecases::{self, access, parse_id, tenancy};
 
 pub struct Query;
@@ -33,19 +33,20 @@ fn target_tenant(
 impl Query {
     /// The authenticated member.
     async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<Member> {
-        let caller = caller(ctx)?;
-        let id = caller
+        let scope = scope(ctx)?;
+        let id = scope
+            .caller
             .actor()
             .map(|a| a.member_id)
             .ok_or_else(|| forbidden("no member"))?;
-        Ok(Member(access::visible(services(ctx), &caller, id).await?))
+        Ok(Member(access::visible(&scope, id).await?))
     }
 
     /// A tenant by id; without id, the caller's own.
     async fn tenant(&self, ctx: &Context<'_>, id: Option<ID>) -> async_graphql::Result<Tenant> {
-        let caller = caller(ctx)?;
-        let id = target_tenant(&caller, id)?;
-        Ok(Tenant(tenancy::visible(services(ctx), &caller, id).await?))
+        let scope = scope(ctx)?;
+        let id = target_tenant(&scope.caller, id)?;
+        Ok(Tenant(tenancy::visible(&scope, id).await?))
     }
 
     /// Every tenant (platform administrators).
@@ -55,8 +56,9 @@ impl Query {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, Tenant>> {
-        let caller = caller(ctx)?;
-        caller
+        let scope = scope(ctx)?;
+        scope
+            .caller
             .check(|a| a.require_platform_admin())
             .map_err(ApiError::from)?;
         let request = page_request(first, after)?;
@@ -74,8 +76,8 @@ impl Query {
         after: Option<String>,
         tenant_id: Option<ID>,
     ) -> async_graphql::Result<Connection<String, Member>> {
-        let caller = caller(ctx)?;
-        let tenant = target_tenant(&caller, tenant_id)?;
+        let scope = scope(ctx)?;
+        let tenant = target_tenant(&scope.caller, tenant_id)?;
         let request = page_request(first, after)?;
         let page = members::list(&services(ctx).pool, tenant, request)
             .await
@@ -84,9 +86,9 @@ impl Query {
     }
 
     async fn member(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Member> {
-        let caller = caller(ctx)?;
+        let scope = scope(ctx)?;
         let id: MemberId = parse_id(&id, "member")?;
-        Ok(Member(access::visible(services(ctx), &caller, id).await?))
+        Ok(Member(access::visible(&scope, id).await?))
     }
 
     /// Groups: all of the tenant's for its administrators, one's own for members.
@@ -97,9 +99,10 @@ impl Query {
         after: Option<String>,
         tenant_id: Option<ID>,
     ) -> async_graphql::Result<Connection<String, Group>> {
-        let caller = caller(ctx)?;
-        let tenant = target_tenant(&caller, tenant_id)?;
-        let only_mine = caller
+        let scope = scope(ctx)?;
+        let tenant = target_tenant(&scope.caller, tenant_id)?;
+        let only_mine = scope
+            .caller
             .actor()
             .filter(|a| !a.can_administer(tenant))
             .map(|a| a.member_id);
@@ -111,10 +114,8 @@ impl Query {
     }
 
     async fn group(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Group> {
-        let caller = caller(ctx)?;
+        let scope = scope(ctx)?;
         let id: GroupId = parse_id(&id, "group")?;
-        Ok(Group(
-            usecases::groups::visible(services(ctx), &caller, id).await?,
-        ))
+        Ok(Group(usecases::groups::visible(&scope, id).await?))
     }
 }

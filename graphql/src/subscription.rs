@@ -4,59 +4,60 @@ use async_graphql::{Context, ID, Subscription};
 use futures::Stream;
 use medgrid_domain::ids::MemberId;
 
-use crate::ApiError;
-use crate::types::{Member, caller, services};
-use crate::usecases::{access, parse_id};
+use crate::types::{Member, scope};
+use crate::usecases::{Scope, access, parse_id};
 
 pub struct Subscription;
 
+/// How often a subscription looks again when no in-process processor signals progress
+/// (the processors may run in another process).
+const RECHECK: Duration = Duration::from_secs(1);
+
 #[Subscription]
 impl Subscription {
-    /// Pushes the member each time their read model changes (roles, state, name…).
+    /// Pushes the member each time their read model changes (roles, state, name…). Ends
+    /// when the member is no longer visible to the subscriber.
     async fn member_updated(
         &self,
         ctx: &Context<'_>,
         id: ID,
     ) -> async_graphql::Result<impl Stream<Item = Member> + use<>> {
-        let caller = caller(ctx)?;
-        let svc = services(ctx).clone();
+        let scope = scope(ctx)?;
         let id: MemberId = parse_id(&id, "member")?;
-        let first = access::visible(&svc, &caller, id).await?;
-        let mut progress = svc.progress.clone();
-        Ok(async_stream_updates(first.updated_at, move |last| {
-            let svc = svc.clone();
-            let caller = caller.clone();
-            let mut progress_rx = progress.clone();
-            progress = progress_rx.clone();
-            async move {
+        let first = access::visible(&scope, id).await?;
+        let svc = scope.svc.clone();
+        let progress = svc.progress.clone();
+        let state = (first.updated_at, svc, scope.caller, progress);
+        Ok(futures::stream::unfold(
+            state,
+            move |(last, svc, caller, mut progress)| async move {
                 loop {
                     tokio::select! {
-                        _ = progress_rx.changed() => {}
-                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        changed = progress.changed() => {
+                            if changed.is_err() {
+                                tokio::time::sleep(RECHECK).await;
+                            }
+                        }
+                        _ = tokio::time::sleep(RECHECK) => {}
                     }
-                    match access::visible(&svc, &caller, id).await {
+                    let seen = {
+                        let scope = Scope {
+                            svc: &svc,
+                            caller: caller.clone(),
+                            request_id: None,
+                        };
+                        access::visible(&scope, id).await
+                    };
+                    match seen {
                         Ok(row) if row.updated_at != last => {
-                            return Some((row.updated_at, Member(row)));
+                            let at = row.updated_at;
+                            return Some((Member(row), (at, svc, caller, progress)));
                         }
                         Ok(_) => {}
-                        Err(ApiError { .. }) => return None,
+                        Err(_) => return None,
                     }
                 }
-            }
-        }))
+            },
+        ))
     }
-}
-
-/// A stream that asks `next` for the following item after each one, ending on `None`.
-fn async_stream_updates<S, F, Fut, T>(seed: S, next: F) -> impl Stream<Item = T>
-where
-    S: Send + 'static,
-    F: FnMut(S) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = Option<(S, T)>> + Send,
-{
-    let mut next = next;
-    futures::stream::unfold(seed, move |s| {
-        let fut = next(s);
-        async move { fut.await.map(|(s, item)| (item, s)) }
-    })
 }

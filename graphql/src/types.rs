@@ -14,7 +14,7 @@ use medgrid_projections::members::{self, MemberRow, TokenRow};
 use medgrid_projections::page::{Page, PageRequest};
 use medgrid_projections::tenants::TenantRow;
 
-use crate::usecases::{access, groups, tenancy};
+use crate::usecases::{Scope, access, groups, tenancy};
 use crate::{ApiError, RequestContext, Services};
 
 pub fn services<'a>(ctx: &Context<'a>) -> &'a Services {
@@ -27,13 +27,15 @@ pub fn request(ctx: &Context<'_>) -> RequestContext {
         .unwrap_or_else(|| RequestContext::anonymous(None))
 }
 
-/// The authenticated caller, or the reason there is none.
-pub fn caller(ctx: &Context<'_>) -> Result<Caller, ApiError> {
-    request(ctx).caller.map(Caller::Member)
-}
-
-pub fn request_id(ctx: &Context<'_>) -> Option<String> {
-    request(ctx).request_id
+/// The use-case scope of this request: its services, the authenticated caller (or the
+/// reason there is none), its request id.
+pub fn scope<'a>(ctx: &Context<'a>) -> Result<Scope<'a>, ApiError> {
+    let request = request(ctx);
+    Ok(Scope {
+        svc: services(ctx),
+        caller: Caller::Member(request.caller?),
+        request_id: request.request_id,
+    })
 }
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -140,14 +142,12 @@ impl Member {
         self.0.created_at
     }
     async fn tenant(&self, ctx: &Context<'_>) -> async_graphql::Result<Tenant> {
-        let caller = caller(ctx)?;
-        Ok(Tenant(
-            tenancy::visible(services(ctx), &caller, self.tenant_id()).await?,
-        ))
+        let scope = scope(ctx)?;
+        Ok(Tenant(tenancy::visible(&scope, self.tenant_id()).await?))
     }
     /// The groups of this member that the caller may see.
     async fn groups(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<GroupMembership>> {
-        let caller = caller(ctx)?;
+        let scope = scope(ctx)?;
         let svc = services(ctx);
         let mut out = vec![];
         for row in medgrid_projections::groups::memberships(&svc.pool, self.id())
@@ -155,7 +155,7 @@ impl Member {
             .map_err(ApiError::from)?
         {
             let gid = GroupId::from_uuid(row.group_id);
-            if groups::visible(svc, &caller, gid).await.is_ok() {
+            if groups::visible(&scope, gid).await.is_ok() {
                 out.push(GroupMembership(row));
             }
         }
@@ -163,10 +163,14 @@ impl Member {
     }
     /// Personal access tokens: visible to their owner and the tenant's admins.
     async fn tokens(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<AccessToken>> {
-        let caller = caller(ctx)?;
-        let own = caller.actor().is_some_and(|a| a.member_id == self.id());
+        let scope = scope(ctx)?;
+        let own = scope
+            .caller
+            .actor()
+            .is_some_and(|a| a.member_id == self.id());
         if !own {
-            caller
+            scope
+                .caller
                 .check(|a| a.require_tenant_admin(self.tenant_id()))
                 .map_err(ApiError::from)?;
         }
@@ -206,14 +210,14 @@ pub struct GroupMembership(pub GroupMemberRow);
 #[Object]
 impl GroupMembership {
     async fn group(&self, ctx: &Context<'_>) -> async_graphql::Result<Group> {
-        let caller = caller(ctx)?;
+        let scope = scope(ctx)?;
         let id = GroupId::from_uuid(self.0.group_id);
-        Ok(Group(groups::visible(services(ctx), &caller, id).await?))
+        Ok(Group(groups::visible(&scope, id).await?))
     }
     async fn member(&self, ctx: &Context<'_>) -> async_graphql::Result<Member> {
-        let caller = caller(ctx)?;
+        let scope = scope(ctx)?;
         let id = MemberId::from_uuid(self.0.member_id);
-        Ok(Member(access::visible(services(ctx), &caller, id).await?))
+        Ok(Member(access::visible(&scope, id).await?))
     }
     async fn role(&self) -> GroupRoleName {
         if self.0.role == GroupRole::Manager.as_str() {

@@ -11,11 +11,10 @@ use std::collections::BTreeSet;
 use std::str::FromStr;
 
 use medgrid::{Core, Server};
-use medgrid_domain::Caller;
 use medgrid_domain::actor::Role;
 use medgrid_domain::ids::{MemberId, TenantId};
 use medgrid_domain::names::{Email, TenantSlug};
-use medgrid_graphql::usecases::{access, tenancy};
+use medgrid_graphql::usecases::{Scope, access, tenancy};
 use medgrid_infra::config::{Config, Overrides};
 use medgrid_worker::Worker;
 use serde_json::{Value, json};
@@ -147,9 +146,14 @@ impl TestApp {
         }
     }
 
+    /// The console operator's use-case scope.
+    pub fn operator(&self) -> Scope<'_> {
+        Scope::operator(&self.core.services)
+    }
+
     /// Creates a tenant from the console and returns its id.
     pub async fn tenant(&self, slug: &str) -> TenantId {
-        let row = tenancy::create(&self.core.services, &Caller::Operator, slug, slug, None)
+        let row = tenancy::create(&self.operator(), slug, slug)
             .await
             .unwrap_or_else(|e| panic!("create tenant {slug}: {e:?}"));
         TenantId::from_uuid(row.id)
@@ -166,20 +170,13 @@ impl TestApp {
             password: Some("a long test password"),
             roles: roles.iter().copied().collect::<BTreeSet<_>>(),
         };
-        access::create(&self.core.services, &Caller::Operator, new, None)
+        access::create(&self.operator(), new)
             .await
             .unwrap_or_else(|e| panic!("create member {email}: {e:?}"));
         let id = MemberId::for_email(tenant_id, &email.parse::<Email>().unwrap());
-        let (token, _) = access::issue_token(
-            &self.core.services,
-            &Caller::Operator,
-            id,
-            "test",
-            None,
-            None,
-        )
-        .await
-        .unwrap_or_else(|e| panic!("issue token: {e:?}"));
+        let (token, _) = access::issue_token(&self.operator(), id, "test", None)
+            .await
+            .unwrap_or_else(|e| panic!("issue token: {e:?}"));
         (id, token)
     }
 

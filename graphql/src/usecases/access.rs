@@ -3,16 +3,16 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
+use medgrid_domain::Code;
 use medgrid_domain::access::MemberCommand;
 use medgrid_domain::actor::Role;
 use medgrid_domain::ids::{MemberId, TenantId, TokenId};
 use medgrid_domain::names::{DisplayName, Email, Password};
-use medgrid_domain::{Caller, Code};
 use medgrid_projections::members::{self, MemberRow, TokenRow};
 use medgrid_projections::tenants;
 
-use super::{metadata, parse_id};
-use crate::{ApiError, Services};
+use super::{Scope, parse_id};
+use crate::ApiError;
 
 /// What `createMember` asks for.
 pub struct NewMember<'a> {
@@ -23,31 +23,27 @@ pub struct NewMember<'a> {
     pub roles: BTreeSet<Role>,
 }
 
-pub async fn create(
-    svc: &Services,
-    caller: &Caller,
-    new: NewMember<'_>,
-    request_id: Option<String>,
-) -> Result<MemberRow, ApiError> {
+pub async fn create(scope: &Scope<'_>, new: NewMember<'_>) -> Result<MemberRow, ApiError> {
     let email: Email = new.email.parse()?;
     let name: DisplayName = new.name.parse()?;
     let password: Option<Password> = new.password.map(str::parse).transpose()?;
     let tenant = new.tenant_id;
-    caller
+    scope
+        .caller
         .check(|a| a.require_member_of(tenant))
         .map_err(|_| ApiError::not_found("tenant"))?;
-    caller.check(|a| a.require_tenant_admin(tenant))?;
+    scope.caller.check(|a| a.require_tenant_admin(tenant))?;
     for role in &new.roles {
-        caller.check(|a| a.require_may_grant(tenant, *role))?;
+        scope.caller.check(|a| a.require_may_grant(tenant, *role))?;
     }
-    let row = tenants::by_id(&svc.pool, tenant)
+    let row = tenants::by_id(&scope.svc.pool, tenant)
         .await?
         .ok_or_else(|| ApiError::not_found("tenant"))?;
     if !row.is_active() {
         return Err(ApiError::new(Code::Forbidden, "this tenant is suspended"));
     }
     let password_hash = password
-        .map(|p| svc.secrets.hash_password(&p))
+        .map(|p| scope.svc.secrets.hash_password(&p))
         .transpose()?;
     let id = MemberId::for_email(tenant, &email);
     let command = MemberCommand::Create {
@@ -57,18 +53,21 @@ pub async fn create(
         roles: new.roles,
         password_hash,
     };
-    svc.bus
-        .member(id, command, &metadata(caller, tenant, request_id))
+    scope
+        .svc
+        .bus
+        .member(id, command, &scope.metadata(tenant))
         .await?;
-    visible(svc, caller, id).await
+    visible(scope, id).await
 }
 
 /// A member the caller may see (same tenant, or platform admin); others are not found.
-pub async fn visible(svc: &Services, caller: &Caller, id: MemberId) -> Result<MemberRow, ApiError> {
-    let row = members::by_id(&svc.pool, id)
+pub async fn visible(scope: &Scope<'_>, id: MemberId) -> Result<MemberRow, ApiError> {
+    let row = members::by_id(&scope.svc.pool, id)
         .await?
         .ok_or_else(|| ApiError::not_found("member"))?;
-    caller
+    scope
+        .caller
         .check(|a| a.require_member_of(TenantId::from_uuid(row.tenant_id)))
         .map_err(|_| ApiError::not_found("member"))?;
     Ok(row)
@@ -78,24 +77,22 @@ pub async fn visible(svc: &Services, caller: &Caller, id: MemberId) -> Result<Me
 /// only platform admins touch PLATFORM_ADMIN. Nobody disables or demotes themselves, so
 /// a tenant cannot lose its last administrator by accident.
 pub async fn administer(
-    svc: &Services,
-    caller: &Caller,
+    scope: &Scope<'_>,
     id: &str,
     command: MemberCommand,
-    request_id: Option<String>,
 ) -> Result<MemberRow, ApiError> {
     let id: MemberId = parse_id(id, "member")?;
-    let row = visible(svc, caller, id).await?;
+    let row = visible(scope, id).await?;
     let tenant = TenantId::from_uuid(row.tenant_id);
-    caller.check(|a| a.require_tenant_admin(tenant))?;
+    scope.caller.check(|a| a.require_tenant_admin(tenant))?;
     match &command {
         MemberCommand::GrantRole(role) | MemberCommand::RevokeRole(role) => {
-            caller.check(|a| a.require_may_grant(tenant, *role))?;
+            scope.caller.check(|a| a.require_may_grant(tenant, *role))?;
         }
         MemberCommand::Disable | MemberCommand::Enable => {}
         _ => return Err(ApiError::invalid("not an administrative command")),
     }
-    let is_self = caller.actor().is_some_and(|a| a.member_id == id);
+    let is_self = scope.caller.actor().is_some_and(|a| a.member_id == id);
     if is_self
         && matches!(
             command,
@@ -107,57 +104,57 @@ pub async fn administer(
             "you cannot disable yourself or revoke your own roles",
         ));
     }
-    svc.bus
-        .member(id, command, &metadata(caller, tenant, request_id))
+    scope
+        .svc
+        .bus
+        .member(id, command, &scope.metadata(tenant))
         .await?;
-    visible(svc, caller, id).await
+    visible(scope, id).await
 }
 
 /// Sets a password: one's own, or any member's of the tenant for its admins.
 pub async fn set_password(
-    svc: &Services,
-    caller: &Caller,
+    scope: &Scope<'_>,
     id: MemberId,
     password: &str,
-    request_id: Option<String>,
 ) -> Result<MemberRow, ApiError> {
     let password: Password = password.parse()?;
-    let row = visible(svc, caller, id).await?;
+    let row = visible(scope, id).await?;
     let tenant = TenantId::from_uuid(row.tenant_id);
-    let is_self = caller.actor().is_some_and(|a| a.member_id == id);
+    let is_self = scope.caller.actor().is_some_and(|a| a.member_id == id);
     if !is_self {
-        caller.check(|a| a.require_tenant_admin(tenant))?;
+        scope.caller.check(|a| a.require_tenant_admin(tenant))?;
     }
-    let password_hash = svc.secrets.hash_password(&password)?;
-    svc.bus
+    let password_hash = scope.svc.secrets.hash_password(&password)?;
+    scope
+        .svc
+        .bus
         .member(
             id,
             MemberCommand::SetPassword { password_hash },
-            &metadata(caller, tenant, request_id),
+            &scope.metadata(tenant),
         )
         .await?;
-    visible(svc, caller, id).await
+    visible(scope, id).await
 }
 
 /// Issues a personal access token for `id` (oneself; the operator for anyone). Returns
 /// the plaintext, shown once.
 pub async fn issue_token(
-    svc: &Services,
-    caller: &Caller,
+    scope: &Scope<'_>,
     id: MemberId,
     name: &str,
     expires_at: Option<DateTime<Utc>>,
-    request_id: Option<String>,
 ) -> Result<(String, TokenRow), ApiError> {
     let name: DisplayName = name.parse()?;
-    let row = visible(svc, caller, id).await?;
-    if caller.actor().is_some_and(|a| a.member_id != id) {
+    let row = visible(scope, id).await?;
+    if scope.caller.actor().is_some_and(|a| a.member_id != id) {
         return Err(ApiError::new(
             Code::Forbidden,
             "tokens are issued only to their owner",
         ));
     }
-    let minted = svc.secrets.mint_token();
+    let minted = scope.svc.secrets.mint_token();
     let token_id = TokenId::random();
     let command = MemberCommand::IssueToken {
         token_id,
@@ -167,10 +164,12 @@ pub async fn issue_token(
         now: Utc::now(),
     };
     let tenant = TenantId::from_uuid(row.tenant_id);
-    svc.bus
-        .member(id, command, &metadata(caller, tenant, request_id))
+    scope
+        .svc
+        .bus
+        .member(id, command, &scope.metadata(tenant))
         .await?;
-    let token = members::tokens(&svc.pool, id)
+    let token = members::tokens(&scope.svc.pool, id)
         .await?
         .into_iter()
         .find(|t| t.id == token_id.as_uuid())
@@ -179,30 +178,27 @@ pub async fn issue_token(
 }
 
 /// Revokes a token: its owner, or an admin of the owner's tenant.
-pub async fn revoke_token(
-    svc: &Services,
-    caller: &Caller,
-    token: &str,
-    request_id: Option<String>,
-) -> Result<TokenRow, ApiError> {
+pub async fn revoke_token(scope: &Scope<'_>, token: &str) -> Result<TokenRow, ApiError> {
     let token: TokenId = parse_id(token, "token")?;
-    let member = members::token_owner(&svc.pool, token.as_uuid())
+    let member = members::token_owner(&scope.svc.pool, token.as_uuid())
         .await?
         .map(MemberId::from_uuid)
         .ok_or_else(|| ApiError::not_found("token"))?;
-    let row = visible(svc, caller, member).await?;
+    let row = visible(scope, member).await?;
     let tenant = TenantId::from_uuid(row.tenant_id);
-    if caller.actor().is_some_and(|a| a.member_id != member) {
-        caller.check(|a| a.require_tenant_admin(tenant))?;
+    if scope.caller.actor().is_some_and(|a| a.member_id != member) {
+        scope.caller.check(|a| a.require_tenant_admin(tenant))?;
     }
-    svc.bus
+    scope
+        .svc
+        .bus
         .member(
             member,
             MemberCommand::RevokeToken(token),
-            &metadata(caller, tenant, request_id),
+            &scope.metadata(tenant),
         )
         .await?;
-    members::tokens(&svc.pool, member)
+    members::tokens(&scope.svc.pool, member)
         .await?
         .into_iter()
         .find(|t| t.id == token.as_uuid())

@@ -1,49 +1,47 @@
 //! Groups and their membership.
 
+use medgrid_domain::Code;
 use medgrid_domain::access::GroupCommand;
 use medgrid_domain::actor::GroupRole;
 use medgrid_domain::ids::{GroupId, MemberId, TenantId};
 use medgrid_domain::names::DisplayName;
-use medgrid_domain::{Caller, Code};
 use medgrid_projections::groups::{self, GroupRow};
 
-use super::{access, metadata, parse_id};
-use crate::{ApiError, Services};
+use super::{Scope, access, parse_id};
+use crate::ApiError;
 
-pub async fn create(
-    svc: &Services,
-    caller: &Caller,
-    tenant: TenantId,
-    name: &str,
-    request_id: Option<String>,
-) -> Result<GroupRow, ApiError> {
+pub async fn create(scope: &Scope<'_>, tenant: TenantId, name: &str) -> Result<GroupRow, ApiError> {
     let name: DisplayName = name.parse()?;
-    caller
+    scope
+        .caller
         .check(|a| a.require_member_of(tenant))
         .map_err(|_| ApiError::not_found("tenant"))?;
-    caller.check(|a| a.require_tenant_admin(tenant))?;
+    scope.caller.check(|a| a.require_tenant_admin(tenant))?;
     let id = GroupId::random();
-    svc.bus
+    scope
+        .svc
+        .bus
         .group(
             id,
             GroupCommand::Create {
                 tenant_id: tenant,
                 name,
             },
-            &metadata(caller, tenant, request_id),
+            &scope.metadata(tenant),
         )
         .await?;
-    visible(svc, caller, id).await
+    visible(scope, id).await
 }
 
 /// A group the caller may see: any of their tenant's for tenant admins, their own groups
 /// for members. Others are not found.
-pub async fn visible(svc: &Services, caller: &Caller, id: GroupId) -> Result<GroupRow, ApiError> {
-    let row = groups::by_id(&svc.pool, id)
+pub async fn visible(scope: &Scope<'_>, id: GroupId) -> Result<GroupRow, ApiError> {
+    let row = groups::by_id(&scope.svc.pool, id)
         .await?
         .ok_or_else(|| ApiError::not_found("group"))?;
     let tenant = TenantId::from_uuid(row.tenant_id);
-    caller
+    scope
+        .caller
         .check(|a| {
             if a.can_administer(tenant) || (a.tenant_id == tenant && a.groups.contains_key(&id)) {
                 Ok(())
@@ -55,43 +53,37 @@ pub async fn visible(svc: &Services, caller: &Caller, id: GroupId) -> Result<Gro
     Ok(row)
 }
 
-pub async fn rename(
-    svc: &Services,
-    caller: &Caller,
-    id: &str,
-    name: &str,
-    request_id: Option<String>,
-) -> Result<GroupRow, ApiError> {
+pub async fn rename(scope: &Scope<'_>, id: &str, name: &str) -> Result<GroupRow, ApiError> {
     let name: DisplayName = name.parse()?;
     let id: GroupId = parse_id(id, "group")?;
-    let row = visible(svc, caller, id).await?;
+    let row = visible(scope, id).await?;
     let tenant = TenantId::from_uuid(row.tenant_id);
-    caller.check(|a| a.require_group_manager(tenant, id))?;
-    svc.bus
-        .group(
-            id,
-            GroupCommand::Rename { name },
-            &metadata(caller, tenant, request_id),
-        )
+    scope
+        .caller
+        .check(|a| a.require_group_manager(tenant, id))?;
+    scope
+        .svc
+        .bus
+        .group(id, GroupCommand::Rename { name }, &scope.metadata(tenant))
         .await?;
-    visible(svc, caller, id).await
+    visible(scope, id).await
 }
 
 /// Adds a member of the same tenant (or changes their role); removes one.
 pub async fn set_membership(
-    svc: &Services,
-    caller: &Caller,
+    scope: &Scope<'_>,
     group: &str,
     member: &str,
     role: Option<GroupRole>,
-    request_id: Option<String>,
 ) -> Result<GroupRow, ApiError> {
     let id: GroupId = parse_id(group, "group")?;
     let member_id: MemberId = parse_id(member, "member")?;
-    let row = visible(svc, caller, id).await?;
+    let row = visible(scope, id).await?;
     let tenant = TenantId::from_uuid(row.tenant_id);
-    caller.check(|a| a.require_group_manager(tenant, id))?;
-    let member = access::visible(svc, caller, member_id).await?;
+    scope
+        .caller
+        .check(|a| a.require_group_manager(tenant, id))?;
+    let member = access::visible(scope, member_id).await?;
     if member.tenant_id != row.tenant_id {
         return Err(ApiError::not_found("member"));
     }
@@ -104,8 +96,10 @@ pub async fn set_membership(
         }
         None => GroupCommand::RemoveMember { member_id },
     };
-    svc.bus
-        .group(id, command, &metadata(caller, tenant, request_id))
+    scope
+        .svc
+        .bus
+        .group(id, command, &scope.metadata(tenant))
         .await?;
-    visible(svc, caller, id).await
+    visible(scope, id).await
 }

@@ -10,9 +10,29 @@ use medgrid_domain::Caller;
 use medgrid_domain::ids::TenantId;
 use medgrid_domain::metadata::EventMetadata;
 
-/// Metadata for events a caller causes in `tenant`.
-pub fn metadata(caller: &Caller, tenant: TenantId, request_id: Option<String>) -> EventMetadata {
-    EventMetadata::new(tenant, caller.causer(), request_id)
+use crate::Services;
+
+/// What every use case needs: the services, who is acting, and in which request.
+pub struct Scope<'a> {
+    pub svc: &'a Services,
+    pub caller: Caller,
+    pub request_id: Option<String>,
+}
+
+impl<'a> Scope<'a> {
+    /// The operator at the console (`medgrid admin …`, first start).
+    pub fn operator(svc: &'a Services) -> Self {
+        Self {
+            svc,
+            caller: Caller::Operator,
+            request_id: None,
+        }
+    }
+
+    /// Metadata for the events this scope causes in `tenant`.
+    pub fn metadata(&self, tenant: TenantId) -> EventMetadata {
+        EventMetadata::new(tenant, self.caller.causer(), self.request_id.clone())
+    }
 }
 
 /// Parses a client-supplied id; a malformed id is simply not found.

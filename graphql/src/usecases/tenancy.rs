@@ -1,38 +1,34 @@
 //! Tenant administration.
 
-use medgrid_domain::Caller;
 use medgrid_domain::ids::TenantId;
 use medgrid_domain::names::{DisplayName, TenantSlug};
 use medgrid_domain::tenancy::TenantCommand;
 use medgrid_projections::tenants::{self, TenantRow};
 
-use super::{metadata, parse_id};
-use crate::{ApiError, Services};
+use super::{Scope, parse_id};
+use crate::ApiError;
 
-pub async fn create(
-    svc: &Services,
-    caller: &Caller,
-    slug: &str,
-    name: &str,
-    request_id: Option<String>,
-) -> Result<TenantRow, ApiError> {
+pub async fn create(scope: &Scope<'_>, slug: &str, name: &str) -> Result<TenantRow, ApiError> {
     let slug: TenantSlug = slug.parse()?;
     let name: DisplayName = name.parse()?;
-    caller.check(|a| a.require_platform_admin())?;
+    scope.caller.check(|a| a.require_platform_admin())?;
     let id = TenantId::for_slug(&slug);
-    let meta = metadata(caller, id, request_id);
-    svc.bus
+    let meta = scope.metadata(id);
+    scope
+        .svc
+        .bus
         .tenant(id, TenantCommand::Create { slug, name }, &meta)
         .await?;
-    visible(svc, caller, id).await
+    visible(scope, id).await
 }
 
 /// A tenant the caller may see: their own, or any for platform admins and the operator.
-pub async fn visible(svc: &Services, caller: &Caller, id: TenantId) -> Result<TenantRow, ApiError> {
-    caller
+pub async fn visible(scope: &Scope<'_>, id: TenantId) -> Result<TenantRow, ApiError> {
+    scope
+        .caller
         .check(|a| a.require_member_of(id))
         .map_err(|_| ApiError::not_found("tenant"))?;
-    tenants::by_id(&svc.pool, id)
+    tenants::by_id(&scope.svc.pool, id)
         .await?
         .ok_or_else(|| ApiError::not_found("tenant"))
 }
@@ -40,21 +36,19 @@ pub async fn visible(svc: &Services, caller: &Caller, id: TenantId) -> Result<Te
 /// Runs an administrative command on a tenant: platform admins for suspension, tenant
 /// admins (of that tenant) for the rest.
 pub async fn change(
-    svc: &Services,
-    caller: &Caller,
+    scope: &Scope<'_>,
     id: &str,
     command: TenantCommand,
-    request_id: Option<String>,
 ) -> Result<TenantRow, ApiError> {
     let id: TenantId = parse_id(id, "tenant")?;
-    visible(svc, caller, id).await?;
+    visible(scope, id).await?;
     match command {
         TenantCommand::Suspend { .. } | TenantCommand::Reactivate => {
-            caller.check(|a| a.require_platform_admin())?;
+            scope.caller.check(|a| a.require_platform_admin())?;
         }
-        _ => caller.check(|a| a.require_tenant_admin(id))?,
+        _ => scope.caller.check(|a| a.require_tenant_admin(id))?,
     }
-    let meta = metadata(caller, id, request_id);
-    svc.bus.tenant(id, command, &meta).await?;
-    visible(svc, caller, id).await
+    let meta = scope.metadata(id);
+    scope.svc.bus.tenant(id, command, &meta).await?;
+    visible(scope, id).await
 }

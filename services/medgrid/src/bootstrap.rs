@@ -3,12 +3,11 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use medgrid_domain::Caller;
 use medgrid_domain::actor::Role;
 use medgrid_domain::ids::{MemberId, TenantId};
 use medgrid_domain::names::{Email, TenantSlug};
 use medgrid_graphql::Services;
-use medgrid_graphql::usecases::{access, tenancy};
+use medgrid_graphql::usecases::{Scope, access, tenancy};
 use medgrid_projections::{members, tenants};
 use rand::Rng;
 
@@ -21,9 +20,9 @@ pub const PASSWORD_FILE: &str = "demo-admin-password";
 /// admin) unless they exist. The admin's generated password goes to
 /// `<data_dir>/demo-admin-password`; it is never logged.
 pub async fn demo(svc: &Services, data_dir: &Path) -> anyhow::Result<()> {
-    let caller = Caller::Operator;
+    let operator = Scope::operator(svc);
     if tenants::by_slug(&svc.pool, DEMO_TENANT).await?.is_none() {
-        tenancy::create(svc, &caller, DEMO_TENANT, "Demo", None)
+        tenancy::create(&operator, DEMO_TENANT, "Demo")
             .await
             .map_err(|e| anyhow::anyhow!("creating the demo tenant: {}", e.message))?;
         tracing::info!(tenant = DEMO_TENANT, "demo tenant created");
@@ -49,7 +48,7 @@ pub async fn demo(svc: &Services, data_dir: &Path) -> anyhow::Result<()> {
         password: Some(&password),
         roles: BTreeSet::from([Role::TenantAdmin, Role::PlatformAdmin]),
     };
-    access::create(svc, &caller, new, None)
+    access::create(&operator, new)
         .await
         .map_err(|e| anyhow::anyhow!("creating the demo administrator: {}", e.message))?;
     write_secret(&data_dir.join(PASSWORD_FILE), &password)?;

@@ -9,11 +9,10 @@ use chrono::Utc;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use medgrid::database::Database;
 use medgrid::{Core, Server, bootstrap};
-use medgrid_domain::Caller;
 use medgrid_domain::actor::Role;
 use medgrid_domain::ids::{MemberId, TenantId};
 use medgrid_domain::names::{Email, TenantSlug};
-use medgrid_graphql::usecases::{access, tenancy};
+use medgrid_graphql::usecases::{Scope, access, tenancy};
 use medgrid_infra::config::{Config, Overrides};
 use medgrid_infra::telemetry;
 use medgrid_projections::runner;
@@ -246,12 +245,12 @@ async fn admin(file: Option<&PathBuf>, command: Admin) -> anyhow::Result<()> {
 
 async fn run_admin(core: &Core, command: Admin) -> anyhow::Result<()> {
     let svc = &core.services;
-    let caller = Caller::Operator;
+    let operator = Scope::operator(svc);
     let fail = |e: medgrid_graphql::ApiError| anyhow::anyhow!("{} ({})", e.message, e.code);
     match command {
         Admin::CreateTenant { tenant, name, .. } => {
             let name = name.unwrap_or_else(|| tenant.clone());
-            let row = tenancy::create(svc, &caller, &tenant, &name, None)
+            let row = tenancy::create(&operator, &tenant, &name)
                 .await
                 .map_err(fail)?;
             println!("{}", row.id);
@@ -286,9 +285,7 @@ async fn run_admin(core: &Core, command: Admin) -> anyhow::Result<()> {
                     })
                     .collect(),
             };
-            let row = access::create(svc, &caller, new, None)
-                .await
-                .map_err(fail)?;
+            let row = access::create(&operator, new).await.map_err(fail)?;
             println!("{}", row.id);
         }
         Admin::IssueToken {
@@ -302,7 +299,7 @@ async fn run_admin(core: &Core, command: Admin) -> anyhow::Result<()> {
             let email: Email = member.parse()?;
             let id = MemberId::for_email(tenant_id, &email);
             let expires_at = expires_in_days.map(|d| Utc::now() + chrono::Duration::days(d));
-            let (token, _) = access::issue_token(svc, &caller, id, &name, expires_at, None)
+            let (token, _) = access::issue_token(&operator, id, &name, expires_at)
                 .await
                 .map_err(fail)?;
             println!("{token}");

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use medgrid::Core;
 use medgrid_domain::Role;
+use medgrid_graphql::usecases::Scope;
 use medgrid_tests::{TestApp, test_config};
 use serde_json::json;
 use sqlx::PgPool;
@@ -49,11 +50,9 @@ async fn one_process_runs_each_processor_and_another_takes_over() {
     app.stop().await;
     wait_for_locks(app.pool(), projections).await;
     medgrid_graphql::usecases::tenancy::create(
-        &second.services,
-        &medgrid_domain::Caller::Operator,
+        &Scope::operator(&second.services),
         "after",
         "After",
-        None,
     )
     .await
     .unwrap();
