@@ -15,7 +15,8 @@ use axum::routing::get;
 use medgrid_graphql::{MedgridSchema, Services};
 use medgrid_infra::telemetry::Metrics;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
 
 /// Settings of the HTTP layer.
 #[derive(Debug, Clone)]
@@ -71,7 +72,9 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(
-            TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            TraceLayer::new_for_http()
+                .on_response(DefaultOnResponse::new().level(Level::INFO))
+                .make_span_with(|req: &Request| {
                 let id = req
                     .headers()
                     .get("x-request-id")
