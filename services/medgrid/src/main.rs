@@ -92,12 +92,19 @@ enum RoleArg {
 
 #[derive(Subcommand)]
 enum Admin {
+    /// Creates a tenant; with --member, also its first administrator.
     CreateTenant {
         #[arg(long)]
         tenant: String,
         /// Display name (default: the slug).
         #[arg(long)]
         name: Option<String>,
+        /// E-mail of the tenant's first administrator (TENANT_ADMIN).
+        #[arg(long)]
+        member: Option<String>,
+        /// Read a password for that administrator from standard input.
+        #[arg(long, requires = "member")]
+        password_stdin: bool,
         #[command(flatten)]
         place: Place,
     },
@@ -248,12 +255,37 @@ async fn run_admin(core: &Core, command: Admin) -> anyhow::Result<()> {
     let operator = Scope::operator(svc);
     let fail = |e: medgrid_graphql::ApiError| anyhow::anyhow!("{} ({})", e.message, e.code);
     match command {
-        Admin::CreateTenant { tenant, name, .. } => {
-            let name = name.unwrap_or_else(|| tenant.clone());
-            let row = tenancy::create(&operator, &tenant, &name)
+        Admin::CreateTenant {
+            tenant,
+            name,
+            member,
+            password_stdin,
+            ..
+        } => {
+            let display = name.unwrap_or_else(|| tenant.clone());
+            let row = tenancy::create(&operator, &tenant, &display)
                 .await
                 .map_err(fail)?;
             println!("{}", row.id);
+            if let Some(email) = member {
+                let password = password_stdin.then(read_password).transpose()?;
+                let new = access::NewMember {
+                    tenant_id: TenantId::from_uuid(row.id),
+                    email: &email,
+                    name: &email,
+                    password: password.as_deref(),
+                    roles: [Role::TenantAdmin].into(),
+                };
+                let admin = access::create(&operator, new).await.map_err(|e| {
+                    anyhow::anyhow!(
+                        "tenant {tenant} was created, but not its administrator: {} ({}); \
+                         retry with `medgrid admin create-member --role tenant-admin`",
+                        e.message,
+                        e.code
+                    )
+                })?;
+                println!("{}", admin.id);
+            }
         }
         Admin::CreateMember {
             tenant,
@@ -264,13 +296,7 @@ async fn run_admin(core: &Core, command: Admin) -> anyhow::Result<()> {
             ..
         } => {
             let tenant_id = tenant_id(&tenant)?;
-            let password = if password_stdin {
-                let mut line = String::new();
-                std::io::stdin().read_line(&mut line)?;
-                Some(line.trim_end_matches(['\r', '\n']).to_owned())
-            } else {
-                None
-            };
+            let password = password_stdin.then(read_password).transpose()?;
             let name = name.unwrap_or_else(|| member.clone());
             let new = access::NewMember {
                 tenant_id,
@@ -306,6 +332,13 @@ async fn run_admin(core: &Core, command: Admin) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// One line from standard input, without its line ending.
+fn read_password() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }
 
 fn tenant_id(slug: &str) -> anyhow::Result<TenantId> {

@@ -222,6 +222,58 @@ async fn serve_against_an_external_database() {
         me(&base, &token).await["data"]["me"]["email"],
         "admin@demo.local"
     );
+
+    // a tenant with its first administrator, password from stdin
+    let mut create = medgrid(&dir)
+        .env("DATABASE_URL", &url)
+        .args([
+            "admin",
+            "create-tenant",
+            "--tenant",
+            "chu-lyon",
+            "--name",
+            "CHU de Lyon",
+        ])
+        .args(["--member", "boss@chu-lyon.fr", "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = create.stdin.take().unwrap();
+        writeln!(stdin, "a strong first password").unwrap();
+    }
+    let out = create.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let login: Value = reqwest::Client::new()
+        .post(format!("{base}/graphql"))
+        .json(&json!({"query": "mutation { login(tenant: \"chu-lyon\", email: \"boss@chu-lyon.fr\", password: \"a strong first password\") { token member { roles } } }"}))
+        .send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        login["data"]["login"]["member"]["roles"],
+        json!(["TENANT_ADMIN"]),
+        "{login}"
+    );
+    let boss = login["data"]["login"]["token"].as_str().unwrap();
+    assert_eq!(
+        me(&base, boss).await["data"]["me"]["tenant"]["slug"],
+        "chu-lyon"
+    );
+    // the same slug again is refused with its code
+    let out = medgrid(&dir)
+        .env("DATABASE_URL", &url)
+        .args(["admin", "create-tenant", "--tenant", "chu-lyon"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("CONFLICT"));
+
     assert!(terminate(&mut serve).success());
     psql(format!("DROP DATABASE {name} WITH (FORCE)"));
     let _ = std::fs::remove_dir_all(&dir);
