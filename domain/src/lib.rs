@@ -6,6 +6,7 @@
 
 pub mod access;
 pub mod actor;
+pub mod catalog;
 pub mod error;
 pub mod ids;
 pub mod metadata;
