@@ -65,6 +65,11 @@ id_type!(
     TokenId
 );
 
+id_type!(
+    /// An application version in a tenant's catalog.
+    ApplicationId
+);
+
 impl TenantId {
     /// The id of the tenant with this slug: the same slug always gives the same id.
     pub fn for_slug(slug: &TenantSlug) -> Self {
@@ -81,6 +86,16 @@ impl MemberId {
         Self(Uuid::new_v5(
             &tenant.0,
             format!("member:{email}").as_bytes(),
+        ))
+    }
+}
+
+impl ApplicationId {
+    /// The id of version `version` of application `name` in this tenant's catalog.
+    pub fn for_version(tenant: TenantId, name: &str, version: &str) -> Self {
+        Self(Uuid::new_v5(
+            &tenant.0,
+            format!("application:{name}@{version}").as_bytes(),
         ))
     }
 }

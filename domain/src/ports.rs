@@ -3,8 +3,9 @@
 use async_trait::async_trait;
 
 use crate::access::{GroupCommand, MemberCommand};
+use crate::catalog::ApplicationCommand;
 use crate::error::CommandError;
-use crate::ids::{GroupId, MemberId, TenantId};
+use crate::ids::{ApplicationId, GroupId, MemberId, TenantId};
 use crate::metadata::EventMetadata;
 use crate::names::Password;
 use crate::tenancy::TenantCommand;
@@ -31,6 +32,13 @@ pub trait CommandBus: Send + Sync {
         &self,
         id: GroupId,
         command: GroupCommand,
+        meta: &EventMetadata,
+    ) -> Result<(), CommandError>;
+
+    async fn application(
+        &self,
+        id: ApplicationId,
+        command: ApplicationCommand,
         meta: &EventMetadata,
     ) -> Result<(), CommandError>;
 }

@@ -8,6 +8,7 @@ use medgrid_domain::ports::{CommandBus, Secrets};
 use sqlx::PgPool;
 use tokio::sync::watch;
 
+mod catalog_types;
 pub mod error;
 mod mutation;
 mod query;

@@ -1,16 +1,18 @@
 use std::collections::BTreeSet;
 
-use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use async_graphql::{Context, ID, InputObject, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use medgrid_domain::access::MemberCommand;
 use medgrid_domain::ids::{MemberId, TenantId};
 use medgrid_domain::tenancy::TenantCommand;
+use serde_json::Value;
 
 use crate::ApiError;
+use crate::catalog_types::Application;
 use crate::types::{
     self, AccessToken, Group, GroupRoleName, Member, Role, Tenant, scope, services,
 };
-use crate::usecases::{access, auth, groups, parse_id, tenancy};
+use crate::usecases::{access, auth, catalog, groups, parse_id, tenancy};
 
 pub struct Mutation;
 
@@ -226,6 +228,34 @@ impl Mutation {
     async fn revoke_token(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<AccessToken> {
         let scope = scope(ctx)?;
         Ok(access::revoke_token(&scope, &id).await?.into())
+    }
+
+    /// Registers a Boutiques descriptor (schema 0.5) in the caller's tenant catalog
+    /// (tenant administrators; platform administrators may name another tenant).
+    async fn register_application(
+        &self,
+        ctx: &Context<'_>,
+        descriptor: Json<Value>,
+        tenant_id: Option<ID>,
+    ) -> async_graphql::Result<Application> {
+        let scope = scope(ctx)?;
+        let tenant = own_tenant(ctx, tenant_id)?;
+        Ok(Application(
+            catalog::register(&scope, tenant, descriptor.0).await?,
+        ))
+    }
+
+    /// Makes an application available to the tenant's members, or withdraws it.
+    async fn set_application_enabled(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        enabled: bool,
+    ) -> async_graphql::Result<Application> {
+        let scope = scope(ctx)?;
+        Ok(Application(
+            catalog::set_enabled(&scope, &id, enabled).await?,
+        ))
     }
 
     async fn create_group(

@@ -1,9 +1,10 @@
 use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, Object};
-use medgrid_domain::ids::{GroupId, MemberId, TenantId};
+use medgrid_domain::ids::{ApplicationId, GroupId, MemberId, TenantId};
 use medgrid_projections::{groups, members, tenants};
 
 use crate::ApiError;
+use crate::catalog_types::Application;
 use crate::types::{Group, Member, Tenant, connection, forbidden, page_request, scope, services};
 use crate::usecases::{self, access, parse_id, tenancy};
 
@@ -111,6 +112,20 @@ impl Query {
             .await
             .map_err(ApiError::from)?;
         Ok(connection(page, request, |r| r.position, Group))
+    }
+
+    /// The applications of the caller's tenant (disabled ones too for its administrators).
+    async fn applications(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Application>> {
+        let scope = scope(ctx)?;
+        let tenant = target_tenant(&scope.caller, None)?;
+        let rows = usecases::catalog::list(&scope, tenant).await?;
+        Ok(rows.into_iter().map(Application).collect())
+    }
+
+    async fn application(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Application> {
+        let scope = scope(ctx)?;
+        let id: ApplicationId = parse_id(&id, "application")?;
+        Ok(Application(usecases::catalog::visible(&scope, id).await?))
     }
 
     async fn group(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Group> {

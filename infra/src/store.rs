@@ -10,8 +10,9 @@ use async_trait::async_trait;
 use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::{Aggregate, AggregateError, CqrsFramework};
 use medgrid_domain::access::{Group, GroupCommand, Member, MemberCommand};
+use medgrid_domain::catalog::{Application, ApplicationCommand};
 use medgrid_domain::error::Coded;
-use medgrid_domain::ids::{GroupId, MemberId, TenantId};
+use medgrid_domain::ids::{ApplicationId, GroupId, MemberId, TenantId};
 use medgrid_domain::metadata::EventMetadata;
 use medgrid_domain::ports::CommandBus;
 use medgrid_domain::tenancy::{Tenant, TenantCommand};
@@ -95,6 +96,7 @@ pub struct EventStore {
     tenants: PostgresCqrs<Tenant>,
     members: PostgresCqrs<Member>,
     groups: PostgresCqrs<Group>,
+    applications: PostgresCqrs<Application>,
     read_your_writes: ReadYourWrites,
     metrics: Arc<Metrics>,
 }
@@ -117,6 +119,7 @@ impl EventStore {
             tenants: framework(pool, None),
             members: framework(pool, Some(SNAPSHOT_EVERY)),
             groups: framework(pool, Some(SNAPSHOT_EVERY)),
+            applications: framework(pool, None),
             read_your_writes,
             metrics,
         }
@@ -212,6 +215,16 @@ impl CommandBus for EventStore {
         meta: &EventMetadata,
     ) -> Result<(), CommandError> {
         self.execute(&self.groups, id.to_string(), command, meta)
+            .await
+    }
+
+    async fn application(
+        &self,
+        id: ApplicationId,
+        command: ApplicationCommand,
+        meta: &EventMetadata,
+    ) -> Result<(), CommandError> {
+        self.execute(&self.applications, id.to_string(), command, meta)
             .await
     }
 }

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use cqrs_es::persist::SerializedEvent;
 use medgrid_domain::access::{GroupEvent, MemberEvent};
+use medgrid_domain::catalog::ApplicationEvent;
 use medgrid_domain::metadata::EventMetadata;
 use medgrid_domain::tenancy::TenantEvent;
 use medgrid_domain::upcast;
@@ -34,6 +35,7 @@ pub enum DomainEvent {
     Tenant(TenantEvent),
     Member(MemberEvent),
     Group(GroupEvent),
+    Application(ApplicationEvent),
     /// An aggregate this build does not know (written by a newer version): skipped.
     Other,
 }
@@ -79,6 +81,9 @@ impl StoredEvent {
             "Tenant" => DomainEvent::Tenant(serde_json::from_value(up.payload).map_err(parse_err)?),
             "Member" => DomainEvent::Member(serde_json::from_value(up.payload).map_err(parse_err)?),
             "Group" => DomainEvent::Group(serde_json::from_value(up.payload).map_err(parse_err)?),
+            "Application" => {
+                DomainEvent::Application(serde_json::from_value(up.payload).map_err(parse_err)?)
+            }
             _ => DomainEvent::Other,
         };
         Ok(Self {

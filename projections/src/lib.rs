@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+pub mod applications;
 pub mod event;
 pub mod groups;
 pub mod members;
@@ -21,6 +22,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(tenants::Tenants),
         Arc::new(members::Members),
         Arc::new(groups::Groups),
+        Arc::new(applications::Applications),
     ]
 }
 

@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod auth;
+pub mod catalog;
 pub mod groups;
 pub mod tenancy;
 

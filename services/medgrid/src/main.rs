@@ -67,7 +67,7 @@ enum Command {
     },
     /// Rebuilds one read model from the whole event log.
     Rebuild {
-        /// One of: tenants, members, groups.
+        /// One of: tenants, members, groups, applications.
         name: String,
         #[command(flatten)]
         place: Place,

@@ -50,6 +50,12 @@ pub async fn populate(app: &TestApp) {
     }
     app.ok(
         &admin,
+        crate::catalog::REGISTER,
+        json!({"d": crate::catalog::descriptor()}),
+    )
+    .await;
+    app.ok(
+        &admin,
         "mutation($g: ID!) { renameGroup(id: $g, name: \"Cardiology\") { id } }",
         json!({"g": group}),
     )

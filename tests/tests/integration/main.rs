@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod access;
+mod catalog;
 mod http;
 mod isolation;
 mod processors;

@@ -1,0 +1,91 @@
+//! The application catalog of a tenant.
+
+use medgrid_domain::catalog::{ApplicationCommand, Descriptor};
+use medgrid_domain::error::Coded;
+use medgrid_domain::ids::{ApplicationId, TenantId};
+use medgrid_projections::applications::{self, ApplicationRow};
+use serde_json::Value;
+
+use super::{Scope, parse_id};
+use crate::ApiError;
+
+/// Registers a descriptor in the tenant's catalog (tenant administrators).
+pub async fn register(
+    scope: &Scope<'_>,
+    tenant: TenantId,
+    descriptor: Value,
+) -> Result<ApplicationRow, ApiError> {
+    scope
+        .caller
+        .check(|a| a.require_member_of(tenant))
+        .map_err(|_| ApiError::not_found("tenant"))?;
+    scope.caller.check(|a| a.require_tenant_admin(tenant))?;
+    let parsed =
+        Descriptor::parse(&descriptor).map_err(|e| ApiError::new(e.code(), e.to_string()))?;
+    let id = ApplicationId::for_version(tenant, &parsed.name, &parsed.tool_version);
+    let command = ApplicationCommand::Register {
+        tenant_id: tenant,
+        descriptor,
+    };
+    scope
+        .svc
+        .bus
+        .application(id, command, &scope.metadata(tenant))
+        .await?;
+    visible(scope, id).await
+}
+
+/// An application the caller may see: enabled ones of their tenant; disabled ones too for
+/// its administrators. Others are not found.
+pub async fn visible(scope: &Scope<'_>, id: ApplicationId) -> Result<ApplicationRow, ApiError> {
+    let row = applications::by_id(&scope.svc.pool, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("application"))?;
+    let tenant = TenantId::from_uuid(row.tenant_id);
+    let admin = scope
+        .caller
+        .check(|a| a.require_tenant_admin(tenant))
+        .is_ok();
+    let member = scope.caller.check(|a| a.require_member_of(tenant)).is_ok();
+    if admin || (member && row.enabled) {
+        Ok(row)
+    } else {
+        Err(ApiError::not_found("application"))
+    }
+}
+
+/// The catalog of a tenant, as the caller may see it.
+pub async fn list(scope: &Scope<'_>, tenant: TenantId) -> Result<Vec<ApplicationRow>, ApiError> {
+    scope
+        .caller
+        .check(|a| a.require_member_of(tenant))
+        .map_err(|_| ApiError::not_found("tenant"))?;
+    let admin = scope
+        .caller
+        .check(|a| a.require_tenant_admin(tenant))
+        .is_ok();
+    Ok(applications::list(&scope.svc.pool, tenant, admin).await?)
+}
+
+/// Enables or disables an application for the tenant's members (tenant administrators).
+pub async fn set_enabled(
+    scope: &Scope<'_>,
+    id: &str,
+    enabled: bool,
+) -> Result<ApplicationRow, ApiError> {
+    let id: ApplicationId = parse_id(id, "application")?;
+    let row = visible(scope, id).await?;
+    let tenant = TenantId::from_uuid(row.tenant_id);
+    scope.caller.check(|a| a.require_tenant_admin(tenant))?;
+    let command = if enabled {
+        ApplicationCommand::Enable
+    } else {
+        ApplicationCommand::Disable
+    };
+    scope
+        .svc
+        .bus
+        .application(id, command, &scope.metadata(tenant))
+        .await?;
+    visible(scope, id).await
+}
