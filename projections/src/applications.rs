@@ -9,7 +9,7 @@ use sqlx::{FromRow, PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::event::{DomainEvent, StoredEvent};
-use crate::runner::{Projection, ProjectionError};
+use crate::runner::{EventByEvent, ProjectionError};
 
 pub struct Applications;
 
@@ -28,7 +28,7 @@ pub struct ApplicationRow {
 }
 
 #[async_trait]
-impl Projection for Applications {
+impl EventByEvent for Applications {
     fn name(&self) -> &'static str {
         "applications"
     }
@@ -37,26 +37,17 @@ impl Projection for Applications {
         &["applications"]
     }
 
-    async fn apply(
+    async fn apply_one(
         &self,
         db: &mut PgConnection,
-        events: &[StoredEvent],
+        e: &StoredEvent,
     ) -> Result<(), ProjectionError> {
-        for e in events {
-            apply_one(db, e).await?;
-        }
-        Ok(())
-    }
-}
-
-/// Catalog changes are rare: one statement per event.
-async fn apply_one(db: &mut PgConnection, e: &StoredEvent) -> Result<(), ProjectionError> {
-    let DomainEvent::Application(event) = &e.event else {
-        return Ok(());
-    };
-    let id = e.aggregate_uuid()?;
-    let at = e.recorded_at;
-    let q = match event {
+        let DomainEvent::Application(event) = &e.event else {
+            return Ok(());
+        };
+        let id = e.aggregate_uuid()?;
+        let at = e.recorded_at;
+        let q = match event {
         ApplicationEvent::ApplicationRegistered {
             tenant_id,
             name,
@@ -82,8 +73,9 @@ async fn apply_one(db: &mut PgConnection, e: &StoredEvent) -> Result<(), Project
                 .bind(at)
         }
     };
-    q.execute(db).await?;
-    Ok(())
+        q.execute(db).await?;
+        Ok(())
+    }
 }
 
 const COLUMNS: &str = "id, tenant_id, name, version, description, descriptor, enabled, created_at, updated_at, position";

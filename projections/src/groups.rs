@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::event::{DomainEvent, StoredEvent};
 use crate::page::{Page, PageRequest};
-use crate::runner::{Projection, ProjectionError};
+use crate::runner::{EventByEvent, ProjectionError};
 
 pub struct Groups;
 
@@ -32,7 +32,7 @@ pub struct GroupMemberRow {
 }
 
 #[async_trait]
-impl Projection for Groups {
+impl EventByEvent for Groups {
     fn name(&self) -> &'static str {
         "groups"
     }
@@ -41,64 +41,56 @@ impl Projection for Groups {
         &["groups", "group_members"]
     }
 
-    async fn apply(
+    async fn apply_one(
         &self,
         db: &mut PgConnection,
-        events: &[StoredEvent],
+        e: &StoredEvent,
     ) -> Result<(), ProjectionError> {
-        for e in events {
-            apply_one(db, e).await?;
-        }
+        let DomainEvent::Group(event) = &e.event else {
+            return Ok(());
+        };
+        let id = e.aggregate_uuid()?;
+        let at = e.recorded_at;
+        let q = match event {
+            GroupEvent::GroupCreated { tenant_id, name } => sqlx::query(
+                "INSERT INTO groups (id, tenant_id, name, created_at, updated_at, position)
+                 VALUES ($1, $2, $3, $4, $4, $5)",
+            )
+            .bind(id)
+            .bind(tenant_id.as_uuid())
+            .bind(name.as_ref())
+            .bind(at)
+            .bind(e.position.global_position),
+            GroupEvent::GroupRenamed { name } => {
+                sqlx::query("UPDATE groups SET name = $2, updated_at = $3 WHERE id = $1")
+                    .bind(id)
+                    .bind(name.as_ref())
+                    .bind(at)
+            }
+            GroupEvent::GroupMemberAdded { member_id, role } => sqlx::query(
+                "INSERT INTO group_members (group_id, member_id, tenant_id, role, since)
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(id)
+            .bind(member_id.as_uuid())
+            .bind(e.meta.tenant_id.as_uuid())
+            .bind(role.as_str())
+            .bind(at),
+            GroupEvent::GroupMemberRoleChanged { member_id, role } => sqlx::query(
+                "UPDATE group_members SET role = $3 WHERE group_id = $1 AND member_id = $2",
+            )
+            .bind(id)
+            .bind(member_id.as_uuid())
+            .bind(role.as_str()),
+            GroupEvent::GroupMemberRemoved { member_id } => {
+                sqlx::query("DELETE FROM group_members WHERE group_id = $1 AND member_id = $2")
+                    .bind(id)
+                    .bind(member_id.as_uuid())
+            }
+        };
+        q.execute(db).await?;
         Ok(())
     }
-}
-
-/// Few events (institutions, groups): one statement per event is plenty.
-async fn apply_one(db: &mut PgConnection, e: &StoredEvent) -> Result<(), ProjectionError> {
-    let DomainEvent::Group(event) = &e.event else {
-        return Ok(());
-    };
-    let id = e.aggregate_uuid()?;
-    let at = e.recorded_at;
-    let q = match event {
-        GroupEvent::GroupCreated { tenant_id, name } => sqlx::query(
-            "INSERT INTO groups (id, tenant_id, name, created_at, updated_at, position)
-                 VALUES ($1, $2, $3, $4, $4, $5)",
-        )
-        .bind(id)
-        .bind(tenant_id.as_uuid())
-        .bind(name.as_ref())
-        .bind(at)
-        .bind(e.position.global_position),
-        GroupEvent::GroupRenamed { name } => {
-            sqlx::query("UPDATE groups SET name = $2, updated_at = $3 WHERE id = $1")
-                .bind(id)
-                .bind(name.as_ref())
-                .bind(at)
-        }
-        GroupEvent::GroupMemberAdded { member_id, role } => sqlx::query(
-            "INSERT INTO group_members (group_id, member_id, tenant_id, role, since)
-                 VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(id)
-        .bind(member_id.as_uuid())
-        .bind(e.meta.tenant_id.as_uuid())
-        .bind(role.as_str())
-        .bind(at),
-        GroupEvent::GroupMemberRoleChanged { member_id, role } => {
-            sqlx::query("UPDATE group_members SET role = $3 WHERE group_id = $1 AND member_id = $2")
-                .bind(id)
-                .bind(member_id.as_uuid())
-                .bind(role.as_str())
-        }
-        GroupEvent::GroupMemberRemoved { member_id } => {
-            sqlx::query("DELETE FROM group_members WHERE group_id = $1 AND member_id = $2")
-                .bind(id)
-                .bind(member_id.as_uuid())
-        }
-    };
-    q.execute(db).await?;
-    Ok(())
 }
 
 const COLUMNS: &str = "id, tenant_id, name, created_at, updated_at, position";

@@ -69,6 +69,41 @@ pub trait Projection: Send + Sync + 'static {
     ) -> Result<(), ProjectionError>;
 }
 
+/// A read model with few events (institutions, groups, catalog entries): one statement per
+/// event is plenty, so it only says how to apply one; the batch loop comes with it.
+#[async_trait]
+pub trait EventByEvent: Send + Sync + 'static {
+    fn name(&self) -> &'static str;
+    fn tables(&self) -> &'static [&'static str];
+    async fn apply_one(
+        &self,
+        db: &mut PgConnection,
+        event: &StoredEvent,
+    ) -> Result<(), ProjectionError>;
+}
+
+#[async_trait]
+impl<T: EventByEvent> Projection for T {
+    fn name(&self) -> &'static str {
+        EventByEvent::name(self)
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        EventByEvent::tables(self)
+    }
+
+    async fn apply(
+        &self,
+        db: &mut PgConnection,
+        events: &[StoredEvent],
+    ) -> Result<(), ProjectionError> {
+        for event in events {
+            self.apply_one(db, event).await?;
+        }
+        Ok(())
+    }
+}
+
 /// Runner settings.
 #[derive(Debug, Clone)]
 pub struct RunnerConfig {

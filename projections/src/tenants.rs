@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::event::{DomainEvent, StoredEvent};
 use crate::page::{Page, PageRequest};
-use crate::runner::{Projection, ProjectionError};
+use crate::runner::{EventByEvent, ProjectionError};
 
 pub struct Tenants;
 
@@ -32,7 +32,7 @@ impl TenantRow {
 }
 
 #[async_trait]
-impl Projection for Tenants {
+impl EventByEvent for Tenants {
     fn name(&self) -> &'static str {
         "tenants"
     }
@@ -41,57 +41,49 @@ impl Projection for Tenants {
         &["tenants"]
     }
 
-    async fn apply(
+    async fn apply_one(
         &self,
         db: &mut PgConnection,
-        events: &[StoredEvent],
+        e: &StoredEvent,
     ) -> Result<(), ProjectionError> {
-        for e in events {
-            apply_one(db, e).await?;
-        }
+        let DomainEvent::Tenant(event) = &e.event else {
+            return Ok(());
+        };
+        let id = e.aggregate_uuid()?;
+        let at = e.recorded_at;
+        let q = match event {
+            TenantEvent::TenantCreated { slug, name } => sqlx::query(
+                "INSERT INTO tenants (id, slug, name, status, created_at, updated_at, position)
+                 VALUES ($1, $2, $3, 'ACTIVE', $4, $4, $5)",
+            )
+            .bind(id)
+            .bind(slug.as_ref())
+            .bind(name.as_ref())
+            .bind(at)
+            .bind(e.position.global_position),
+            TenantEvent::TenantRenamed { name } => {
+                sqlx::query("UPDATE tenants SET name = $2, updated_at = $3 WHERE id = $1")
+                    .bind(id)
+                    .bind(name.as_ref())
+                    .bind(at)
+            }
+            TenantEvent::TenantSuspended { reason } => sqlx::query(
+                "UPDATE tenants SET status = 'SUSPENDED', suspended_reason = $2, updated_at = $3
+                  WHERE id = $1",
+            )
+            .bind(id)
+            .bind(reason)
+            .bind(at),
+            TenantEvent::TenantReactivated => sqlx::query(
+                "UPDATE tenants SET status = 'ACTIVE', suspended_reason = NULL, updated_at = $2
+                  WHERE id = $1",
+            )
+            .bind(id)
+            .bind(at),
+        };
+        q.execute(db).await?;
         Ok(())
     }
-}
-
-/// Few events (institutions, groups): one statement per event is plenty.
-async fn apply_one(db: &mut PgConnection, e: &StoredEvent) -> Result<(), ProjectionError> {
-    let DomainEvent::Tenant(event) = &e.event else {
-        return Ok(());
-    };
-    let id = e.aggregate_uuid()?;
-    let at = e.recorded_at;
-    let q = match event {
-        TenantEvent::TenantCreated { slug, name } => sqlx::query(
-            "INSERT INTO tenants (id, slug, name, status, created_at, updated_at, position)
-                 VALUES ($1, $2, $3, 'ACTIVE', $4, $4, $5)",
-        )
-        .bind(id)
-        .bind(slug.as_ref())
-        .bind(name.as_ref())
-        .bind(at)
-        .bind(e.position.global_position),
-        TenantEvent::TenantRenamed { name } => {
-            sqlx::query("UPDATE tenants SET name = $2, updated_at = $3 WHERE id = $1")
-                .bind(id)
-                .bind(name.as_ref())
-                .bind(at)
-        }
-        TenantEvent::TenantSuspended { reason } => sqlx::query(
-            "UPDATE tenants SET status = 'SUSPENDED', suspended_reason = $2, updated_at = $3
-                  WHERE id = $1",
-        )
-        .bind(id)
-        .bind(reason)
-        .bind(at),
-        TenantEvent::TenantReactivated => sqlx::query(
-            "UPDATE tenants SET status = 'ACTIVE', suspended_reason = NULL, updated_at = $2
-                  WHERE id = $1",
-        )
-        .bind(id)
-        .bind(at),
-    };
-    q.execute(db).await?;
-    Ok(())
 }
 
 const COLUMNS: &str = "id, slug, name, status, suspended_reason, created_at, updated_at, position";

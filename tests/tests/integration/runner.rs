@@ -91,6 +91,25 @@ async fn applied(pool: &PgPool) -> Vec<i64> {
         .unwrap()
 }
 
+/// Waits until `n` events are below the xmin line. The line is cluster-wide: another
+/// test's open transaction can hold it back for a moment, and until it passes, the runner
+/// rightly reads nothing.
+async fn wait_readable(pool: &PgPool, n: i64) {
+    for _ in 0..600 {
+        let readable: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM events WHERE tx_id < pg_snapshot_xmin(pg_current_snapshot())",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        if readable >= n {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{n} events did not become readable within 30 s");
+}
+
 async fn catch_up(pool: &PgPool, probe: &Probe) -> Result<usize, ProjectionError> {
     runner::catch_up(pool, probe, &medgrid_domain::upcast::upcasters(), 100).await
 }
@@ -122,6 +141,7 @@ async fn an_event_committed_after_later_ones_is_never_skipped() {
     );
 
     sqlx::query("COMMIT").execute(&mut a).await.unwrap();
+    wait_readable(&db.pool, 2).await;
     assert_eq!(catch_up(&db.pool, &probe).await.unwrap(), 2);
     assert_eq!(
         applied(&db.pool).await,
@@ -170,6 +190,7 @@ async fn a_crash_mid_batch_applies_nothing_and_a_restart_applies_everything_once
         positions.push(insert(&mut conn).await);
     }
     let probe = Probe::new();
+    wait_readable(&db.pool, 10).await;
     probe.crash_at.store(positions[6], Ordering::SeqCst);
 
     assert!(
@@ -221,6 +242,7 @@ async fn concurrent_runners_apply_each_event_exactly_once() {
     for r in runners {
         r.await.unwrap();
     }
+    wait_readable(&db.pool, 200).await;
     catch_up(&db.pool, &probe).await.unwrap();
     let got = applied(&db.pool).await;
     assert_eq!(got.len(), 200);
