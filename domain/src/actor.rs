@@ -107,6 +107,17 @@ impl Actor {
         }
     }
 
+    /// Seeing a group: tenant admins see all of their tenant's, members their own.
+    pub fn require_group_visible(&self, tenant: TenantId, group: GroupId) -> Result<(), Forbidden> {
+        if self.can_administer(tenant)
+            || (self.tenant_id == tenant && self.groups.contains_key(&group))
+        {
+            Ok(())
+        } else {
+            Err(Forbidden("not a member of this group"))
+        }
+    }
+
     /// Granting a role: platform admin only for PLATFORM_ADMIN, tenant admin otherwise.
     pub fn require_may_grant(&self, tenant: TenantId, role: Role) -> Result<(), Forbidden> {
         match role {

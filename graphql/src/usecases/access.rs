@@ -28,11 +28,7 @@ pub async fn create(scope: &Scope<'_>, new: NewMember<'_>) -> Result<MemberRow, 
     let name: DisplayName = new.name.parse()?;
     let password: Option<Password> = new.password.map(str::parse).transpose()?;
     let tenant = new.tenant_id;
-    scope
-        .caller
-        .check(|a| a.require_member_of(tenant))
-        .map_err(|_| ApiError::not_found("tenant"))?;
-    scope.caller.check(|a| a.require_tenant_admin(tenant))?;
+    scope.require_admin_of(tenant)?;
     for role in &new.roles {
         scope.caller.check(|a| a.require_may_grant(tenant, *role))?;
     }

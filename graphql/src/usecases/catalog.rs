@@ -15,11 +15,7 @@ pub async fn register(
     tenant: TenantId,
     descriptor: Value,
 ) -> Result<ApplicationRow, ApiError> {
-    scope
-        .caller
-        .check(|a| a.require_member_of(tenant))
-        .map_err(|_| ApiError::not_found("tenant"))?;
-    scope.caller.check(|a| a.require_tenant_admin(tenant))?;
+    scope.require_admin_of(tenant)?;
     let parsed =
         Descriptor::parse(&descriptor).map_err(|e| ApiError::new(e.code(), e.to_string()))?;
     let id = ApplicationId::for_version(tenant, &parsed.name, &parsed.tool_version);

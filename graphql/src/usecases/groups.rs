@@ -12,11 +12,7 @@ use crate::ApiError;
 
 pub async fn create(scope: &Scope<'_>, tenant: TenantId, name: &str) -> Result<GroupRow, ApiError> {
     let name: DisplayName = name.parse()?;
-    scope
-        .caller
-        .check(|a| a.require_member_of(tenant))
-        .map_err(|_| ApiError::not_found("tenant"))?;
-    scope.caller.check(|a| a.require_tenant_admin(tenant))?;
+    scope.require_admin_of(tenant)?;
     let id = GroupId::random();
     scope
         .svc
@@ -42,13 +38,7 @@ pub async fn visible(scope: &Scope<'_>, id: GroupId) -> Result<GroupRow, ApiErro
     let tenant = TenantId::from_uuid(row.tenant_id);
     scope
         .caller
-        .check(|a| {
-            if a.can_administer(tenant) || (a.tenant_id == tenant && a.groups.contains_key(&id)) {
-                Ok(())
-            } else {
-                Err(medgrid_domain::actor::Forbidden("not visible"))
-            }
-        })
+        .check(|a| a.require_group_visible(tenant, id))
         .map_err(|_| ApiError::not_found("group"))?;
     Ok(row)
 }

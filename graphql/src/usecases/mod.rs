@@ -30,6 +30,15 @@ impl<'a> Scope<'a> {
         }
     }
 
+    /// Administration of `tenant`: another tenant is not found (its existence is not
+    /// revealed), a non-administrator of this one is forbidden.
+    pub fn require_admin_of(&self, tenant: TenantId) -> Result<(), crate::ApiError> {
+        self.caller
+            .check(|a| a.require_member_of(tenant))
+            .map_err(|_| crate::ApiError::not_found("tenant"))?;
+        Ok(self.caller.check(|a| a.require_tenant_admin(tenant))?)
+    }
+
     /// Metadata for the events this scope causes in `tenant`.
     pub fn metadata(&self, tenant: TenantId) -> EventMetadata {
         EventMetadata::new(tenant, self.caller.causer(), self.request_id.clone())
