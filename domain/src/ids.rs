@@ -70,6 +70,21 @@ id_type!(
     ApplicationId
 );
 
+id_type!(
+    /// A compute resource of the platform.
+    ResourceId
+);
+
+impl ResourceId {
+    /// The id of the resource with this name: a name is taken at most once.
+    pub fn for_name(name: &str) -> Self {
+        Self(Uuid::new_v5(
+            &NAMESPACE,
+            format!("resource:{name}").as_bytes(),
+        ))
+    }
+}
+
 impl TenantId {
     /// The id of the tenant with this slug: the same slug always gives the same id.
     pub fn for_slug(slug: &TenantSlug) -> Self {

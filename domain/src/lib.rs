@@ -7,6 +7,7 @@
 pub mod access;
 pub mod actor;
 pub mod catalog;
+pub mod compute;
 mod decide;
 pub mod error;
 pub mod ids;

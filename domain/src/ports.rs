@@ -4,8 +4,9 @@ use async_trait::async_trait;
 
 use crate::access::{GroupCommand, MemberCommand};
 use crate::catalog::ApplicationCommand;
+use crate::compute::ResourceCommand;
 use crate::error::CommandError;
-use crate::ids::{ApplicationId, GroupId, MemberId, TenantId};
+use crate::ids::{ApplicationId, GroupId, MemberId, ResourceId, TenantId};
 use crate::metadata::EventMetadata;
 use crate::names::Password;
 use crate::tenancy::TenantCommand;
@@ -39,6 +40,13 @@ pub trait CommandBus: Send + Sync {
         &self,
         id: ApplicationId,
         command: ApplicationCommand,
+        meta: &EventMetadata,
+    ) -> Result<(), CommandError>;
+
+    async fn resource(
+        &self,
+        id: ResourceId,
+        command: ResourceCommand,
         meta: &EventMetadata,
     ) -> Result<(), CommandError>;
 }

@@ -9,6 +9,7 @@ use sqlx::PgPool;
 use tokio::sync::watch;
 
 mod catalog_types;
+mod compute_types;
 pub mod error;
 mod mutation;
 mod query;

@@ -3,16 +3,18 @@ use std::collections::BTreeSet;
 use async_graphql::{Context, ID, InputObject, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use medgrid_domain::access::MemberCommand;
+use medgrid_domain::compute::ResourceCommand;
 use medgrid_domain::ids::{MemberId, TenantId};
 use medgrid_domain::tenancy::TenantCommand;
 use serde_json::Value;
 
 use crate::ApiError;
 use crate::catalog_types::Application;
+use crate::compute_types::{RegisterResourceInput, Resource};
 use crate::types::{
     self, AccessToken, Group, GroupRoleName, Member, Role, Tenant, scope, services,
 };
-use crate::usecases::{access, auth, catalog, groups, parse_id, tenancy};
+use crate::usecases::{access, auth, catalog, compute, groups, parse_id, tenancy};
 
 pub struct Mutation;
 
@@ -255,6 +257,38 @@ impl Mutation {
         let scope = scope(ctx)?;
         Ok(Application(
             catalog::set_enabled(&scope, &id, enabled).await?,
+        ))
+    }
+
+    /// Registers a compute resource (platform administrators).
+    async fn register_resource(
+        &self,
+        ctx: &Context<'_>,
+        input: RegisterResourceInput,
+    ) -> async_graphql::Result<Resource> {
+        let scope = scope(ctx)?;
+        let (name, kind, access) = input.parts()?;
+        Ok(Resource(
+            compute::register(&scope, &name, kind, access).await?,
+        ))
+    }
+
+    /// Stops new attempts from starting on a resource (running ones finish).
+    async fn drain_resource(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        reason: String,
+    ) -> async_graphql::Result<Resource> {
+        let scope = scope(ctx)?;
+        let command = ResourceCommand::Drain { reason };
+        Ok(Resource(compute::change(&scope, &id, command).await?))
+    }
+
+    async fn enable_resource(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Resource> {
+        let scope = scope(ctx)?;
+        Ok(Resource(
+            compute::change(&scope, &id, ResourceCommand::Enable).await?,
         ))
     }
 

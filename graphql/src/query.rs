@@ -5,6 +5,7 @@ use medgrid_projections::{groups, members, tenants};
 
 use crate::ApiError;
 use crate::catalog_types::Application;
+use crate::compute_types::Resource;
 use crate::types::{Group, Member, Tenant, connection, forbidden, page_request, scope, services};
 use crate::usecases::{self, access, parse_id, tenancy};
 
@@ -126,6 +127,13 @@ impl Query {
         let scope = scope(ctx)?;
         let id: ApplicationId = parse_id(&id, "application")?;
         Ok(Application(usecases::catalog::visible(&scope, id).await?))
+    }
+
+    /// The compute resources the caller may use (all, for platform administrators).
+    async fn resources(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Resource>> {
+        let scope = scope(ctx)?;
+        let rows = usecases::compute::list(&scope).await?;
+        Ok(rows.into_iter().map(Resource).collect())
     }
 
     async fn group(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Group> {

@@ -11,8 +11,9 @@ use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::{Aggregate, AggregateError, CqrsFramework};
 use medgrid_domain::access::{Group, GroupCommand, Member, MemberCommand};
 use medgrid_domain::catalog::{Application, ApplicationCommand};
+use medgrid_domain::compute::{Resource, ResourceCommand};
 use medgrid_domain::error::Coded;
-use medgrid_domain::ids::{ApplicationId, GroupId, MemberId, TenantId};
+use medgrid_domain::ids::{ApplicationId, GroupId, MemberId, ResourceId, TenantId};
 use medgrid_domain::metadata::EventMetadata;
 use medgrid_domain::ports::CommandBus;
 use medgrid_domain::tenancy::{Tenant, TenantCommand};
@@ -97,6 +98,7 @@ pub struct EventStore {
     members: PostgresCqrs<Member>,
     groups: PostgresCqrs<Group>,
     applications: PostgresCqrs<Application>,
+    resources: PostgresCqrs<Resource>,
     read_your_writes: ReadYourWrites,
     metrics: Arc<Metrics>,
 }
@@ -120,6 +122,7 @@ impl EventStore {
             members: framework(pool, Some(SNAPSHOT_EVERY)),
             groups: framework(pool, Some(SNAPSHOT_EVERY)),
             applications: framework(pool, None),
+            resources: framework(pool, None),
             read_your_writes,
             metrics,
         }
@@ -225,6 +228,16 @@ impl CommandBus for EventStore {
         meta: &EventMetadata,
     ) -> Result<(), CommandError> {
         self.execute(&self.applications, id.to_string(), command, meta)
+            .await
+    }
+
+    async fn resource(
+        &self,
+        id: ResourceId,
+        command: ResourceCommand,
+        meta: &EventMetadata,
+    ) -> Result<(), CommandError> {
+        self.execute(&self.resources, id.to_string(), command, meta)
             .await
     }
 }

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use cqrs_es::persist::SerializedEvent;
 use medgrid_domain::access::{GroupEvent, MemberEvent};
 use medgrid_domain::catalog::ApplicationEvent;
+use medgrid_domain::compute::ResourceEvent;
 use medgrid_domain::metadata::EventMetadata;
 use medgrid_domain::tenancy::TenantEvent;
 use medgrid_domain::upcast;
@@ -36,6 +37,7 @@ pub enum DomainEvent {
     Member(MemberEvent),
     Group(GroupEvent),
     Application(ApplicationEvent),
+    Resource(ResourceEvent),
     /// An aggregate this build does not know (written by a newer version): skipped.
     Other,
 }
@@ -83,6 +85,9 @@ impl StoredEvent {
             "Group" => DomainEvent::Group(serde_json::from_value(up.payload).map_err(parse_err)?),
             "Application" => {
                 DomainEvent::Application(serde_json::from_value(up.payload).map_err(parse_err)?)
+            }
+            "Resource" => {
+                DomainEvent::Resource(serde_json::from_value(up.payload).map_err(parse_err)?)
             }
             _ => DomainEvent::Other,
         };

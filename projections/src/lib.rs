@@ -10,6 +10,7 @@ pub mod event;
 pub mod groups;
 pub mod members;
 pub mod page;
+pub mod resources;
 pub mod runner;
 pub mod tenants;
 
@@ -23,6 +24,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(members::Members),
         Arc::new(groups::Groups),
         Arc::new(applications::Applications),
+        Arc::new(resources::Resources),
     ]
 }
 

@@ -4,6 +4,7 @@
 pub mod access;
 pub mod auth;
 pub mod catalog;
+pub mod compute;
 pub mod groups;
 pub mod tenancy;
 

@@ -1,17 +1,20 @@
-//! First start: the demo tenant and its administrator.
+//! First start: the local resource, the demo tenant and its administrator.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
 use medgrid_domain::actor::Role;
-use medgrid_domain::ids::{MemberId, TenantId};
+use medgrid_domain::compute::{Access, ResourceKind};
+use medgrid_domain::ids::{MemberId, ResourceId, TenantId};
 use medgrid_domain::names::{Email, TenantSlug};
 use medgrid_graphql::Services;
-use medgrid_graphql::usecases::{Scope, access, tenancy};
-use medgrid_projections::{members, tenants};
+use medgrid_graphql::usecases::{Scope, access, compute, tenancy};
+use medgrid_projections::{members, resources, tenants};
 use rand::Rng;
 
 pub const DEMO_TENANT: &str = "demo";
+/// The resource every installation has: processes on this host.
+pub const LOCAL_RESOURCE: &str = "local";
 pub const DEMO_ADMIN: &str = "admin@demo.local";
 /// Written on first start, readable only by its owner.
 pub const PASSWORD_FILE: &str = "demo-admin-password";
@@ -73,4 +76,27 @@ fn write_secret(path: &Path, secret: &str) -> std::io::Result<()> {
         .mode(0o600)
         .open(path)?;
     writeln!(file, "{secret}")
+}
+
+/// Registers the `local` resource (this host, one slot per CPU, every tenant) unless it
+/// exists: a fresh installation can run jobs without configuring anything.
+pub async fn local_resource(svc: &Services) -> anyhow::Result<()> {
+    let id = ResourceId::for_name(LOCAL_RESOURCE);
+    if resources::by_id(&svc.pool, id).await?.is_some() {
+        return Ok(());
+    }
+    let slots = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let kind = ResourceKind::Local {
+        slots: u32::try_from(slots).unwrap_or(1),
+    };
+    compute::register(
+        &Scope::operator(svc),
+        LOCAL_RESOURCE,
+        kind,
+        Access::everyone(),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("registering the local resource: {}", e.message))?;
+    tracing::info!(slots, "local resource registered");
+    Ok(())
 }

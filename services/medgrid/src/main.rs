@@ -67,7 +67,7 @@ enum Command {
     },
     /// Rebuilds one read model from the whole event log.
     Rebuild {
-        /// One of: tenants, members, groups, applications.
+        /// One of: tenants, members, groups, applications, resources.
         name: String,
         #[command(flatten)]
         place: Place,
@@ -183,8 +183,11 @@ async fn serve(config: Config, api: bool, worker: bool) -> anyhow::Result<()> {
     let core = Core::new(&db.pool, &config)?;
     let processors = worker.then(|| core.worker(&config));
     // Before listening, so that "ready" means the demo tenant exists.
-    if config.demo && worker {
-        bootstrap::demo(&core.services, &config.data_dir).await?;
+    if worker {
+        bootstrap::local_resource(&core.services).await?;
+        if config.demo {
+            bootstrap::demo(&core.services, &config.data_dir).await?;
+        }
     }
     let server = match api {
         true => Some(Server::start(&core, &config).await?),

@@ -122,6 +122,21 @@ async fn serve_with_embedded_postgres_then_stop_cleanly() {
     let body = me(&base, &token).await;
     assert_eq!(body["data"]["me"]["email"], "admin@demo.local", "{body}");
     assert_eq!(body["data"]["me"]["tenant"]["slug"], "demo");
+    let resources: Value = reqwest::Client::new()
+        .post(format!("{base}/graphql"))
+        .bearer_auth(&token)
+        .json(&json!({"query": "{ resources { name kind slots } }"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        resources["data"]["resources"][0]["name"], "local",
+        "{resources}"
+    );
+    assert_eq!(resources["data"]["resources"][0]["kind"], "LOCAL");
     assert_eq!(
         body["data"]["me"]["roles"],
         json!(["TENANT_ADMIN", "PLATFORM_ADMIN"])

@@ -48,6 +48,10 @@ pub async fn populate(app: &TestApp) {
         )
         .await;
     }
+    let resource = json!({"name": "hpc", "kind": "SLURM", "partition": "debug", "maxNodes": 2,
+                          "coresPerNode": 2, "walltimeLimitSeconds": 600, "allTenants": true});
+    app.ok(&root, crate::compute::REGISTER, json!({"i": resource}))
+        .await;
     app.ok(
         &admin,
         crate::catalog::REGISTER,

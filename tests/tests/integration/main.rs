@@ -5,6 +5,7 @@
 
 mod access;
 mod catalog;
+mod compute;
 mod http;
 mod isolation;
 mod processors;

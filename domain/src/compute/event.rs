@@ -1,0 +1,82 @@
+use std::collections::BTreeSet;
+
+use cqrs_es::DomainEvent;
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{GroupId, TenantId};
+
+/// How a resource runs jobs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum ResourceKind {
+    /// Processes on the Medgrid host, at most `slots` at a time.
+    Local { slots: u32 },
+    /// A Slurm partition.
+    Slurm {
+        partition: String,
+        max_nodes: u32,
+        cores_per_node: u32,
+        walltime_limit_seconds: u64,
+    },
+}
+
+/// Who may use a resource: every tenant, or the listed tenants and groups.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Access {
+    pub all_tenants: bool,
+    pub tenants: BTreeSet<TenantId>,
+    pub groups: BTreeSet<GroupId>,
+}
+
+impl Access {
+    pub fn everyone() -> Self {
+        Self {
+            all_tenants: true,
+            ..Self::default()
+        }
+    }
+
+    /// Whether a member of `tenant` in `groups` may use the resource.
+    pub fn allows<'a>(
+        &self,
+        tenant: TenantId,
+        mut groups: impl Iterator<Item = &'a GroupId>,
+    ) -> bool {
+        self.all_tenants
+            || self.tenants.contains(&tenant)
+            || groups.any(|g| self.groups.contains(g))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ResourceEvent {
+    ResourceRegistered {
+        name: String,
+        kind: ResourceKind,
+        access: Access,
+    },
+    ResourceAccessChanged {
+        access: Access,
+    },
+    /// No new attempt starts there; running ones finish.
+    ResourceDrained {
+        reason: String,
+    },
+    ResourceEnabled,
+}
+
+impl DomainEvent for ResourceEvent {
+    fn event_type(&self) -> String {
+        match self {
+            Self::ResourceRegistered { .. } => "ResourceRegistered",
+            Self::ResourceAccessChanged { .. } => "ResourceAccessChanged",
+            Self::ResourceDrained { .. } => "ResourceDrained",
+            Self::ResourceEnabled => "ResourceEnabled",
+        }
+        .to_owned()
+    }
+
+    fn event_version(&self) -> String {
+        "1.0".to_owned()
+    }
+}
