@@ -69,17 +69,37 @@ fn terminate(child: &mut Child) -> std::process::ExitStatus {
     panic!("medgrid serve did not stop within 30 s of SIGTERM");
 }
 
-async fn me(base: &str, token: &str) -> Value {
-    reqwest::Client::new()
+/// POSTs a GraphQL request, with a bearer token if given; returns the body.
+async fn gql(base: &str, token: Option<&str>, query: &str, variables: Value) -> Value {
+    let mut request = reqwest::Client::new()
         .post(format!("{base}/graphql"))
-        .bearer_auth(token)
-        .json(&json!({"query": "{ me { email roles tenant { slug } } }"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+        .json(&json!({"query": query, "variables": variables}));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap().json().await.unwrap()
+}
+
+async fn me(base: &str, token: &str) -> Value {
+    gql(
+        base,
+        Some(token),
+        "{ me { email roles tenant { slug } } }",
+        json!({}),
+    )
+    .await
+}
+
+/// Starts `medgrid serve` on `port` (quietly) and waits until it is ready.
+async fn start_serve(mut cmd: Command, port: u16) -> Child {
+    let mut child = cmd
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_ready(&format!("http://127.0.0.1:{port}"), &mut child).await;
+    child
 }
 
 #[tokio::test]
@@ -87,13 +107,7 @@ async fn serve_with_embedded_postgres_then_stop_cleanly() {
     let dir = temp_dir("serve");
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let mut serve = medgrid(&dir)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_ready(&base, &mut serve).await;
+    let mut serve = start_serve(medgrid(&dir), port).await;
     assert!(
         dir.join("postgres/PG_VERSION").is_file(),
         "the cluster lives in the data dir"
@@ -122,16 +136,13 @@ async fn serve_with_embedded_postgres_then_stop_cleanly() {
     let body = me(&base, &token).await;
     assert_eq!(body["data"]["me"]["email"], "admin@demo.local", "{body}");
     assert_eq!(body["data"]["me"]["tenant"]["slug"], "demo");
-    let resources: Value = reqwest::Client::new()
-        .post(format!("{base}/graphql"))
-        .bearer_auth(&token)
-        .json(&json!({"query": "{ resources { name kind slots } }"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let resources = gql(
+        &base,
+        Some(&token),
+        "{ resources { name kind slots } }",
+        json!({}),
+    )
+    .await;
     assert_eq!(
         resources["data"]["resources"][0]["name"], "local",
         "{resources}"
@@ -144,10 +155,13 @@ async fn serve_with_embedded_postgres_then_stop_cleanly() {
 
     // the demo password logs in
     let password = std::fs::read_to_string(dir.join("demo-admin-password")).unwrap();
-    let login: Value = reqwest::Client::new()
-        .post(format!("{base}/graphql"))
-        .json(&json!({"query": "mutation($p: String!) { login(tenant: \"demo\", email: \"admin@demo.local\", password: $p) { token } }", "variables": {"p": password.trim()}}))
-        .send().await.unwrap().json().await.unwrap();
+    let login = gql(
+        &base,
+        None,
+        "mutation($p: String!) { login(tenant: \"demo\", email: \"admin@demo.local\", password: $p) { token } }",
+        json!({"p": password.trim()}),
+    )
+    .await;
     assert!(login["data"]["login"]["token"].is_string(), "{login}");
 
     let status = terminate(&mut serve);
@@ -158,13 +172,7 @@ async fn serve_with_embedded_postgres_then_stop_cleanly() {
     );
 
     // a second start reuses the cluster and keeps the data
-    let mut again = medgrid(&dir)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_ready(&base, &mut again).await;
+    let mut again = start_serve(medgrid(&dir), port).await;
     assert_eq!(
         me(&base, &token).await["data"]["me"]["email"],
         "admin@demo.local"
@@ -197,14 +205,9 @@ async fn serve_against_an_external_database() {
     let dir = temp_dir("ext");
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let mut serve = medgrid(&dir)
-        .env("DATABASE_URL", &url)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_ready(&base, &mut serve).await;
+    let mut with_url = medgrid(&dir);
+    with_url.env("DATABASE_URL", &url);
+    let mut serve = start_serve(with_url, port).await;
     assert!(
         !dir.join("postgres").exists(),
         "no embedded cluster with DATABASE_URL"
@@ -266,10 +269,13 @@ async fn serve_against_an_external_database() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let login: Value = reqwest::Client::new()
-        .post(format!("{base}/graphql"))
-        .json(&json!({"query": "mutation { login(tenant: \"chu-lyon\", email: \"boss@chu-lyon.fr\", password: \"a strong first password\") { token member { roles } } }"}))
-        .send().await.unwrap().json().await.unwrap();
+    let login = gql(
+        &base,
+        None,
+        "mutation { login(tenant: \"chu-lyon\", email: \"boss@chu-lyon.fr\", password: \"a strong first password\") { token member { roles } } }",
+        json!({}),
+    )
+    .await;
     assert_eq!(
         login["data"]["login"]["member"]["roles"],
         json!(["TENANT_ADMIN"]),
