@@ -208,6 +208,15 @@ impl TestApp {
         error_code(&body).unwrap_or_else(|| panic!("expected an error: {body}"))
     }
 
+    /// GETs a path of the server.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub fn http(&self) -> &reqwest::Client {
         &self.http
     }

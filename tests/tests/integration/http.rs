@@ -122,22 +122,12 @@ async fn depth_and_complexity_are_limited() {
 #[tokio::test]
 async fn graphiql_only_in_dev_mode() {
     let app = TestApp::spawn().await;
-    let resp = app
-        .http()
-        .get(format!("{}/graphql", app.url))
-        .send()
-        .await
-        .unwrap();
+    let resp = app.get("/graphql").await;
     assert_eq!(resp.status(), 405);
     let mut config = test_config();
     config.dev_mode = true;
     let dev = TestApp::spawn_with(config).await;
-    let resp = dev
-        .http()
-        .get(format!("{}/graphql", dev.url))
-        .send()
-        .await
-        .unwrap();
+    let resp = dev.get("/graphql").await;
     assert_eq!(resp.status(), 200);
     assert!(
         resp.text()
@@ -151,12 +141,7 @@ async fn graphiql_only_in_dev_mode() {
 #[tokio::test]
 async fn health_readiness_metrics_and_request_ids() {
     let app = TestApp::spawn().await;
-    let health = app
-        .http()
-        .get(format!("{}/healthz", app.url))
-        .send()
-        .await
-        .unwrap();
+    let health = app.get("/healthz").await;
     assert_eq!(health.status(), 200);
     assert!(
         health.headers().contains_key("x-request-id"),
@@ -165,12 +150,7 @@ async fn health_readiness_metrics_and_request_ids() {
     // readiness: the processors take their leases and create their checkpoints
     let mut ready = Value::Null;
     for _ in 0..100 {
-        let resp = app
-            .http()
-            .get(format!("{}/readyz", app.url))
-            .send()
-            .await
-            .unwrap();
+        let resp = app.get("/readyz").await;
         ready = resp.json().await.unwrap();
         if ready["ready"] == true {
             break;
@@ -181,15 +161,7 @@ async fn health_readiness_metrics_and_request_ids() {
     assert_eq!(ready["migrations"], true);
 
     app.tenant("acme").await;
-    let metrics = app
-        .http()
-        .get(format!("{}/metrics", app.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.get("/metrics").await.text().await.unwrap();
     for name in [
         "medgrid_http_request_duration_seconds",
         "medgrid_command_duration_seconds",
