@@ -73,9 +73,38 @@ fn stripped(value: &str, extensions: &[String]) -> String {
         .to_owned()
 }
 
+/// The template with each value-key replaced by its rendering, in one pass: a value is
+/// never searched for keys itself. With `tidy`, the spaces that removed keys leave are
+/// collapsed in the template only, never inside a quoted value.
+fn fill(template: &str, values: &[(&str, String)], tidy: bool) -> String {
+    // marks where each value goes; a control character has no place in a command line
+    const MARK: char = '\u{1}';
+    let mut marked = template.replace(MARK, "");
+    for (i, (key, value)) in values.iter().enumerate() {
+        let mark = if value.is_empty() {
+            String::new()
+        } else {
+            format!("{MARK}{i}{MARK}")
+        };
+        marked = marked.replace(key, &mark);
+    }
+    if tidy {
+        marked = marked.split_whitespace().collect::<Vec<_>>().join(" ");
+    }
+    let mut command = String::with_capacity(marked.len());
+    for (n, piece) in marked.split(MARK).enumerate() {
+        if n % 2 == 0 {
+            command.push_str(piece);
+        } else if let Some((_, value)) = piece.parse::<usize>().ok().and_then(|i| values.get(i)) {
+            command.push_str(value);
+        }
+    }
+    command
+}
+
 impl Descriptor {
     fn output_path(&self, output: &Output, params: &Parameters) -> String {
-        let mut path = output.path_template.clone();
+        let mut values: Vec<(&str, String)> = Vec::new();
         for input in &self.inputs {
             let Some(key) = &input.value_key else {
                 continue;
@@ -89,9 +118,9 @@ impl Descriptor {
                 Some(v) => stripped(&text(v), &output.path_template_stripped_extensions),
                 None => String::new(),
             };
-            path = path.replace(key.as_str(), &replacement);
+            values.push((key, replacement));
         }
-        path
+        fill(&output.path_template, &values, false)
     }
 
     /// Builds the command line of valid parameters.
@@ -101,7 +130,7 @@ impl Descriptor {
             .iter()
             .map(|o| (o.id.clone(), self.output_path(o, params)))
             .collect();
-        let mut command = self.command_line.clone();
+        let mut values: Vec<(&str, String)> = Vec::new();
         for input in &self.inputs {
             let Some(key) = &input.value_key else {
                 continue;
@@ -110,7 +139,7 @@ impl Descriptor {
                 .get(&input.id)
                 .map(|v| render_input(input, v))
                 .unwrap_or_default();
-            command = command.replace(key.as_str(), &rendered);
+            values.push((key, rendered));
         }
         for (output, (_, path)) in self.output_files.iter().zip(&outputs) {
             let Some(key) = &output.value_key else {
@@ -121,10 +150,10 @@ impl Descriptor {
                 output.command_line_flag_separator.as_deref(),
                 &shell_quote(path),
             );
-            command = command.replace(key.as_str(), &rendered);
+            values.push((key, rendered));
         }
         CommandLine {
-            command: command.split_whitespace().collect::<Vec<_>>().join(" "),
+            command: fill(&self.command_line, &values, true),
             outputs,
         }
     }
@@ -179,6 +208,18 @@ mod tests {
         assert_eq!(
             d.command_line(&p).command,
             "dosecalc 'x;reboot' --mode=fast 'x;reboot_dose.nii'"
+        );
+    }
+
+    #[test]
+    fn spaces_inside_values_and_keys_inside_values_are_kept() {
+        let d = Descriptor::parse(&sample()).expect("valid");
+        let p = d
+            .parameters(&json!({"activity": "two  spaces [ITER].nii"}))
+            .expect("valid");
+        assert_eq!(
+            d.command_line(&p).command,
+            "dosecalc 'two  spaces [ITER].nii' --mode=fast 'two  spaces [ITER]_dose.nii'"
         );
     }
 }
