@@ -75,6 +75,11 @@ id_type!(
     ResourceId
 );
 
+id_type!(
+    /// A job: one application run with its parameters, over one or more attempts.
+    JobId
+);
+
 impl ResourceId {
     /// The id of the resource with this name: a name is taken at most once.
     pub fn for_name(name: &str) -> Self {

@@ -6,7 +6,8 @@ use crate::access::{GroupCommand, MemberCommand};
 use crate::catalog::ApplicationCommand;
 use crate::compute::ResourceCommand;
 use crate::error::CommandError;
-use crate::ids::{ApplicationId, GroupId, MemberId, ResourceId, TenantId};
+use crate::ids::{ApplicationId, GroupId, JobId, MemberId, ResourceId, TenantId};
+use crate::jobs::JobCommand;
 use crate::metadata::EventMetadata;
 use crate::names::Password;
 use crate::tenancy::TenantCommand;
@@ -49,6 +50,13 @@ pub trait CommandBus: Send + Sync {
         command: ResourceCommand,
         meta: &EventMetadata,
     ) -> Result<(), CommandError>;
+
+    async fn job(
+        &self,
+        id: JobId,
+        command: JobCommand,
+        meta: &EventMetadata,
+    ) -> Result<(), CommandError>;
 }
 
 /// A freshly minted bearer token: shown once to its owner, stored only as `hash`.
@@ -64,4 +72,40 @@ pub trait Secrets: Send + Sync {
     fn mint_token(&self) -> MintedToken;
     /// The stored form of a presented token.
     fn token_hash(&self, plaintext: &str) -> String;
+}
+
+/// Which log of an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogStream {
+    Stdout,
+    Stderr,
+}
+
+/// A piece of a log: the text (lossy UTF-8), the log's whole size, and whether the
+/// piece is all of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogText {
+    pub text: String,
+    pub size: u64,
+    pub complete: bool,
+}
+
+/// The files of jobs: attempts' logs, collected outputs, shipped sample inputs.
+pub trait JobFiles: Send + Sync {
+    /// At most `limit` bytes of a log: its end when `tail`, else its start. None when the
+    /// attempt has written no such log (yet).
+    fn log(
+        &self,
+        job: JobId,
+        attempt: u32,
+        stream: LogStream,
+        tail: bool,
+        limit: u64,
+    ) -> std::io::Result<Option<LogText>>;
+
+    /// The file of a collected output, if `path` names one.
+    fn output(&self, job: JobId, path: &str) -> Option<std::path::PathBuf>;
+
+    /// Whether the shipped catalog has sample `file` for application `app`.
+    fn sample_exists(&self, app: &str, file: &str) -> bool;
 }

@@ -30,6 +30,7 @@ fn check_kind(kind: &ResourceKind) -> Result<(), ResourceError> {
             max_nodes,
             cores_per_node,
             walltime_limit_seconds,
+            max_jobs,
         } => {
             let partition_ok = !partition.is_empty()
                 && partition.len() <= 64
@@ -47,6 +48,9 @@ fn check_kind(kind: &ResourceKind) -> Result<(), ResourceError> {
             }
             if *cores_per_node == 0 {
                 return Err(invalid("coresPerNode", "must be at least 1"));
+            }
+            if *max_jobs == 0 || *max_jobs > 100_000 {
+                return Err(invalid("maxJobs", "must be 1 to 100000"));
             }
             if *walltime_limit_seconds < 60 {
                 return Err(invalid("walltimeLimitSeconds", "must be at least 60"));
@@ -146,6 +150,7 @@ mod tests {
             max_nodes,
             cores_per_node: 2,
             walltime_limit_seconds: 3600,
+            max_jobs: 10,
         }
     }
 
@@ -190,6 +195,7 @@ mod tests {
                     max_nodes: 1,
                     cores_per_node: 1,
                     walltime_limit_seconds: 600,
+                    max_jobs: 10,
                 },
                 "partition",
             ),

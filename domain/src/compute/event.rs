@@ -17,7 +17,36 @@ pub enum ResourceKind {
         max_nodes: u32,
         cores_per_node: u32,
         walltime_limit_seconds: u64,
+        /// Attempts Medgrid keeps at the cluster at once (Slurm queues the rest itself).
+        #[serde(default = "default_max_jobs")]
+        max_jobs: u32,
     },
+}
+
+fn default_max_jobs() -> u32 {
+    ResourceKind::DEFAULT_MAX_JOBS
+}
+
+impl ResourceKind {
+    pub const DEFAULT_MAX_JOBS: u32 = 200;
+
+    /// How many attempts may be active on the resource at once.
+    pub fn capacity(&self) -> usize {
+        match self {
+            Self::Local { slots } => *slots as usize,
+            Self::Slurm { max_jobs, .. } => *max_jobs as usize,
+        }
+    }
+
+    /// Tasks an attempt may start per node: what the application asks for, but never more
+    /// than a cluster node has cores (Slurm would refuse the job). A local attempt takes
+    /// what it asks for: it shares the machine like any process.
+    pub fn tasks_per_node(&self, wanted: u32) -> u32 {
+        match self {
+            Self::Local { .. } => wanted.max(1),
+            Self::Slurm { cores_per_node, .. } => wanted.clamp(1, (*cores_per_node).max(1)),
+        }
+    }
 }
 
 /// Who may use a resource: every tenant, or the listed tenants and groups.

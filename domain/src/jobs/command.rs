@@ -1,0 +1,43 @@
+use chrono::{DateTime, Utc};
+
+use super::event::{NewJob, OutputFile, Usage};
+use super::qos::Outcome;
+
+/// What people and the dispatcher ask of a job. The dispatcher's commands report facts
+/// from the resources; the job decides what they mean (retry, fail, succeed).
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobCommand {
+    Submit(Box<NewJob>),
+    /// Inputs are staged: wait for room on the resource.
+    Queue {
+        reason: String,
+    },
+    /// Plan the next attempts (one per replica at first, one per retry later).
+    PlanAttempts {
+        now: DateTime<Utc>,
+    },
+    RecordSubmitted {
+        attempt: u32,
+        external_id: String,
+    },
+    RecordStarted {
+        attempt: u32,
+        node_list: String,
+        at: DateTime<Utc>,
+    },
+    /// `outputs` are the files collected when the attempt succeeded.
+    RecordEnded {
+        attempt: u32,
+        outcome: Outcome,
+        usage: Usage,
+        outputs: Vec<OutputFile>,
+        now: DateTime<Utc>,
+    },
+    Cancel {
+        reason: String,
+    },
+    /// Give up on the job (e.g. its inputs cannot be staged).
+    Fail {
+        reason: String,
+    },
+}

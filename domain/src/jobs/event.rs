@@ -1,0 +1,167 @@
+use chrono::{DateTime, Utc};
+use cqrs_es::DomainEvent;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::qos::{Outcome, ReplicaCancel, RetryPolicy};
+use crate::ids::{ApplicationId, GroupId, JobId, MemberId, ResourceId, TenantId};
+
+/// Where an attempt runs: a resource and a node count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Placement {
+    pub resource_id: ResourceId,
+    pub resource_name: String,
+    /// `local` or `slurm`: how reasons speak of the resource.
+    pub kind: String,
+    pub nodes: u32,
+}
+
+impl Placement {
+    /// "Slurm cluster hpc", "local".
+    pub fn describe(&self) -> String {
+        match self.kind.as_str() {
+            "slurm" => format!("Slurm cluster {}", self.resource_name),
+            _ => self.resource_name.clone(),
+        }
+    }
+}
+
+/// The application a job runs, as it was when the job was submitted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppRef {
+    pub id: ApplicationId,
+    pub name: String,
+    pub version: String,
+}
+
+/// A file input the dispatcher stages into each attempt's work directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputFile {
+    pub input_id: String,
+    /// Where it comes from: `sample:APP/FILE` or `job:JOB_ID/PATH`.
+    pub source: String,
+    /// The name it gets in the work directory (what the command line says).
+    pub name: String,
+}
+
+/// A declared output: its descriptor id and its path in the work directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputSpec {
+    pub id: String,
+    pub path: String,
+    pub optional: bool,
+}
+
+/// A collected output in the job's output area.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputFile {
+    pub path: String,
+    pub size: u64,
+}
+
+/// What the resource measured of one attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Usage {
+    pub started_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub wall_seconds: u64,
+    pub cpu_seconds: u64,
+}
+
+/// Everything a job is submitted with. Kept whole in the first event: a job runs what was
+/// asked at submission, even if the catalog changes later.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewJob {
+    pub tenant_id: TenantId,
+    pub owner: MemberId,
+    /// The group the job is shared with (its managers see it), if any.
+    pub group_id: Option<GroupId>,
+    pub application: AppRef,
+    pub parameters: Value,
+    pub command: String,
+    pub inputs: Vec<InputFile>,
+    pub outputs: Vec<OutputSpec>,
+    /// One placement per replica (usually one).
+    pub placements: Vec<Placement>,
+    pub tasks_per_node: u32,
+    pub walltime_seconds: u64,
+    pub retry: RetryPolicy,
+    pub replica_cancel: ReplicaCancel,
+    pub resubmitted_from: Option<JobId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum JobEvent {
+    JobSubmitted(Box<NewJob>),
+    /// Inputs staged; waiting for room on the resource.
+    JobQueued {
+        reason: String,
+    },
+    /// The dispatcher is about to hand attempt `attempt` to its resource (the intent is
+    /// recorded first, so a crash before the answer is recorded can be recovered).
+    AttemptPlanned {
+        attempt: u32,
+        placement: Placement,
+    },
+    AttemptSubmitted {
+        attempt: u32,
+        external_id: String,
+        reason: String,
+    },
+    AttemptStarted {
+        attempt: u32,
+        node_list: String,
+        at: DateTime<Utc>,
+        reason: String,
+    },
+    /// The attempt should stop (job cancelled, or another replica got ahead).
+    AttemptCancelRequested {
+        attempt: u32,
+        reason: String,
+    },
+    AttemptEnded {
+        attempt: u32,
+        outcome: Outcome,
+        usage: Usage,
+        reason: String,
+    },
+    JobRetrying {
+        next_attempt: u32,
+        not_before: DateTime<Utc>,
+        reason: String,
+    },
+    JobSucceeded {
+        attempt: u32,
+        outputs: Vec<OutputFile>,
+        reason: String,
+    },
+    JobFailed {
+        reason: String,
+    },
+    JobCancelled {
+        reason: String,
+    },
+}
+
+impl DomainEvent for JobEvent {
+    fn event_type(&self) -> String {
+        match self {
+            Self::JobSubmitted(_) => "JobSubmitted",
+            Self::JobQueued { .. } => "JobQueued",
+            Self::AttemptPlanned { .. } => "AttemptPlanned",
+            Self::AttemptSubmitted { .. } => "AttemptSubmitted",
+            Self::AttemptStarted { .. } => "AttemptStarted",
+            Self::AttemptCancelRequested { .. } => "AttemptCancelRequested",
+            Self::AttemptEnded { .. } => "AttemptEnded",
+            Self::JobRetrying { .. } => "JobRetrying",
+            Self::JobSucceeded { .. } => "JobSucceeded",
+            Self::JobFailed { .. } => "JobFailed",
+            Self::JobCancelled { .. } => "JobCancelled",
+        }
+        .to_owned()
+    }
+
+    fn event_version(&self) -> String {
+        "1.0".to_owned()
+    }
+}
