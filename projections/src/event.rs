@@ -7,6 +7,7 @@ use cqrs_es::persist::SerializedEvent;
 use medgrid_domain::access::{GroupEvent, MemberEvent};
 use medgrid_domain::catalog::ApplicationEvent;
 use medgrid_domain::compute::ResourceEvent;
+use medgrid_domain::jobs::JobEvent;
 use medgrid_domain::metadata::EventMetadata;
 use medgrid_domain::tenancy::TenantEvent;
 use medgrid_domain::upcast;
@@ -38,6 +39,7 @@ pub enum DomainEvent {
     Group(GroupEvent),
     Application(ApplicationEvent),
     Resource(ResourceEvent),
+    Job(Box<JobEvent>),
     /// An aggregate this build does not know (written by a newer version): skipped.
     Other,
 }
@@ -89,6 +91,7 @@ impl StoredEvent {
             "Resource" => {
                 DomainEvent::Resource(serde_json::from_value(up.payload).map_err(parse_err)?)
             }
+            "Job" => DomainEvent::Job(serde_json::from_value(up.payload).map_err(parse_err)?),
             _ => DomainEvent::Other,
         };
         Ok(Self {

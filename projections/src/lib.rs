@@ -8,6 +8,7 @@ use std::sync::Arc;
 pub mod applications;
 pub mod event;
 pub mod groups;
+pub mod jobs;
 pub mod members;
 pub mod page;
 pub mod resources;
@@ -25,6 +26,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(groups::Groups),
         Arc::new(applications::Applications),
         Arc::new(resources::Resources),
+        Arc::new(jobs::Jobs),
     ]
 }
 

@@ -285,8 +285,26 @@ pub async fn rebuild(
 
 /// Holds the advisory lock that makes this process the one running `name`. The lock lives
 /// as long as its connection: dropped (or lost), another process takes over.
-struct Lease {
+pub struct Lease {
     _conn: PgConnection,
+}
+
+/// Waits until this process holds the lease of `name`; None when `shutdown` came first.
+pub async fn wait_for_lease(
+    pool: &PgPool,
+    name: &str,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<Option<Lease>, ProjectionError> {
+    loop {
+        if let Some(lease) = try_lease(pool, name).await? {
+            tracing::info!(processor = name, "lease taken");
+            return Ok(Some(lease));
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            _ = shutdown.changed() => return Ok(None),
+        }
+    }
 }
 
 async fn try_lease(pool: &PgPool, name: &str) -> Result<Option<Lease>, ProjectionError> {
@@ -343,16 +361,9 @@ async fn run_leased(
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<(), ProjectionError> {
     let name = projection.name();
-    let _lease = loop {
-        if let Some(lease) = try_lease(pool, name).await? {
-            break lease;
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-            _ = shutdown.changed() => return Ok(()),
-        }
+    let Some(_lease) = wait_for_lease(pool, name, shutdown).await? else {
+        return Ok(());
     };
-    tracing::info!(processor = name, "lease taken");
     let mut listener = PgListener::connect_with(pool).await?;
     listener.listen("medgrid_events").await?;
     loop {
