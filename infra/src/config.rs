@@ -40,6 +40,12 @@ pub struct Config {
     pub read_your_writes_timeout_ms: u64,
     /// Processors look at the log at least this often, even without notifications.
     pub poll_interval_ms: u64,
+    /// The shipped application catalog (descriptors, programs, samples).
+    pub apps_dir: PathBuf,
+    /// Run the dispatcher in this process (`serve` and `worker`).
+    pub dispatcher: bool,
+    /// The dispatcher polls resources at least this often.
+    pub dispatch_interval_ms: u64,
 }
 
 #[derive(Serialize)]
@@ -55,6 +61,9 @@ struct Defaults {
     max_body_bytes: usize,
     read_your_writes_timeout_ms: u64,
     poll_interval_ms: u64,
+    apps_dir: PathBuf,
+    dispatcher: bool,
+    dispatch_interval_ms: u64,
 }
 
 impl Default for Defaults {
@@ -71,6 +80,9 @@ impl Default for Defaults {
             max_body_bytes: 1024 * 1024,
             read_your_writes_timeout_ms: 5000,
             poll_interval_ms: 500,
+            apps_dir: PathBuf::from("apps"),
+            dispatcher: true,
+            dispatch_interval_ms: 1000,
         }
     }
 }
@@ -101,6 +113,15 @@ impl Config {
 
     pub fn read_your_writes_timeout(&self) -> Duration {
         Duration::from_millis(self.read_your_writes_timeout_ms)
+    }
+
+    /// Where job work directories and outputs live.
+    pub fn jobs_dir(&self) -> PathBuf {
+        self.data_dir.join("jobs")
+    }
+
+    pub fn dispatch_interval(&self) -> Duration {
+        Duration::from_millis(self.dispatch_interval_ms)
     }
 
     pub fn poll_interval(&self) -> Duration {

@@ -4,6 +4,8 @@
 pub mod config;
 pub mod db;
 pub mod embedded;
+pub mod executor;
+pub mod jobfiles;
 pub mod secrets;
 pub mod store;
 pub mod telemetry;

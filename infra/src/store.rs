@@ -13,7 +13,8 @@ use medgrid_domain::access::{Group, GroupCommand, Member, MemberCommand};
 use medgrid_domain::catalog::{Application, ApplicationCommand};
 use medgrid_domain::compute::{Resource, ResourceCommand};
 use medgrid_domain::error::Coded;
-use medgrid_domain::ids::{ApplicationId, GroupId, MemberId, ResourceId, TenantId};
+use medgrid_domain::ids::{ApplicationId, GroupId, JobId, MemberId, ResourceId, TenantId};
+use medgrid_domain::jobs::{Job, JobCommand};
 use medgrid_domain::metadata::EventMetadata;
 use medgrid_domain::ports::CommandBus;
 use medgrid_domain::tenancy::{Tenant, TenantCommand};
@@ -99,6 +100,7 @@ pub struct EventStore {
     groups: PostgresCqrs<Group>,
     applications: PostgresCqrs<Application>,
     resources: PostgresCqrs<Resource>,
+    jobs: PostgresCqrs<Job>,
     read_your_writes: ReadYourWrites,
     metrics: Arc<Metrics>,
 }
@@ -123,6 +125,7 @@ impl EventStore {
             groups: framework(pool, Some(SNAPSHOT_EVERY)),
             applications: framework(pool, None),
             resources: framework(pool, None),
+            jobs: framework(pool, Some(SNAPSHOT_EVERY)),
             read_your_writes,
             metrics,
         }
@@ -238,6 +241,16 @@ impl CommandBus for EventStore {
         meta: &EventMetadata,
     ) -> Result<(), CommandError> {
         self.execute(&self.resources, id.to_string(), command, meta)
+            .await
+    }
+
+    async fn job(
+        &self,
+        id: JobId,
+        command: JobCommand,
+        meta: &EventMetadata,
+    ) -> Result<(), CommandError> {
+        self.execute(&self.jobs, id.to_string(), command, meta)
             .await
     }
 }

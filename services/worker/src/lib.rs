@@ -1,8 +1,11 @@
-//! Background processors: today the read-model projections; later the dispatcher,
-//! notifier and archiver, each the same runner with its own checkpoint and lease.
+//! Background processors: the read-model projections and the dispatcher, each with its
+//! own lease; later the notifier and archiver.
+
+pub mod dispatcher;
 
 use std::sync::Arc;
 
+use dispatcher::{Dispatcher, DispatcherConfig};
 use medgrid_projections::runner::{self, RunnerConfig};
 use sqlx::PgPool;
 use tokio::sync::watch;
@@ -15,10 +18,16 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Starts one runner per projection. `progress` is bumped after every applied batch.
-    pub fn spawn(pool: PgPool, config: RunnerConfig, progress: Arc<watch::Sender<u64>>) -> Self {
+    /// Starts one runner per projection, and the dispatcher if given. `progress` is bumped
+    /// after every applied batch.
+    pub fn spawn(
+        pool: PgPool,
+        config: RunnerConfig,
+        progress: Arc<watch::Sender<u64>>,
+        dispatcher: Option<(Arc<Dispatcher>, DispatcherConfig)>,
+    ) -> Self {
         let (shutdown, stop) = watch::channel(false);
-        let tasks = medgrid_projections::all()
+        let mut tasks: Vec<JoinHandle<()>> = medgrid_projections::all()
             .into_iter()
             .map(|projection| {
                 tokio::spawn(runner::run(
@@ -30,6 +39,9 @@ impl Worker {
                 ))
             })
             .collect();
+        if let Some((dispatcher, config)) = dispatcher {
+            tasks.push(tokio::spawn(dispatcher::run(dispatcher, config, stop)));
+        }
         Self { shutdown, tasks }
     }
 

@@ -1,0 +1,323 @@
+//! The `slurm` executor: `sbatch` to submit, one `squeue` call to poll every attempt,
+//! `scontrol show job` for the exit code of those that ended, `scancel` to stop. Attempts
+//! are named by their key, so an attempt submitted just before a crash is found again
+//! instead of being submitted twice. The batch script also records the exit code in the
+//! work directory, for jobs Slurm has already forgotten (after MinJobAge).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Stdio;
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDateTime, Utc};
+use medgrid_domain::jobs::{Outcome, Usage};
+
+use super::{AttemptSpec, Executor, ExecutorError, Status, Tracked, marker, write_job_script};
+
+pub struct SlurmExecutor {
+    partition: String,
+}
+
+const BATCH: &str = r#"#!/bin/sh
+# Written by Medgrid: one attempt, run by Slurm in its work directory.
+sh ./job.sh
+code=$?
+times > .medgrid/times
+echo $code > .medgrid/exit.tmp && mv .medgrid/exit.tmp .medgrid/exit
+exit $code
+"#;
+
+impl SlurmExecutor {
+    pub fn new(partition: impl Into<String>) -> Self {
+        Self {
+            partition: partition.into(),
+        }
+    }
+}
+
+/// Runs a Slurm command; a failure to run it or to reach the controller is `Unavailable`,
+/// anything else it refuses is `Refused`.
+async fn slurm(program: &str, args: &[String]) -> Result<String, ExecutorError> {
+    let out = tokio::process::Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .map_err(|e| ExecutorError::Unavailable(format!("cannot run {program}: {e}")))?;
+    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+    if !out.status.success() {
+        let transient = [
+            "Unable to contact",
+            "timed out",
+            "Connection refused",
+            "Zero Bytes",
+        ]
+        .iter()
+        .any(|s| stderr.contains(s));
+        let message = format!("{program}: {stderr}");
+        return Err(if transient {
+            ExecutorError::Unavailable(message)
+        } else {
+            ExecutorError::Refused(message)
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn minutes(spec: &AttemptSpec) -> u64 {
+    spec.walltime.as_secs().div_ceil(60).max(1)
+}
+
+/// `key=value` fields of `scontrol show job -o`.
+fn fields(line: &str) -> HashMap<&str, &str> {
+    line.split_whitespace()
+        .filter_map(|kv| kv.split_once('='))
+        .collect()
+}
+
+fn time(value: Option<&&str>) -> Option<DateTime<Utc>> {
+    let naive = NaiveDateTime::parse_from_str(value?, "%Y-%m-%dT%H:%M:%S").ok()?;
+    naive
+        .and_local_timezone(chrono::Local)
+        .single()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// "ExitCode=3:0" is (exit code, signal); a signal counts as 128 + signal, as in a shell.
+fn exit_code(value: Option<&&str>) -> Option<i32> {
+    let (code, signal) = value?.split_once(':')?;
+    let (code, signal) = (code.parse::<i32>().ok()?, signal.parse::<i32>().ok()?);
+    Some(if signal > 0 { 128 + signal } else { code })
+}
+
+/// The outcome of a job in a final state.
+fn outcome(state: &str, code: Option<i32>) -> Outcome {
+    match (state, code) {
+        ("COMPLETED", _) => Outcome::Succeeded,
+        ("FAILED" | "OUT_OF_MEMORY", Some(code)) => Outcome::ExitCode { code },
+        ("TIMEOUT" | "DEADLINE", _) => Outcome::Timeout,
+        ("CANCELLED", _) => Outcome::Cancelled,
+        (other, _) => Outcome::NodeFailure {
+            detail: other.to_owned(),
+        },
+    }
+}
+
+fn is_final(state: &str) -> bool {
+    !matches!(
+        state,
+        "PENDING"
+            | "CONFIGURING"
+            | "RUNNING"
+            | "COMPLETING"
+            | "REQUEUED"
+            | "REQUEUE_HOLD"
+            | "REQUEUE_FED"
+            | "RESIZING"
+            | "SUSPENDED"
+            | "STOPPED"
+            | "SIGNALING"
+            | "STAGE_OUT"
+            | "RESV_DEL_HOLD"
+    )
+}
+
+fn cpu_seconds(work_dir: &Path, wall: u64, cpus: u64) -> u64 {
+    std::fs::read_to_string(marker(work_dir, "times"))
+        .ok()
+        .and_then(|t| {
+            let line = t.lines().nth(1)?;
+            let total: f64 = line
+                .split_whitespace()
+                .filter_map(|f| {
+                    let (m, s) = f.trim_end_matches('s').split_once('m')?;
+                    Some(m.parse::<f64>().ok()? * 60.0 + s.parse::<f64>().ok()?)
+                })
+                .sum();
+            Some(total.round() as u64)
+        })
+        .unwrap_or(wall * cpus)
+}
+
+impl SlurmExecutor {
+    /// The final status of an ended job, from `scontrol show job`.
+    async fn final_status(&self, id: &str, state: &str, work_dir: &Path) -> Status {
+        let line = slurm(
+            "scontrol",
+            &["show".into(), "job".into(), "-o".into(), id.into()],
+        )
+        .await
+        .unwrap_or_default();
+        let f = fields(&line);
+        let started_at = time(f.get("StartTime"));
+        let ended_at = time(f.get("EndTime")).or_else(|| Some(Utc::now()));
+        let wall = match (started_at, ended_at) {
+            (Some(s), Some(e)) => (e - s).num_seconds().max(0) as u64,
+            _ => 0,
+        };
+        let cpus = f
+            .get("NumCPUs")
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(1);
+        Status::Ended {
+            outcome: outcome(state, exit_code(f.get("ExitCode"))),
+            usage: Usage {
+                started_at,
+                ended_at,
+                wall_seconds: wall,
+                cpu_seconds: cpu_seconds(work_dir, wall, cpus),
+            },
+            node_list: f.get("NodeList").map(|s| s.to_string()).unwrap_or_default(),
+        }
+    }
+
+    /// An attempt Slurm no longer knows: the exit code its batch script left, if any.
+    fn forgotten(&self, id: &str, work_dir: &Path) -> Status {
+        let code = std::fs::read_to_string(marker(work_dir, "exit"))
+            .ok()
+            .and_then(|c| c.trim().parse::<i32>().ok());
+        let outcome = match code {
+            Some(0) => Outcome::Succeeded,
+            Some(code) => Outcome::ExitCode { code },
+            None => Outcome::NodeFailure {
+                detail: format!("Slurm no longer knows job {id}"),
+            },
+        };
+        Status::Ended {
+            outcome,
+            usage: Usage::default(),
+            node_list: String::new(),
+        }
+    }
+}
+
+#[async_trait]
+impl Executor for SlurmExecutor {
+    async fn submit(&self, spec: &AttemptSpec) -> Result<String, ExecutorError> {
+        let tracked = Tracked {
+            key: spec.key.clone(),
+            external_id: None,
+            work_dir: spec.work_dir.clone(),
+        };
+        if let Some(id) = self.find(&tracked).await? {
+            return Ok(id);
+        }
+        write_job_script(spec)?;
+        let batch = marker(&spec.work_dir, "batch.sh");
+        std::fs::write(&batch, BATCH)?;
+        let dir = spec.work_dir.display();
+        let args = vec![
+            "--parsable".to_owned(),
+            format!("--job-name={}", spec.key),
+            format!("--partition={}", self.partition),
+            format!("--chdir={dir}"),
+            format!("--output={dir}/stdout"),
+            format!("--error={dir}/stderr"),
+            format!("--nodes={}", spec.nodes),
+            format!("--ntasks={}", spec.tasks),
+            format!("--time={}", minutes(spec)),
+            batch.display().to_string(),
+        ];
+        let out = slurm("sbatch", &args).await?;
+        let id = out.trim().split(';').next().unwrap_or_default().to_owned();
+        if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) {
+            return Err(ExecutorError::Unavailable(format!(
+                "sbatch answered {out:?}"
+            )));
+        }
+        Ok(id)
+    }
+
+    async fn find(&self, attempt: &Tracked) -> Result<Option<String>, ExecutorError> {
+        let out = slurm(
+            "squeue",
+            &[
+                "--me".into(),
+                "-h".into(),
+                "-t".into(),
+                "all".into(),
+                format!("--name={}", attempt.key),
+                "-o".into(),
+                "%i".into(),
+            ],
+        )
+        .await?;
+        Ok(out.lines().next().map(|l| l.trim().to_owned()))
+    }
+
+    async fn poll(&self, attempts: &[Tracked]) -> Result<Vec<(String, Status)>, ExecutorError> {
+        // one call for every attempt: the cost does not grow with the number polled
+        let out = slurm(
+            "squeue",
+            &[
+                "--me".into(),
+                "-h".into(),
+                "-t".into(),
+                "all".into(),
+                "-o".into(),
+                "%i|%T|%N|%S".into(),
+            ],
+        )
+        .await?;
+        let known: HashMap<&str, (&str, &str, &str)> = out
+            .lines()
+            .filter_map(|l| {
+                let mut parts = l.trim().split('|');
+                Some((parts.next()?, (parts.next()?, parts.next()?, parts.next()?)))
+            })
+            .collect();
+        let mut statuses = Vec::new();
+        for a in attempts {
+            let Some(id) = a.external_id.as_deref() else {
+                continue;
+            };
+            let status = match known.get(id) {
+                None => self.forgotten(id, &a.work_dir),
+                Some((state, _, _)) if is_final(state) => {
+                    self.final_status(id, state, &a.work_dir).await
+                }
+                Some(("RUNNING" | "COMPLETING" | "SIGNALING" | "STAGE_OUT", nodes, start)) => {
+                    Status::Running {
+                        node_list: nodes.to_string(),
+                        started_at: time(Some(start)).unwrap_or_else(Utc::now),
+                    }
+                }
+                Some(_) => Status::Pending,
+            };
+            statuses.push((a.key.clone(), status));
+        }
+        Ok(statuses)
+    }
+
+    async fn cancel(&self, attempt: &Tracked) -> Result<(), ExecutorError> {
+        let id = match &attempt.external_id {
+            Some(id) => Some(id.clone()),
+            None => self.find(attempt).await?,
+        };
+        if let Some(id) = id {
+            slurm("scancel", &[id]).await?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_exit_codes_and_final_states() {
+        let f = fields("JobId=7 JobState=FAILED ExitCode=3:0 NumCPUs=2");
+        assert_eq!(exit_code(f.get("ExitCode")), Some(3));
+        assert_eq!(exit_code(Some(&"0:9")), Some(137));
+        assert_eq!(outcome("FAILED", Some(3)), Outcome::ExitCode { code: 3 });
+        assert_eq!(outcome("TIMEOUT", None), Outcome::Timeout);
+        assert_eq!(
+            outcome("NODE_FAIL", None),
+            Outcome::NodeFailure {
+                detail: "NODE_FAIL".into()
+            }
+        );
+        assert!(is_final("COMPLETED") && !is_final("PENDING"));
+    }
+}

@@ -1,0 +1,209 @@
+//! Where jobs keep their files: `<root>/<job id>/attempt-<n>/` is an attempt's work
+//! directory (its logs, `job.sh`, what it wrote); `<root>/<job id>/outputs/` holds the
+//! outputs collected from the attempt that succeeded. Inputs are staged from the shipped
+//! samples (`sample:APP/FILE`) or from another job's outputs (`job:ID/PATH`).
+
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Component, Path, PathBuf};
+
+use medgrid_domain::ids::JobId;
+use medgrid_domain::jobs::{InputFile, OutputFile, OutputSpec};
+use medgrid_domain::ports::{JobFiles, LogStream, LogText};
+
+#[derive(Debug, Clone)]
+pub struct JobArea {
+    root: PathBuf,
+    apps: PathBuf,
+}
+
+/// A relative path that stays inside its directory: no `..`, no root, not empty.
+pub fn is_inside(path: &str) -> bool {
+    let p = Path::new(path);
+    !path.is_empty()
+        && p.components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    #[error("input {input}: {source_name} cannot be read: {error}")]
+    Unreadable {
+        input: String,
+        source_name: String,
+        error: std::io::Error,
+    },
+    #[error("input {input}: {source_name} is not a sample or a job output")]
+    UnknownSource { input: String, source_name: String },
+}
+
+impl JobArea {
+    pub fn new(root: PathBuf, apps: PathBuf) -> Self {
+        Self { root, apps }
+    }
+
+    pub fn apps(&self) -> &Path {
+        &self.apps
+    }
+
+    pub fn work_dir(&self, job: JobId, attempt: u32) -> PathBuf {
+        self.root
+            .join(job.to_string())
+            .join(format!("attempt-{attempt}"))
+    }
+
+    /// Where a job's inputs are staged once at queueing, to check they can be read.
+    pub fn inputs_dir(&self, job: JobId) -> PathBuf {
+        self.root.join(job.to_string()).join("inputs")
+    }
+
+    pub fn outputs_dir(&self, job: JobId) -> PathBuf {
+        self.root.join(job.to_string()).join("outputs")
+    }
+
+    /// The file an input source names, if the source is well formed.
+    fn source_path(&self, source: &str) -> Option<PathBuf> {
+        if let Some(rest) = source.strip_prefix("sample:") {
+            let (app, file) = rest.split_once('/')?;
+            return (is_inside(app) && is_inside(file))
+                .then(|| self.apps.join(app).join("samples").join(file));
+        }
+        let rest = source.strip_prefix("job:")?;
+        let (job, path) = rest.split_once('/')?;
+        let job: JobId = job.parse().ok()?;
+        is_inside(path).then(|| self.outputs_dir(job).join(path))
+    }
+
+    /// Copies the inputs into an attempt's work directory.
+    pub fn stage(&self, inputs: &[InputFile], work_dir: &Path) -> Result<(), StageError> {
+        std::fs::create_dir_all(work_dir).map_err(|error| StageError::Unreadable {
+            input: String::new(),
+            source_name: work_dir.display().to_string(),
+            error,
+        })?;
+        for input in inputs {
+            let from =
+                self.source_path(&input.source)
+                    .ok_or_else(|| StageError::UnknownSource {
+                        input: input.input_id.clone(),
+                        source_name: input.source.clone(),
+                    })?;
+            std::fs::copy(&from, work_dir.join(&input.name)).map_err(|error| {
+                StageError::Unreadable {
+                    input: input.input_id.clone(),
+                    source_name: input.source.clone(),
+                    error,
+                }
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Copies the declared outputs of a successful attempt into the job's output area.
+    /// Returns the files, or the first required output that is missing.
+    pub fn collect(
+        &self,
+        job: JobId,
+        work_dir: &Path,
+        specs: &[OutputSpec],
+    ) -> std::io::Result<Result<Vec<OutputFile>, String>> {
+        let into = self.outputs_dir(job);
+        let mut files = Vec::new();
+        for spec in specs {
+            let from = work_dir.join(&spec.path);
+            if !is_inside(&spec.path) || !from.is_file() {
+                if spec.optional {
+                    continue;
+                }
+                return Ok(Err(spec.path.clone()));
+            }
+            let to = into.join(&spec.path);
+            if let Some(parent) = to.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            let size = std::fs::copy(&from, &to)?;
+            files.push(OutputFile {
+                path: spec.path.clone(),
+                size,
+            });
+        }
+        Ok(Ok(files))
+    }
+}
+
+fn read_piece(path: &Path, tail: bool, limit: u64) -> std::io::Result<LogText> {
+    let mut file = std::fs::File::open(path)?;
+    let size = file.metadata()?.len();
+    let take = size.min(limit);
+    if tail {
+        file.seek(SeekFrom::Start(size - take))?;
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(take).unwrap_or(0));
+    file.take(take).read_to_end(&mut bytes)?;
+    Ok(LogText {
+        text: String::from_utf8_lossy(&bytes).into_owned(),
+        size,
+        complete: take == size,
+    })
+}
+
+impl JobFiles for JobArea {
+    fn log(
+        &self,
+        job: JobId,
+        attempt: u32,
+        stream: LogStream,
+        tail: bool,
+        limit: u64,
+    ) -> std::io::Result<Option<LogText>> {
+        let name = match stream {
+            LogStream::Stdout => "stdout",
+            LogStream::Stderr => "stderr",
+        };
+        let path = self.work_dir(job, attempt).join(name);
+        match read_piece(&path, tail, limit) {
+            Ok(text) => Ok(Some(text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn output(&self, job: JobId, path: &str) -> Option<PathBuf> {
+        let file = self.outputs_dir(job).join(path);
+        (is_inside(path) && file.is_file()).then_some(file)
+    }
+
+    fn sample_exists(&self, app: &str, file: &str) -> bool {
+        self.source_path(&format!("sample:{app}/{file}"))
+            .is_some_and(|p| p.is_file())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_stay_inside() {
+        assert!(is_inside("a/b.nii.gz"));
+        assert!(!is_inside("../etc/passwd"));
+        assert!(!is_inside("/etc/passwd"));
+        assert!(!is_inside("a/../../b"));
+        assert!(!is_inside(""));
+    }
+
+    #[test]
+    fn reads_the_head_or_the_tail_of_a_log() {
+        let dir = std::env::temp_dir().join(format!("medgrid-log-{}", JobId::random()));
+        std::fs::create_dir_all(&dir).unwrap_or_default();
+        let file = dir.join("stdout");
+        std::fs::write(&file, "0123456789").unwrap_or_default();
+        let head = read_piece(&file, false, 4).ok();
+        let tail = read_piece(&file, true, 4).ok();
+        assert_eq!(
+            head.map(|t| (t.text, t.complete)),
+            Some(("0123".into(), false))
+        );
+        assert_eq!(tail.map(|t| (t.text, t.size)), Some(("6789".into(), 10)));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

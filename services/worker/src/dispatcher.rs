@@ -1,0 +1,494 @@
+//! The dispatcher: moves jobs through their lifecycle. One instance runs at a time (a
+//! lease); each round it stages inputs, admits queued jobs fairly across tenants within
+//! each resource's capacity, submits planned attempts, cancels what should stop and polls
+//! every resource once. It keeps no state of its own: everything it knows is in the
+//! events (through the `jobs` read model) and at the resources, so it can be killed at any
+//! moment and a new instance carries on. Submissions are idempotent by attempt key, so a
+//! crash between "submitted" and "recorded" never submits twice.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use chrono::Utc;
+use futures::StreamExt;
+use medgrid_domain::compute::ResourceKind;
+use medgrid_domain::ids::{JobId, TenantId};
+use medgrid_domain::jobs::{InputFile, JobCommand, JobState, Outcome, OutputSpec, Placement};
+use medgrid_domain::metadata::{Causer, EventMetadata};
+use medgrid_domain::ports::CommandBus;
+use medgrid_infra::executor::local::LocalExecutor;
+use medgrid_infra::executor::slurm::SlurmExecutor;
+use medgrid_infra::executor::{AttemptSpec, Executor, ExecutorError, Status, Tracked};
+use medgrid_infra::jobfiles::JobArea;
+use medgrid_projections::jobs::{self, AttemptRow, JobRow};
+use medgrid_projections::resources::{self, ResourceRow};
+use sqlx::PgPool;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+/// How many submissions, polls and records run at once.
+const CONCURRENCY: usize = 8;
+
+#[derive(Debug, Clone)]
+pub struct DispatcherConfig {
+    /// Longest pause between rounds (events wake it sooner).
+    pub interval: Duration,
+}
+
+pub struct Dispatcher {
+    pool: PgPool,
+    bus: Arc<dyn CommandBus>,
+    area: JobArea,
+    local: Arc<LocalExecutor>,
+    /// Attempts this instance already asked to stop (a cancel is sent once).
+    cancelled: std::sync::Mutex<HashSet<String>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+/// The key an attempt carries at its resource.
+pub fn attempt_key(job: Uuid, attempt: i32) -> String {
+    format!("mg-{job}-{attempt}")
+}
+
+fn meta(tenant: Uuid) -> EventMetadata {
+    EventMetadata::new(
+        TenantId::from_uuid(tenant),
+        Causer::System("dispatcher".into()),
+        None,
+    )
+}
+
+fn parse<T: serde::de::DeserializeOwned + Default>(value: &serde_json::Value) -> T {
+    serde_json::from_value(value.clone()).unwrap_or_default()
+}
+
+impl Dispatcher {
+    pub fn new(pool: PgPool, bus: Arc<dyn CommandBus>, area: JobArea) -> Self {
+        Self {
+            pool,
+            bus,
+            area,
+            local: Arc::new(LocalExecutor::new()),
+            cancelled: std::sync::Mutex::new(HashSet::new()),
+        }
+    }
+
+    fn executor(&self, resource: Option<&ResourceRow>) -> Option<Arc<dyn Executor>> {
+        Some(match kind_of(resource)? {
+            ResourceKind::Local { .. } => self.local.clone(),
+            ResourceKind::Slurm { partition, .. } => Arc::new(SlurmExecutor::new(partition)),
+        })
+    }
+
+    async fn command(&self, job: Uuid, tenant: Uuid, command: JobCommand) {
+        let result = self
+            .bus
+            .job(JobId::from_uuid(job), command, &meta(tenant))
+            .await;
+        if let Err(e) = result {
+            // refused commands mean the job moved on meanwhile; the next round sees it
+            tracing::warn!(job = %job, error = %e, "dispatcher command not applied");
+        }
+    }
+
+    /// One round. Returns how many things it did (0 = nothing to do).
+    pub async fn round(&self) -> Result<usize, DispatchError> {
+        let resources: HashMap<Uuid, ResourceRow> = resources::list(&self.pool)
+            .await?
+            .into_iter()
+            .map(|r| (r.id, r))
+            .collect();
+        let mut done = self.stage().await?;
+        done += self.admit(&resources).await?;
+        let active = jobs::active_attempts(&self.pool).await?;
+        done += self.submit(&resources, &active).await?;
+        done += self.cancel(&resources, &active).await;
+        done += self.poll(&resources, &active).await?;
+        Ok(done)
+    }
+
+    /// Submitted jobs: check their inputs are there, then queue them.
+    async fn stage(&self) -> Result<usize, DispatchError> {
+        let submitted = jobs::unfinished(&self.pool, &[JobState::Submitted], 500).await?;
+        let n = submitted.len();
+        futures::stream::iter(submitted)
+            .for_each_concurrent(CONCURRENCY, |job| async move {
+                let inputs: Vec<InputFile> = parse(&job.inputs);
+                let staged = self.area.inputs_dir(JobId::from_uuid(job.id));
+                let command = match self.area.stage(&inputs, &staged) {
+                    Ok(()) => JobCommand::Queue {
+                        reason: queued_reason(&job, inputs.len()),
+                    },
+                    Err(e) => JobCommand::Fail {
+                        reason: format!("Inputs could not be staged: {e}"),
+                    },
+                };
+                self.command(job.id, job.tenant_id, command).await;
+            })
+            .await;
+        Ok(n)
+    }
+
+    /// Queued and due jobs, fairly across tenants, while their resources have room.
+    async fn admit(&self, resources: &HashMap<Uuid, ResourceRow>) -> Result<usize, DispatchError> {
+        let mut used: HashMap<Uuid, usize> = HashMap::new();
+        for a in jobs::active_attempts(&self.pool).await? {
+            *used.entry(a.resource_id).or_default() += 1;
+        }
+        let now = Utc::now();
+        let mut admitted = Vec::new();
+        for job in jobs::fair_queue(&self.pool, now, 1000).await? {
+            let wanted = next_placements(&job);
+            let fits = wanted.iter().all(|p| {
+                resources.get(&p.resource_id.as_uuid()).is_some_and(|r| {
+                    let capacity = kind_of(Some(r)).map_or(0, |k| k.capacity());
+                    !r.drained && used.get(&r.id).copied().unwrap_or(0) < capacity
+                })
+            });
+            if fits {
+                for p in &wanted {
+                    *used.entry(p.resource_id.as_uuid()).or_default() += 1;
+                }
+                admitted.push(job);
+            }
+        }
+        let n = admitted.len();
+        futures::stream::iter(admitted)
+            .for_each_concurrent(CONCURRENCY, |job| async move {
+                self.command(job.id, job.tenant_id, JobCommand::PlanAttempts { now })
+                    .await;
+            })
+            .await;
+        Ok(n)
+    }
+
+    /// Planned attempts: stage their inputs and hand them to their resource.
+    async fn submit(
+        &self,
+        resources: &HashMap<Uuid, ResourceRow>,
+        active: &[AttemptRow],
+    ) -> Result<usize, DispatchError> {
+        let planned: Vec<&AttemptRow> = active
+            .iter()
+            .filter(|a| a.external_id.is_none() && !a.cancel_requested)
+            .collect();
+        let submitted = AtomicUsize::new(0);
+        futures::stream::iter(planned)
+            .for_each_concurrent(CONCURRENCY, |a| {
+                let submitted = &submitted;
+                async move {
+                let resource = resources.get(&a.resource_id);
+                let (Some(executor), Some(kind)) = (self.executor(resource), kind_of(resource)) else {
+                    return;
+                };
+                let job = match jobs::by_id(&self.pool, JobId::from_uuid(a.job_id)).await {
+                    Ok(Some(job)) => job,
+                    _ => return,
+                };
+                let command = match self.submit_one(&*executor, &kind, &job, a).await {
+                    Ok(id) => JobCommand::RecordSubmitted {
+                        attempt: a.number as u32,
+                        external_id: id,
+                    },
+                    Err(ExecutorError::Refused(detail)) => ended(a, Outcome::SubmitFailed { detail }),
+                    Err(ExecutorError::Unavailable(e)) => {
+                        tracing::warn!(resource = %a.resource_name, error = %e, "cannot submit now; will retry");
+                        return;
+                    }
+                };
+                self.command(a.job_id, a.tenant_id, command).await;
+                submitted.fetch_add(1, Ordering::Relaxed);
+            }})
+            .await;
+        Ok(submitted.into_inner())
+    }
+
+    async fn submit_one(
+        &self,
+        executor: &dyn Executor,
+        kind: &ResourceKind,
+        job: &JobRow,
+        a: &AttemptRow,
+    ) -> Result<String, ExecutorError> {
+        let work_dir = self
+            .area
+            .work_dir(JobId::from_uuid(job.id), a.number as u32);
+        let inputs: Vec<InputFile> = parse(&job.inputs);
+        self.area
+            .stage(&inputs, &work_dir)
+            .map_err(|e| ExecutorError::Refused(e.to_string()))?;
+        let nodes = a.nodes.max(1) as u32;
+        let spec = AttemptSpec {
+            key: attempt_key(a.job_id, a.number),
+            work_dir,
+            command: job.command.clone(),
+            nodes,
+            tasks: nodes * kind.tasks_per_node(job.tasks_per_node.max(1) as u32),
+            walltime: Duration::from_secs(job.walltime_seconds.max(1) as u64),
+            env: vec![
+                (
+                    "MEDGRID_APPS".into(),
+                    self.area.apps().display().to_string(),
+                ),
+                ("MEDGRID_JOB_ID".into(), job.id.to_string()),
+                ("MEDGRID_ATTEMPT".into(), a.number.to_string()),
+            ],
+        };
+        executor.submit(&spec).await
+    }
+
+    fn tracked(&self, a: &AttemptRow) -> Tracked {
+        Tracked {
+            key: attempt_key(a.job_id, a.number),
+            external_id: a.external_id.clone(),
+            work_dir: self
+                .area
+                .work_dir(JobId::from_uuid(a.job_id), a.number as u32),
+        }
+    }
+
+    /// Attempts that should stop: cancel them at their resource (once). One never
+    /// submitted is looked for first, in case a crash hid its submission.
+    async fn cancel(&self, resources: &HashMap<Uuid, ResourceRow>, active: &[AttemptRow]) -> usize {
+        let mut n = 0;
+        for a in active.iter().filter(|a| a.cancel_requested) {
+            let t = self.tracked(a);
+            let Some(executor) = self.executor(resources.get(&a.resource_id)) else {
+                continue;
+            };
+            if a.external_id.is_none() {
+                match executor.find(&t).await {
+                    Ok(Some(_)) => {}
+                    Ok(None) => {
+                        self.command(a.job_id, a.tenant_id, ended(a, Outcome::Cancelled))
+                            .await;
+                        n += 1;
+                        continue;
+                    }
+                    Err(_) => continue,
+                }
+            }
+            let first = self
+                .cancelled
+                .lock()
+                .map(|mut set| set.insert(t.key.clone()))
+                .unwrap_or(false);
+            if first {
+                if let Err(e) = executor.cancel(&t).await {
+                    tracing::warn!(attempt = %t.key, error = %e, "cancel failed");
+                }
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Asks each resource, once, about all its attempts, and records what changed.
+    async fn poll(
+        &self,
+        resources: &HashMap<Uuid, ResourceRow>,
+        active: &[AttemptRow],
+    ) -> Result<usize, DispatchError> {
+        let mut by_resource: HashMap<Uuid, Vec<&AttemptRow>> = HashMap::new();
+        for a in active.iter().filter(|a| a.external_id.is_some()) {
+            by_resource.entry(a.resource_id).or_default().push(a);
+        }
+        let mut changes = Vec::new();
+        for (resource, attempts) in by_resource {
+            let Some(executor) = self.executor(resources.get(&resource)) else {
+                continue;
+            };
+            let tracked: Vec<Tracked> = attempts.iter().map(|a| self.tracked(a)).collect();
+            let statuses = match executor.poll(&tracked).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(resource = %resource, error = %e, "poll failed");
+                    continue;
+                }
+            };
+            let by_key: HashMap<String, &AttemptRow> = attempts
+                .iter()
+                .map(|a| (attempt_key(a.job_id, a.number), *a))
+                .collect();
+            for (key, status) in statuses {
+                if let Some(a) = by_key.get(&key) {
+                    changes.push(((*a).clone(), status));
+                }
+            }
+        }
+        let recorded = AtomicUsize::new(0);
+        futures::stream::iter(changes)
+            .for_each_concurrent(CONCURRENCY, |(a, status)| {
+                let recorded = &recorded;
+                async move {
+                    for command in self.record(&a, status).await {
+                        self.command(a.job_id, a.tenant_id, command).await;
+                        recorded.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+            .await;
+        Ok(recorded.into_inner())
+    }
+
+    /// The commands a status calls for, if it is news. An attempt that ran and ended
+    /// between two polls is recorded as started first: the timeline shows it ran.
+    async fn record(&self, a: &AttemptRow, status: Status) -> Vec<JobCommand> {
+        let attempt = a.number as u32;
+        match status {
+            Status::Pending => vec![],
+            Status::Running { .. } if a.state == "RUNNING" => vec![],
+            Status::Running {
+                node_list,
+                started_at,
+            } => vec![JobCommand::RecordStarted {
+                attempt,
+                node_list,
+                at: started_at,
+            }],
+            Status::Ended {
+                outcome,
+                usage,
+                node_list,
+            } => {
+                let mut commands = Vec::new();
+                if let (Some(at), false) = (usage.started_at, a.state == "RUNNING") {
+                    commands.push(JobCommand::RecordStarted {
+                        attempt,
+                        node_list,
+                        at,
+                    });
+                }
+                let (outcome, outputs) = self.outputs(a, outcome).await;
+                commands.push(JobCommand::RecordEnded {
+                    attempt,
+                    outcome,
+                    usage,
+                    outputs,
+                    now: Utc::now(),
+                });
+                commands
+            }
+        }
+    }
+
+    /// Collects a successful attempt's outputs; a missing one turns success into failure.
+    async fn outputs(
+        &self,
+        a: &AttemptRow,
+        outcome: Outcome,
+    ) -> (Outcome, Vec<medgrid_domain::jobs::OutputFile>) {
+        if outcome != Outcome::Succeeded {
+            return (outcome, vec![]);
+        }
+        let job_id = JobId::from_uuid(a.job_id);
+        let Ok(Some(job)) = jobs::by_id(&self.pool, job_id).await else {
+            return (outcome, vec![]);
+        };
+        let specs: Vec<OutputSpec> = parse(&job.output_specs);
+        let work_dir = self.area.work_dir(job_id, a.number as u32);
+        match self.area.collect(job_id, &work_dir, &specs) {
+            Ok(Ok(files)) => (outcome, files),
+            Ok(Err(path)) => (Outcome::OutputMissing { path }, vec![]),
+            Err(e) => (
+                Outcome::NodeFailure {
+                    detail: format!("outputs could not be collected: {e}"),
+                },
+                vec![],
+            ),
+        }
+    }
+}
+
+fn kind_of(resource: Option<&ResourceRow>) -> Option<ResourceKind> {
+    serde_json::from_value(resource?.kind.clone()).ok()
+}
+
+fn ended(a: &AttemptRow, outcome: Outcome) -> JobCommand {
+    JobCommand::RecordEnded {
+        attempt: a.number as u32,
+        outcome,
+        usage: Default::default(),
+        outputs: vec![],
+        now: Utc::now(),
+    }
+}
+
+/// Where a waiting job's next attempts will run (as the job will decide).
+fn next_placements(job: &JobRow) -> Vec<Placement> {
+    let placements: Vec<Placement> = parse(&job.placements);
+    if job.state != "RETRYING" {
+        return placements;
+    }
+    let retry: medgrid_domain::jobs::RetryPolicy = serde_json::from_value(job.retry.clone())
+        .unwrap_or_else(|_| medgrid_domain::jobs::RetryPolicy::infrastructure());
+    match retry.alternates.first() {
+        Some(_) => retry.alternates,
+        None => placements.into_iter().take(1).collect(),
+    }
+}
+
+fn queued_reason(job: &JobRow, inputs: usize) -> String {
+    let placements: Vec<Placement> = parse(&job.placements);
+    let on = placements
+        .iter()
+        .map(Placement::describe)
+        .collect::<Vec<_>>()
+        .join(", ");
+    match inputs {
+        0 => format!("Waiting for room on {on}"),
+        n => format!("{n} input file(s) ready; waiting for room on {on}"),
+    }
+}
+
+/// Runs rounds while this process holds the dispatcher lease, until `shutdown`.
+pub async fn run(
+    dispatcher: Arc<Dispatcher>,
+    config: DispatcherConfig,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    while !*shutdown.borrow() {
+        if let Err(e) = run_leased(&dispatcher, &config, &mut shutdown).await {
+            tracing::error!(error = %e, "dispatcher failed; restarting in 1 s");
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+}
+
+async fn run_leased(
+    d: &Dispatcher,
+    config: &DispatcherConfig,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<(), medgrid_projections::ProjectionError> {
+    let Some(_lease) =
+        medgrid_projections::runner::wait_for_lease(&d.pool, "dispatcher", shutdown).await?
+    else {
+        return Ok(());
+    };
+    let mut listener = sqlx::postgres::PgListener::connect_with(&d.pool).await?;
+    listener.listen("medgrid_events").await?;
+    loop {
+        let busy = d.round().await.map_err(|DispatchError::Db(e)| e)?;
+        // after doing something, look again soon: one round's commands enable the next step
+        let wait = if busy > 0 {
+            Duration::from_millis(50)
+        } else {
+            config.interval
+        };
+        tokio::select! {
+            note = listener.recv() => { note?; }
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => return Ok(()),
+        }
+    }
+}
