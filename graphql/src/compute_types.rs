@@ -27,6 +27,8 @@ pub struct RegisterResourceInput {
     max_nodes: Option<u32>,
     cores_per_node: Option<u32>,
     walltime_limit_seconds: Option<u64>,
+    /// SLURM: attempts Medgrid keeps at the cluster at once (default 200).
+    max_jobs: Option<u32>,
     /// Usable by every tenant; otherwise by `tenantIds` and members of `groupIds`.
     #[graphql(default)]
     all_tenants: bool,
@@ -55,6 +57,7 @@ impl RegisterResourceInput {
                     self.walltime_limit_seconds,
                     "walltimeLimitSeconds",
                 )?,
+                max_jobs: self.max_jobs.unwrap_or(ResourceKind::DEFAULT_MAX_JOBS),
             },
         };
         let access = Access {
@@ -130,6 +133,11 @@ impl Resource {
             }) => Some(walltime_limit_seconds),
             _ => None,
         }
+    }
+    /// Attempts that may be active on the resource at once.
+    async fn capacity(&self) -> u32 {
+        self.kind()
+            .map_or(0, |k| u32::try_from(k.capacity()).unwrap_or(u32::MAX))
     }
     async fn drained(&self) -> bool {
         self.0.drained

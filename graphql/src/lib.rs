@@ -11,6 +11,7 @@ use tokio::sync::watch;
 mod catalog_types;
 mod compute_types;
 pub mod error;
+mod job_types;
 mod mutation;
 mod query;
 mod subscription;
@@ -28,6 +29,8 @@ pub struct Services {
     pub pool: PgPool,
     pub bus: Arc<dyn CommandBus>,
     pub secrets: Arc<dyn Secrets>,
+    /// Job logs, outputs and shipped samples.
+    pub files: Arc<dyn medgrid_domain::ports::JobFiles>,
     /// Bumped when in-process processors apply events (wakes subscriptions early).
     pub progress: watch::Receiver<u64>,
 }

@@ -11,10 +11,11 @@ use serde_json::Value;
 use crate::ApiError;
 use crate::catalog_types::Application;
 use crate::compute_types::{RegisterResourceInput, Resource};
+use crate::job_types::{Job, SubmitJobInput};
 use crate::types::{
     self, AccessToken, Group, GroupRoleName, Member, Role, Tenant, scope, services,
 };
-use crate::usecases::{access, auth, catalog, compute, groups, parse_id, tenancy};
+use crate::usecases::{access, auth, catalog, compute, groups, jobs, parse_id, tenancy};
 
 pub struct Mutation;
 
@@ -335,5 +336,34 @@ impl Mutation {
         let scope = scope(ctx)?;
         let row = groups::set_membership(&scope, &group_id, &member_id, None).await?;
         Ok(Group(row))
+    }
+
+    /// Runs an application: parameters are checked against its descriptor first.
+    async fn submit_job(
+        &self,
+        ctx: &Context<'_>,
+        input: SubmitJobInput,
+    ) -> async_graphql::Result<Job> {
+        let scope = scope(ctx)?;
+        Ok(Job(jobs::submit(&scope, input.into()).await?))
+    }
+
+    /// Cancels a job and stops its attempts. A finished job cannot be cancelled.
+    async fn cancel_job(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Job> {
+        let scope = scope(ctx)?;
+        Ok(Job(jobs::cancel(&scope, &id).await?))
+    }
+
+    /// A new job like `id`, with some parameters changed (`null` removes one).
+    async fn resubmit_job(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        parameters: Option<Json<Value>>,
+    ) -> async_graphql::Result<Job> {
+        let scope = scope(ctx)?;
+        Ok(Job(
+            jobs::resubmit(&scope, &id, parameters.map(|p| p.0)).await?
+        ))
     }
 }

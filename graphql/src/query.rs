@@ -6,6 +6,7 @@ use medgrid_projections::{groups, members, tenants};
 use crate::ApiError;
 use crate::catalog_types::Application;
 use crate::compute_types::Resource;
+use crate::job_types::{Job, JobFilterInput};
 use crate::types::{Group, Member, Tenant, connection, forbidden, page_request, scope, services};
 use crate::usecases::{self, access, parse_id, tenancy};
 
@@ -140,5 +141,32 @@ impl Query {
         let scope = scope(ctx)?;
         let id: GroupId = parse_id(&id, "group")?;
         Ok(Group(usecases::groups::visible(&scope, id).await?))
+    }
+
+    /// Jobs the caller sees, newest first: their own, their managed groups', and all of
+    /// the tenant's for its administrators.
+    async fn jobs(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        filter: Option<JobFilterInput>,
+    ) -> async_graphql::Result<Connection<String, Job>> {
+        let scope = scope(ctx)?;
+        let filter = filter.unwrap_or_default();
+        let states = filter.state.into_iter().map(Into::into).collect();
+        let filter = usecases::jobs::filter(
+            states,
+            filter.application_id.as_ref().map(|id| id.as_str()),
+            filter.owner.as_ref().map(|id| id.as_str()),
+        )?;
+        let request = page_request(first, after)?;
+        let page = usecases::jobs::list(&scope, &filter, request).await?;
+        Ok(connection(page, request, |r| r.position, Job))
+    }
+
+    async fn job(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Job> {
+        let scope = scope(ctx)?;
+        Ok(Job(usecases::jobs::visible(&scope, &id).await?))
     }
 }

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod catalog;
 pub mod compute;
 pub mod groups;
+pub mod jobs;
 pub mod tenancy;
 
 use medgrid_domain::Caller;

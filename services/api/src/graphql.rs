@@ -18,7 +18,7 @@ use serde_json::json;
 use crate::ApiConfig;
 
 /// Resolves the caller from an `Authorization: Bearer …` value, if one was given.
-async fn context(
+pub(crate) async fn context(
     services: &Services,
     authorization: Option<&str>,
     request_id: Option<String>,
@@ -37,7 +37,7 @@ async fn context(
     RequestContext { caller, request_id }
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(crate) fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 

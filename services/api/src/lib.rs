@@ -1,6 +1,7 @@
 //! The HTTP face of Medgrid: GraphQL over HTTP and WebSocket, health, readiness, metrics,
 //! and the portal's pages.
 
+mod files;
 mod graphql;
 mod health;
 
@@ -66,6 +67,7 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(medgrid_web::index))
         .route("/graphql", get(graphql::graphiql).post(graphql::execute))
         .route("/graphql/ws", get(graphql::websocket))
+        .route("/files/jobs/{id}/outputs/{*path}", get(files::job_output))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

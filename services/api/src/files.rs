@@ -1,0 +1,74 @@
+//! File downloads: a job's collected outputs, streamed (bounded memory whatever the size),
+//! for whoever may see the job, with the same bearer token as the API.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use medgrid_domain::Caller;
+use medgrid_domain::ids::JobId;
+use medgrid_graphql::usecases::{Scope, jobs};
+use medgrid_graphql::{ApiError, Services};
+use serde_json::json;
+use tokio_util::io::ReaderStream;
+
+use crate::graphql::{context, header as header_value};
+
+fn error(e: &ApiError) -> Response {
+    let status = match e.code {
+        medgrid_domain::Code::Unauthenticated => StatusCode::UNAUTHORIZED,
+        medgrid_domain::Code::Forbidden => StatusCode::FORBIDDEN,
+        medgrid_domain::Code::NotFound => StatusCode::NOT_FOUND,
+        medgrid_domain::Code::InvalidInput => StatusCode::BAD_REQUEST,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    let body = json!({"error": {"code": e.code.as_str(), "message": e.message}});
+    (status, axum::Json(body)).into_response()
+}
+
+pub async fn job_output(
+    State(services): State<Services>,
+    Path((id, path)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let request = context(&services, header_value(&headers, "authorization"), None).await;
+    let actor = match request.caller {
+        Ok(actor) => actor,
+        Err(e) => return error(&e),
+    };
+    let scope = Scope {
+        svc: &services,
+        caller: Caller::Member(actor),
+        request_id: None,
+    };
+    let job = match jobs::visible(&scope, &id).await {
+        Ok(job) => job,
+        Err(e) => return error(&e),
+    };
+    let Some(file) = services.files.output(JobId::from_uuid(job.id), &path) else {
+        return error(&ApiError::not_found("output"));
+    };
+    let opened = match tokio::fs::File::open(&file).await {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot open an output");
+            return error(&ApiError::new(
+                medgrid_domain::Code::Internal,
+                "the file cannot be read",
+            ));
+        }
+    };
+    let size = opened.metadata().await.map(|m| m.len()).unwrap_or(0);
+    let name = path.rsplit('/').next().unwrap_or("output").replace('"', "");
+    let mut response = Body::from_stream(ReaderStream::new(opened)).into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    response
+}
