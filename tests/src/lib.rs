@@ -99,7 +99,16 @@ pub fn test_config() -> Config {
     // Slow CI machines: the xmin line is cluster-wide, so one test's long transaction
     // holds back every test's processors for a moment. Visibility, not time, is tested.
     config.read_your_writes_timeout_ms = 30_000;
+    config.apps_dir = apps_dir();
+    config.dispatch_interval_ms = 200;
     config
+}
+
+/// The shipped catalog of this checkout.
+pub fn apps_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("apps")
 }
 
 /// The real Medgrid against a fresh database.

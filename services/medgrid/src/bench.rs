@@ -20,7 +20,9 @@ use tokio::sync::watch;
 
 use crate::database::Scratch;
 
-#[derive(Subcommand, Clone, Copy)]
+mod submit;
+
+#[derive(Subcommand, Clone)]
 pub enum Bench {
     /// Command-to-event throughput at 1 and 16 writers vs raw single-row INSERT transactions.
     Append {
@@ -33,6 +35,14 @@ pub enum Bench {
         #[arg(long, default_value_t = 1_000_000)]
         events: i64,
     },
+    /// submitJob to SCHEDULED on a real Slurm cluster vs a plain sbatch loop; the
+    /// dispatcher's round with 10 and 1,000 attempts at the cluster.
+    Submit {
+        #[arg(long, default_value_t = 200)]
+        jobs: usize,
+        #[arg(long, default_value = "debug")]
+        partition: String,
+    },
 }
 
 pub async fn run(bench: Bench, config: &Config) -> anyhow::Result<()> {
@@ -40,6 +50,9 @@ pub async fn run(bench: Bench, config: &Config) -> anyhow::Result<()> {
     let result = match bench {
         Bench::Append { seconds } => append(&scratch.pool, Duration::from_secs(seconds)).await,
         Bench::Replay { events } => replay(&scratch.pool, events).await,
+        Bench::Submit { jobs, partition } => {
+            submit::run(&scratch.pool, config, jobs, &partition).await
+        }
     };
     scratch.close().await?;
     result

@@ -3,13 +3,15 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use anyhow::Context as _;
 use medgrid_domain::actor::Role;
+use medgrid_domain::catalog::Descriptor;
 use medgrid_domain::compute::{Access, ResourceKind};
-use medgrid_domain::ids::{MemberId, ResourceId, TenantId};
+use medgrid_domain::ids::{ApplicationId, MemberId, ResourceId, TenantId};
 use medgrid_domain::names::{Email, TenantSlug};
 use medgrid_graphql::Services;
-use medgrid_graphql::usecases::{Scope, access, compute, tenancy};
-use medgrid_projections::{members, resources, tenants};
+use medgrid_graphql::usecases::{Scope, access, catalog, compute, tenancy};
+use medgrid_projections::{applications, members, resources, tenants};
 use rand::Rng;
 
 pub const DEMO_TENANT: &str = "demo";
@@ -22,7 +24,7 @@ pub const PASSWORD_FILE: &str = "demo-admin-password";
 /// Creates tenant `demo` and its administrator `admin@demo.local` (tenant and platform
 /// admin) unless they exist. The admin's generated password goes to
 /// `<data_dir>/demo-admin-password`; it is never logged.
-pub async fn demo(svc: &Services, data_dir: &Path) -> anyhow::Result<()> {
+pub async fn demo(svc: &Services, data_dir: &Path, apps_dir: &Path) -> anyhow::Result<()> {
     let operator = Scope::operator(svc);
     if tenants::by_slug(&svc.pool, DEMO_TENANT).await?.is_none() {
         tenancy::create(&operator, DEMO_TENANT, "Demo")
@@ -32,6 +34,7 @@ pub async fn demo(svc: &Services, data_dir: &Path) -> anyhow::Result<()> {
     }
     let slug: TenantSlug = DEMO_TENANT.parse()?;
     let tenant = TenantId::for_slug(&slug);
+    shipped_catalog(svc, tenant, apps_dir).await?;
     let email: Email = DEMO_ADMIN.parse()?;
     if members::by_id(&svc.pool, MemberId::for_email(tenant, &email))
         .await?
@@ -61,6 +64,45 @@ pub async fn demo(svc: &Services, data_dir: &Path) -> anyhow::Result<()> {
         "demo administrator created; its password is in the file"
     );
     Ok(())
+}
+
+/// Registers every application of the shipped catalog (`<apps_dir>/*/descriptor.json`)
+/// in `tenant`, except versions it has already.
+pub async fn shipped_catalog(
+    svc: &Services,
+    tenant: TenantId,
+    apps_dir: &Path,
+) -> anyhow::Result<usize> {
+    if !apps_dir.is_dir() {
+        tracing::warn!(dir = %apps_dir.display(), "no shipped catalog here (set MEDGRID_APPS_DIR)");
+        return Ok(0);
+    }
+    let mut descriptors: Vec<_> = std::fs::read_dir(apps_dir)
+        .with_context(|| format!("reading the shipped catalog {}", apps_dir.display()))?
+        .filter_map(|e| Some(e.ok()?.path().join("descriptor.json")))
+        .filter(|p| p.is_file())
+        .collect();
+    descriptors.sort();
+    let mut added = 0;
+    for path in descriptors {
+        let text = std::fs::read_to_string(&path)?;
+        let json: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not JSON", path.display()))?;
+        let parsed =
+            Descriptor::parse(&json).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let id = ApplicationId::for_version(tenant, &parsed.name, &parsed.tool_version);
+        if applications::by_id(&svc.pool, id).await?.is_some() {
+            continue;
+        }
+        catalog::register(&Scope::operator(svc), tenant, json)
+            .await
+            .map_err(|e| anyhow::anyhow!("registering {}: {}", path.display(), e.message))?;
+        added += 1;
+    }
+    if added > 0 {
+        tracing::info!(added, "shipped applications registered");
+    }
+    Ok(added)
 }
 
 fn write_secret(path: &Path, secret: &str) -> std::io::Result<()> {

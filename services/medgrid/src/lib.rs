@@ -12,11 +12,13 @@ use anyhow::Context as _;
 use medgrid_api::{ApiConfig, AppState};
 use medgrid_graphql::{Limits, MedgridSchema, Services};
 use medgrid_infra::config::Config;
+use medgrid_infra::jobfiles::JobArea;
 use medgrid_infra::secrets::LocalSecrets;
 use medgrid_infra::store::{EventStore, ReadYourWrites};
 use medgrid_infra::telemetry::Metrics;
 use medgrid_projections::runner::RunnerConfig;
 use medgrid_worker::Worker;
+use medgrid_worker::dispatcher::{Dispatcher, DispatcherConfig};
 use sqlx::PgPool;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -35,6 +37,13 @@ pub struct Core {
     pub metrics: Arc<Metrics>,
     /// Bumped by in-process processors; shared with the worker.
     pub progress: Arc<watch::Sender<u64>>,
+    pub area: JobArea,
+}
+
+/// An absolute form of `path` (relative paths are taken from the current directory), so
+/// that job scripts find it from their own work directories.
+fn absolute(path: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
+    Ok(std::path::absolute(path)?)
 }
 
 impl Core {
@@ -48,16 +57,19 @@ impl Core {
             progress_rx.clone(),
         );
         let bus = EventStore::new(pool, ryw, metrics.clone());
+        let area = JobArea::new(absolute(&config.jobs_dir())?, absolute(&config.apps_dir)?);
         let services = Services {
             pool: pool.clone(),
             bus: Arc::new(bus),
             secrets: Arc::new(LocalSecrets),
+            files: Arc::new(area.clone()),
             progress: progress_rx,
         };
         Ok(Self {
             services,
             metrics,
             progress: Arc::new(progress),
+            area,
         })
     }
 
@@ -73,6 +85,14 @@ impl Core {
 
     /// Starts this process's processors.
     pub fn worker(&self, config: &Config) -> Worker {
+        let dispatcher = config.dispatcher.then(|| {
+            (
+                Arc::new(self.dispatcher(config)),
+                DispatcherConfig {
+                    interval: config.dispatch_interval(),
+                },
+            )
+        });
         Worker::spawn(
             self.services.pool.clone(),
             RunnerConfig {
@@ -80,7 +100,21 @@ impl Core {
                 ..RunnerConfig::default()
             },
             self.progress.clone(),
+            dispatcher,
         )
+    }
+
+    /// The dispatcher's commands wait only for the `jobs` read model, which it reads.
+    pub fn dispatcher(&self, config: &Config) -> Dispatcher {
+        let pool = &self.services.pool;
+        let ryw = ReadYourWrites::new(
+            pool.clone(),
+            vec!["jobs"],
+            config.read_your_writes_timeout(),
+            self.services.progress.clone(),
+        );
+        let bus = EventStore::new(pool, ryw, self.metrics.clone());
+        Dispatcher::new(pool.clone(), Arc::new(bus), self.area.clone())
     }
 }
 

@@ -186,7 +186,7 @@ async fn serve(config: Config, api: bool, worker: bool) -> anyhow::Result<()> {
     if worker {
         bootstrap::local_resource(&core.services).await?;
         if config.demo {
-            bootstrap::demo(&core.services, &config.data_dir).await?;
+            bootstrap::demo(&core.services, &config.data_dir, core.area.apps()).await?;
         }
     }
     let server = match api {

@@ -4,81 +4,13 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+mod common;
+
+use std::process::{Command, Stdio};
+
+use common::{free_port, gql, medgrid, start_serve, temp_dir, terminate};
 
 use serde_json::{Value, json};
-
-const BIN: &str = env!("CARGO_BIN_EXE_medgrid");
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn medgrid(data_dir: &Path) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.env_remove("DATABASE_URL")
-        .env_remove("MEDGRID_CONFIG")
-        .env("MEDGRID_DATA_DIR", data_dir);
-    cmd
-}
-
-fn temp_dir(tag: &str) -> std::path::PathBuf {
-    // Short, world-traversable path: the postgres user must reach it, and a socket path
-    // may not exceed 107 bytes.
-    let dir = std::env::temp_dir().join(format!("mg-{tag}-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-async fn wait_ready(base: &str, child: &mut Child) -> Value {
-    let http = reqwest::Client::new();
-    for _ in 0..600 {
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("medgrid serve exited early with {status}");
-        }
-        if let Ok(resp) = http.get(format!("{base}/readyz")).send().await {
-            let body: Value = resp.json().await.unwrap();
-            if body["ready"] == true {
-                return body;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("medgrid serve did not become ready within 60 s");
-}
-
-fn terminate(child: &mut Child) -> std::process::ExitStatus {
-    let ok = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    for _ in 0..300 {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let _ = child.kill();
-    panic!("medgrid serve did not stop within 30 s of SIGTERM");
-}
-
-/// POSTs a GraphQL request, with a bearer token if given; returns the body.
-async fn gql(base: &str, token: Option<&str>, query: &str, variables: Value) -> Value {
-    let mut request = reqwest::Client::new()
-        .post(format!("{base}/graphql"))
-        .json(&json!({"query": query, "variables": variables}));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    request.send().await.unwrap().json().await.unwrap()
-}
 
 async fn me(base: &str, token: &str) -> Value {
     gql(
@@ -88,18 +20,6 @@ async fn me(base: &str, token: &str) -> Value {
         json!({}),
     )
     .await
-}
-
-/// Starts `medgrid serve` on `port` (quietly) and waits until it is ready.
-async fn start_serve(mut cmd: Command, port: u16) -> Child {
-    let mut child = cmd
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_ready(&format!("http://127.0.0.1:{port}"), &mut child).await;
-    child
 }
 
 #[tokio::test]

@@ -95,6 +95,19 @@ pub async fn populate(app: &TestApp) {
         json!({"t": other}),
     )
     .await;
+    // a job that ran: jobs, attempts and timeline
+    medgrid::bootstrap::local_resource(&app.core.services)
+        .await
+        .unwrap();
+    let shell = crate::jobs::shell_app(app, &admin).await;
+    let job = crate::jobs::submit(
+        app,
+        &admin,
+        json!({"applicationId": shell, "parameters": {"script": "echo hi"}}),
+    )
+    .await;
+    let id = job["id"].as_str().unwrap();
+    crate::jobs::wait_until(app, &admin, id, 60, crate::jobs::in_state("SUCCEEDED")).await;
 }
 
 #[tokio::test]

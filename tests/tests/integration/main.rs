@@ -8,6 +8,8 @@ mod catalog;
 mod compute;
 mod http;
 mod isolation;
+mod jobs;
 mod processors;
 mod runner;
+mod slurm;
 mod subscriptions;

@@ -118,3 +118,57 @@ async fn a_bad_token_on_the_socket_is_unauthenticated() {
     let text = msg.to_string();
     assert!(text.contains("UNAUTHENTICATED"), "{msg}");
 }
+
+#[tokio::test]
+async fn job_transitions_are_pushed_until_the_job_ends() {
+    let app = TestApp::spawn().await;
+    let (admin, member, _) = crate::jobs::setup(&app, "uni").await;
+    let shell = crate::jobs::shell_app(&app, &admin).await;
+    let job = crate::jobs::submit(
+        &app,
+        &member,
+        json!({"applicationId": shell, "parameters": {"script": "sleep 2"}}),
+    )
+    .await;
+    let id = job["id"].as_str().unwrap();
+    let mut ws = connect(&app, &member).await;
+    let sub = "subscription($j: ID!) { jobUpdated(id: $j) { state timeline { state } } }";
+    send(
+        &mut ws,
+        json!({"id": "1", "type": "subscribe", "payload": {"query": sub, "variables": {"j": id}}}),
+    )
+    .await;
+    let mut pushed = Vec::new();
+    loop {
+        let msg = next(&mut ws).await;
+        if msg["type"] == "complete" {
+            break;
+        }
+        assert_eq!(msg["type"], "next", "{msg}");
+        pushed.push(
+            msg["payload"]["data"]["jobUpdated"]["state"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    assert_eq!(
+        pushed.last().map(String::as_str),
+        Some("SUCCEEDED"),
+        "{pushed:?}"
+    );
+    assert!(pushed.iter().any(|s| s == "RUNNING"), "{pushed:?}");
+    // another member cannot subscribe to it
+    let (_, bob) = app.member("uni", "bob@uni.org", &[]).await;
+    let mut ws = connect(&app, &bob).await;
+    send(
+        &mut ws,
+        json!({"id": "2", "type": "subscribe", "payload": {"query": sub, "variables": {"j": id}}}),
+    )
+    .await;
+    let refused = next(&mut ws).await;
+    assert_eq!(
+        refused["payload"]["errors"][0]["extensions"]["code"], "NOT_FOUND",
+        "{refused}"
+    );
+}

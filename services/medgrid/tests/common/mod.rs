@@ -1,0 +1,153 @@
+//! Helpers of the binary's tests: run `medgrid` as a user would.
+
+#![allow(clippy::unwrap_used, dead_code)]
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_medgrid");
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn medgrid(data_dir: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env_remove("DATABASE_URL")
+        .env_remove("MEDGRID_CONFIG")
+        .env("MEDGRID_DATA_DIR", data_dir);
+    cmd
+}
+
+pub fn temp_dir(tag: &str) -> std::path::PathBuf {
+    // Short, world-traversable path: the postgres user must reach it, and a socket path
+    // may not exceed 107 bytes.
+    let dir = std::env::temp_dir().join(format!("mg-{tag}-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+pub async fn wait_ready(base: &str, child: &mut Child) -> Value {
+    let http = reqwest::Client::new();
+    for _ in 0..600 {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("medgrid serve exited early with {status}");
+        }
+        if let Ok(resp) = http.get(format!("{base}/readyz")).send().await {
+            let body: Value = resp.json().await.unwrap();
+            if body["ready"] == true {
+                return body;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("medgrid serve did not become ready within 60 s");
+}
+
+pub fn terminate(child: &mut Child) -> std::process::ExitStatus {
+    let ok = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    for _ in 0..300 {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    panic!("medgrid serve did not stop within 30 s of SIGTERM");
+}
+
+/// POSTs a GraphQL request, with a bearer token if given; returns the body.
+pub async fn gql(base: &str, token: Option<&str>, query: &str, variables: Value) -> Value {
+    let mut request = reqwest::Client::new()
+        .post(format!("{base}/graphql"))
+        .json(&json!({"query": query, "variables": variables}));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap().json().await.unwrap()
+}
+
+/// Starts `medgrid serve` on `port` (quietly) and waits until it is ready.
+pub async fn start_serve(mut cmd: Command, port: u16) -> Child {
+    let mut child = cmd
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_ready(&format!("http://127.0.0.1:{port}"), &mut child).await;
+    child
+}
+
+/// A fresh database on the test server (MEDGRID_TEST_DATABASE_URL); returns its URL and a
+/// function that drops it.
+pub fn external_database(tag: &str) -> (String, impl FnOnce()) {
+    let server = std::env::var("MEDGRID_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let name = format!("medgrid_{tag}_{}", uuid::Uuid::new_v4().simple());
+    let psql = move |sql: String| {
+        let out = Command::new("psql")
+            .args([server.as_str(), "-c", &sql])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "psql: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    psql(format!("CREATE DATABASE {name}"));
+    let url = std::env::var("MEDGRID_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let url = match url.rsplit_once('/') {
+        Some((head, _)) => format!("{head}/{name}"),
+        None => panic!("MEDGRID_TEST_DATABASE_URL has no database"),
+    };
+    (url, move || {
+        psql(format!("DROP DATABASE {name} WITH (FORCE)"))
+    })
+}
+
+/// A bearer token for `member` of `tenant`, from `medgrid admin issue-token`.
+pub fn issue_token(data_dir: &Path, url: &str, tenant: &str, member: &str) -> String {
+    let out = medgrid(data_dir)
+        .env("DATABASE_URL", url)
+        .args([
+            "admin",
+            "issue-token",
+            "--tenant",
+            tenant,
+            "--member",
+            member,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+/// The shipped catalog of this checkout.
+pub fn apps_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../apps")
+}
