@@ -19,7 +19,7 @@ use medgrid_domain::metadata::EventMetadata;
 use medgrid_domain::ports::CommandBus;
 use medgrid_domain::tenancy::{Tenant, TenantCommand};
 use medgrid_domain::{CommandError, upcast};
-use medgrid_projections::runner;
+use medgrid_projections::runner::{self, Position, Projection};
 use postgres_es::{PostgresCqrs, PostgresEventRepository};
 use sqlx::PgPool;
 use tokio::sync::watch;
@@ -35,7 +35,8 @@ const ATTEMPTS: u32 = 5;
 #[derive(Clone)]
 pub struct ReadYourWrites {
     pool: PgPool,
-    projections: Vec<&'static str>,
+    /// The read models waited for, each with the aggregate types it consumes.
+    readers: Vec<(&'static str, &'static [&'static str])>,
     timeout: Duration,
     /// Bumped by in-process runners after each batch; remote ones are seen by polling.
     progress: watch::Receiver<u64>,
@@ -44,44 +45,70 @@ pub struct ReadYourWrites {
 impl ReadYourWrites {
     pub fn new(
         pool: PgPool,
-        projections: Vec<&'static str>,
+        readers: &[Arc<dyn Projection>],
         timeout: Duration,
         progress: watch::Receiver<u64>,
     ) -> Self {
         Self {
             pool,
-            projections,
+            readers: readers.iter().map(|p| (p.name(), p.consumes())).collect(),
             timeout,
             progress,
         }
     }
 
-    /// Returns once every projection has passed the last event of this aggregate, or when
-    /// the timeout expires (the write has happened either way; only visibility lags).
+    /// Waits for nothing: commands return as soon as they are written.
+    pub fn none(pool: PgPool, progress: watch::Receiver<u64>) -> Self {
+        Self::new(pool, &[], Duration::ZERO, progress)
+    }
+
+    /// Returns once every read model fed by `aggregate_type` has passed the last event of
+    /// this aggregate, or when the timeout expires (the write has happened either way;
+    /// only visibility lags).
     pub async fn wait(&self, aggregate_type: &str, aggregate_id: &str) -> Result<(), CommandError> {
-        if self.projections.is_empty() {
+        let names: Vec<&str> = self
+            .readers
+            .iter()
+            .filter(|(_, consumes)| consumes.contains(&aggregate_type))
+            .map(|(name, _)| *name)
+            .collect();
+        if names.is_empty() {
             return Ok(());
         }
-        let store = |e: runner::ProjectionError| CommandError::Store(e.to_string());
-        let Some(at) = runner::last_position(&self.pool, aggregate_type, aggregate_id)
+        let at = runner::last_position(&self.pool, aggregate_type, aggregate_id)
             .await
-            .map_err(store)?
-        else {
+            .map_err(store_error)?;
+        self.wait_until(&names, at).await
+    }
+
+    /// Returns once every read model has applied every event written so far (bounded by
+    /// the timeout): one wait after many commands instead of one per command.
+    pub async fn settle(&self) -> Result<(), CommandError> {
+        let names: Vec<&str> = self.readers.iter().map(|(name, _)| *name).collect();
+        if names.is_empty() {
+            return Ok(());
+        }
+        let at = runner::head(&self.pool).await.map_err(store_error)?;
+        self.wait_until(&names, at).await
+    }
+
+    async fn wait_until(&self, names: &[&str], at: Option<Position>) -> Result<(), CommandError> {
+        let Some(at) = at else {
             return Ok(());
         };
         let deadline = Instant::now() + self.timeout;
         let mut progress = self.progress.clone();
         loop {
-            if runner::all_reached(&self.pool, &self.projections, at)
+            if runner::all_reached(&self.pool, names, at)
                 .await
-                .map_err(store)?
+                .map_err(store_error)?
             {
                 return Ok(());
             }
             if Instant::now() >= deadline {
                 tracing::warn!(
-                    aggregate_type,
-                    aggregate_id,
+                    ?names,
+                    position = at.global_position,
                     "read models lag behind a write"
                 );
                 return Ok(());
@@ -92,6 +119,10 @@ impl ReadYourWrites {
             }
         }
     }
+}
+
+fn store_error(e: runner::ProjectionError) -> CommandError {
+    CommandError::Store(e.to_string())
 }
 
 pub struct EventStore {

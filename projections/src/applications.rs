@@ -37,6 +37,10 @@ impl EventByEvent for Applications {
         &["applications"]
     }
 
+    fn consumes(&self) -> &'static [&'static str] {
+        &["Application"]
+    }
+
     async fn apply_one(
         &self,
         db: &mut PgConnection,

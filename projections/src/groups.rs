@@ -41,6 +41,10 @@ impl EventByEvent for Groups {
         &["groups", "group_members"]
     }
 
+    fn consumes(&self) -> &'static [&'static str] {
+        &["Group"]
+    }
+
     async fn apply_one(
         &self,
         db: &mut PgConnection,

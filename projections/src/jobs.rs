@@ -222,6 +222,10 @@ impl EventByEvent for Jobs {
         &["job_timeline", "job_attempts", "jobs"]
     }
 
+    fn consumes(&self) -> &'static [&'static str] {
+        &["Job"]
+    }
+
     async fn apply_one(
         &self,
         db: &mut PgConnection,

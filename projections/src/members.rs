@@ -49,6 +49,10 @@ impl Projection for Members {
         &["members", "access_tokens"]
     }
 
+    fn consumes(&self) -> &'static [&'static str] {
+        &["Member"]
+    }
+
     /// Loads the rows the batch touches, folds the batch in memory, writes the rows back
     /// with one DELETE and one INSERT per table: a handful of statements per batch
     /// instead of one per event (rebuilds replay millions of events).

@@ -55,6 +55,10 @@ impl EventByEvent for Resources {
         &["resources"]
     }
 
+    fn consumes(&self) -> &'static [&'static str] {
+        &["Resource"]
+    }
+
     async fn apply_one(
         &self,
         db: &mut PgConnection,

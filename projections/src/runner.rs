@@ -60,6 +60,9 @@ pub trait Projection: Send + Sync + 'static {
     fn name(&self) -> &'static str;
     /// The tables it owns, emptied by a rebuild.
     fn tables(&self) -> &'static [&'static str];
+    /// The aggregate types whose events change its tables: a command waits for the read
+    /// models of what it wrote, not for every read model.
+    fn consumes(&self) -> &'static [&'static str];
     /// Folds a batch of events, in log order, into its tables inside the runner's
     /// transaction. Batches let a projection write set-wise instead of row by row.
     async fn apply(
@@ -75,6 +78,7 @@ pub trait Projection: Send + Sync + 'static {
 pub trait EventByEvent: Send + Sync + 'static {
     fn name(&self) -> &'static str;
     fn tables(&self) -> &'static [&'static str];
+    fn consumes(&self) -> &'static [&'static str];
     async fn apply_one(
         &self,
         db: &mut PgConnection,
@@ -90,6 +94,10 @@ impl<T: EventByEvent> Projection for T {
 
     fn tables(&self) -> &'static [&'static str] {
         EventByEvent::tables(self)
+    }
+
+    fn consumes(&self) -> &'static [&'static str] {
+        EventByEvent::consumes(self)
     }
 
     async fn apply(
@@ -179,7 +187,17 @@ async fn save_checkpoint(
     Ok(())
 }
 
-/// Reads and applies one batch after `from` inside `tx`; returns the new position and count.
+fn consumed(projection: &dyn Projection) -> Vec<String> {
+    projection
+        .consumes()
+        .iter()
+        .map(|t| (*t).to_owned())
+        .collect()
+}
+
+/// Reads and applies one batch after `from` inside `tx`; returns the new position and how
+/// many events it read. Events of types the projection does not consume are passed over
+/// unparsed: they would change nothing, but the checkpoint moves past them.
 async fn apply_batch(
     tx: &mut Transaction<'_, Postgres>,
     projection: &dyn Projection,
@@ -193,15 +211,21 @@ async fn apply_batch(
         .bind(batch_size)
         .fetch_all(&mut **tx)
         .await?;
+    let read = rows.len();
+    let at = match rows.last() {
+        Some(last) => Position::parse(&last.tx_id, last.global_position)?,
+        None => from,
+    };
+    let consumes = projection.consumes();
     let events = rows
         .into_iter()
+        .filter(|row| consumes.contains(&row.aggregate_type.as_str()))
         .map(|row| StoredEvent::from_row(row, upcasters))
         .collect::<Result<Vec<_>, _>>()?;
-    let at = events.last().map_or(from, |e| e.position);
     if !events.is_empty() {
         projection.apply(tx, &events).await?;
     }
-    Ok((at, events.len()))
+    Ok((at, read))
 }
 
 /// Applies at most one batch in one transaction. Returns how many events it applied.
@@ -240,12 +264,14 @@ pub async fn catch_up(
 
 /// Whether events exist beyond the checkpoint that catch-up could not read yet (their
 /// transaction, or an older one, was still open): then we look again soon.
-async fn has_unread(pool: &PgPool, name: &str) -> Result<bool, ProjectionError> {
+async fn has_unread(pool: &PgPool, projection: &dyn Projection) -> Result<bool, ProjectionError> {
     let unread: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM events e, projection_checkpoints c
-                         WHERE c.name = $1 AND (e.tx_id, e.global_position) > (c.tx_id, c.global_position))",
+                         WHERE c.name = $1 AND (e.tx_id, e.global_position) > (c.tx_id, c.global_position)
+                           AND e.aggregate_type = ANY($2))",
     )
-    .bind(name)
+    .bind(projection.name())
+    .bind(consumed(projection))
     .fetch_one(pool)
     .await?;
     Ok(unread)
@@ -286,7 +312,15 @@ pub async fn rebuild(
 /// Holds the advisory lock that makes this process the one running `name`. The lock lives
 /// as long as its connection: dropped (or lost), another process takes over.
 pub struct Lease {
-    _conn: PgConnection,
+    conn: PgConnection,
+}
+
+impl Lease {
+    /// Fails when the lease's connection is gone (and with it the lock).
+    pub async fn check(&mut self) -> Result<(), ProjectionError> {
+        sqlx::query("SELECT 1").execute(&mut self.conn).await?;
+        Ok(())
+    }
 }
 
 /// Waits until this process holds the lease of `name`; None when `shutdown` came first.
@@ -314,7 +348,7 @@ async fn try_lease(pool: &PgPool, name: &str) -> Result<Option<Lease>, Projectio
             .bind(name)
             .fetch_one(&mut conn)
             .await?;
-    Ok(got.then_some(Lease { _conn: conn }))
+    Ok(got.then_some(Lease { conn }))
 }
 
 /// Runs one projection until `shutdown` turns true: waits for the lease, then catches up
@@ -373,17 +407,52 @@ async fn run_leased(
         }
         // Something committed beyond our line while an older transaction was open: that
         // older one may finish without notifying, so look again soon instead of waiting.
-        let wait = if has_unread(pool, name).await? {
+        let wait = if has_unread(pool, projection).await? {
             Duration::from_millis(10)
         } else {
             config.poll_interval
         };
-        tokio::select! {
-            note = listener.recv() => { note?; }
-            _ = tokio::time::sleep(wait) => {}
-            _ = shutdown.changed() => return Ok(()),
+        if !wait_for_events(&mut listener, projection.consumes(), wait, shutdown).await? {
+            return Ok(());
         }
     }
+}
+
+/// Sleeps until a notification names one of `types`, or for at most `wait`. Returns false
+/// when `shutdown` came first. Notifications of other types pass by: a processor does no
+/// work for events it does not read.
+pub async fn wait_for_events(
+    listener: &mut PgListener,
+    types: &[&str],
+    wait: Duration,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<bool, ProjectionError> {
+    let deadline = tokio::time::sleep(wait);
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            note = listener.recv() => {
+                let note = note?;
+                // an empty hint (from an older trigger) may be anything
+                if note.payload().is_empty() || types.contains(&note.payload()) {
+                    return Ok(true);
+                }
+            }
+            _ = &mut deadline => return Ok(true),
+            _ = shutdown.changed() => return Ok(false),
+        }
+    }
+}
+
+/// The position of the last event in the log (in the order runners read it).
+pub async fn head(pool: &PgPool) -> Result<Option<Position>, ProjectionError> {
+    let row: Option<(String, i64)> = sqlx::query_as(
+        "SELECT tx_id::text, global_position FROM events
+          ORDER BY tx_id DESC, global_position DESC LIMIT 1",
+    )
+    .fetch_optional(pool)
+    .await?;
+    row.map(|(tx, gp)| Position::parse(&tx, gp)).transpose()
 }
 
 /// The position of the last event of one aggregate (what a command just wrote).
@@ -425,11 +494,20 @@ pub async fn all_reached(
 
 /// How far behind each processor is, in events (for /metrics and /readyz).
 pub async fn lag(pool: &PgPool) -> Result<Vec<(String, i64)>, ProjectionError> {
+    let (names, types): (Vec<&str>, Vec<String>) = crate::all()
+        .iter()
+        .map(|p| (p.name(), p.consumes().join(",")))
+        .unzip();
     Ok(sqlx::query_as(
         "SELECT c.name, (SELECT count(*) FROM events e
-                          WHERE (e.tx_id, e.global_position) > (c.tx_id, c.global_position))
-           FROM projection_checkpoints c ORDER BY c.name",
+                          WHERE (e.tx_id, e.global_position) > (c.tx_id, c.global_position)
+                            AND e.aggregate_type = ANY(string_to_array(p.types, ',')))
+           FROM projection_checkpoints c
+           JOIN unnest($1::text[], $2::text[]) AS p (name, types) ON p.name = c.name
+          ORDER BY c.name",
     )
+    .bind(&names)
+    .bind(&types)
     .fetch_all(pool)
     .await?)
 }

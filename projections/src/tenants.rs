@@ -41,6 +41,10 @@ impl EventByEvent for Tenants {
         &["tenants"]
     }
 
+    fn consumes(&self) -> &'static [&'static str] {
+        &["Tenant"]
+    }
+
     async fn apply_one(
         &self,
         db: &mut PgConnection,

@@ -93,7 +93,7 @@ async fn append(pool: &PgPool, duration: Duration) -> anyhow::Result<()> {
     .await?;
     let (_, progress) = watch::channel(0);
     // No read models to wait for: this measures the write path (load, decide, append).
-    let ryw = ReadYourWrites::new(pool.clone(), vec![], Duration::ZERO, progress);
+    let ryw = ReadYourWrites::none(pool.clone(), progress);
     let bus = Arc::new(EventStore::new(pool, ryw, Arc::new(Metrics::new()?)));
     let tenant = TenantId::random();
     let run_id = uuid::Uuid::new_v4().simple().to_string();

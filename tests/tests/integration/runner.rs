@@ -32,6 +32,9 @@ impl Projection for Probe {
     fn tables(&self) -> &'static [&'static str] {
         &["probe_applied"]
     }
+    fn consumes(&self) -> &'static [&'static str] {
+        &["Probe"]
+    }
     async fn apply(
         &self,
         db: &mut PgConnection,
