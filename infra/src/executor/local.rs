@@ -3,6 +3,7 @@
 //! exit code and the CPU time in the work directory, so attempts survive a restart of
 //! Medgrid (even `kill -9`) and are found again by their directory.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -233,8 +234,14 @@ impl Executor for LocalExecutor {
         })
     }
 
-    async fn find(&self, attempt: &Tracked) -> Result<Option<String>, ExecutorError> {
-        Ok(self.pid(&attempt.work_dir).await)
+    async fn find(&self, attempts: &[Tracked]) -> Result<HashMap<String, String>, ExecutorError> {
+        let mut found = HashMap::new();
+        for a in attempts {
+            if let Some(pid) = read(&a.work_dir, "pid") {
+                found.insert(a.key.clone(), pid);
+            }
+        }
+        Ok(found)
     }
 
     async fn poll(&self, attempts: &[Tracked]) -> Result<Vec<(String, Status)>, ExecutorError> {

@@ -8,6 +8,7 @@
 pub mod local;
 pub mod slurm;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -73,12 +74,14 @@ impl From<std::io::Error> for ExecutorError {
 
 #[async_trait]
 pub trait Executor: Send + Sync {
-    /// Hands an attempt to the resource and returns its id there. Idempotent: when an
-    /// attempt with this key exists already, its id is returned and nothing is started.
+    /// Hands an attempt to the resource and returns its id there. The caller makes sure
+    /// the resource does not have it yet (`find`) whenever a submission may have happened
+    /// without being recorded.
     async fn submit(&self, spec: &AttemptSpec) -> Result<String, ExecutorError>;
 
-    /// The id of the attempt with this key, if the resource has it.
-    async fn find(&self, attempt: &Tracked) -> Result<Option<String>, ExecutorError>;
+    /// The ids of those of these attempts the resource has, by key, in one call to the
+    /// resource where it allows.
+    async fn find(&self, attempts: &[Tracked]) -> Result<HashMap<String, String>, ExecutorError>;
 
     /// The status of many attempts, in one call to the resource where it allows.
     /// Attempts the resource does not know are left out.

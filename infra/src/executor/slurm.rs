@@ -194,14 +194,6 @@ impl SlurmExecutor {
 #[async_trait]
 impl Executor for SlurmExecutor {
     async fn submit(&self, spec: &AttemptSpec) -> Result<String, ExecutorError> {
-        let tracked = Tracked {
-            key: spec.key.clone(),
-            external_id: None,
-            work_dir: spec.work_dir.clone(),
-        };
-        if let Some(id) = self.find(&tracked).await? {
-            return Ok(id);
-        }
         write_job_script(spec)?;
         let batch = marker(&spec.work_dir, "batch.sh");
         std::fs::write(&batch, BATCH)?;
@@ -228,7 +220,11 @@ impl Executor for SlurmExecutor {
         Ok(id)
     }
 
-    async fn find(&self, attempt: &Tracked) -> Result<Option<String>, ExecutorError> {
+    async fn find(&self, attempts: &[Tracked]) -> Result<HashMap<String, String>, ExecutorError> {
+        if attempts.is_empty() {
+            return Ok(HashMap::new());
+        }
+        // one call whatever the number of attempts: job names are the attempt keys
         let out = slurm(
             "squeue",
             &[
@@ -236,13 +232,19 @@ impl Executor for SlurmExecutor {
                 "-h".into(),
                 "-t".into(),
                 "all".into(),
-                format!("--name={}", attempt.key),
                 "-o".into(),
-                "%i".into(),
+                "%j|%i".into(),
             ],
         )
         .await?;
-        Ok(out.lines().next().map(|l| l.trim().to_owned()))
+        let keys: std::collections::HashSet<&str> =
+            attempts.iter().map(|a| a.key.as_str()).collect();
+        Ok(out
+            .lines()
+            .filter_map(|l| l.trim().split_once('|'))
+            .filter(|(name, _)| keys.contains(name))
+            .map(|(name, id)| (name.to_owned(), id.to_owned()))
+            .collect())
     }
 
     async fn poll(&self, attempts: &[Tracked]) -> Result<Vec<(String, Status)>, ExecutorError> {
@@ -292,7 +294,10 @@ impl Executor for SlurmExecutor {
     async fn cancel(&self, attempt: &Tracked) -> Result<(), ExecutorError> {
         let id = match &attempt.external_id {
             Some(id) => Some(id.clone()),
-            None => self.find(attempt).await?,
+            None => self
+                .find(std::slice::from_ref(attempt))
+                .await?
+                .remove(&attempt.key),
         };
         if let Some(id) = id {
             slurm("scancel", &[id]).await?;

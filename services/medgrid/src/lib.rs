@@ -52,7 +52,7 @@ impl Core {
         let (progress, progress_rx) = watch::channel(0u64);
         let ryw = ReadYourWrites::new(
             pool.clone(),
-            projection_names(),
+            &medgrid_projections::all(),
             config.read_your_writes_timeout(),
             progress_rx.clone(),
         );
@@ -104,17 +104,23 @@ impl Core {
         )
     }
 
-    /// The dispatcher's commands wait only for the `jobs` read model, which it reads.
+    /// The dispatcher's commands return once written; it waits for the `jobs` read
+    /// model, the only one it reads, after each step.
     pub fn dispatcher(&self, config: &Config) -> Dispatcher {
         let pool = &self.services.pool;
-        let ryw = ReadYourWrites::new(
-            pool.clone(),
-            vec!["jobs"],
-            config.read_your_writes_timeout(),
-            self.services.progress.clone(),
+        let progress = self.services.progress.clone();
+        let bus = EventStore::new(
+            pool,
+            ReadYourWrites::none(pool.clone(), progress.clone()),
+            self.metrics.clone(),
         );
-        let bus = EventStore::new(pool, ryw, self.metrics.clone());
-        Dispatcher::new(pool.clone(), Arc::new(bus), self.area.clone())
+        let settle = ReadYourWrites::new(
+            pool.clone(),
+            &[Arc::new(medgrid_projections::jobs::Jobs)],
+            config.read_your_writes_timeout(),
+            progress,
+        );
+        Dispatcher::new(pool.clone(), Arc::new(bus), settle, self.area.clone())
     }
 }
 

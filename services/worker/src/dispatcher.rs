@@ -7,11 +7,11 @@
 //! crash between "submitted" and "recorded" never submits twice.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use medgrid_domain::compute::ResourceKind;
 use medgrid_domain::ids::{JobId, TenantId};
@@ -22,11 +22,17 @@ use medgrid_infra::executor::local::LocalExecutor;
 use medgrid_infra::executor::slurm::SlurmExecutor;
 use medgrid_infra::executor::{AttemptSpec, Executor, ExecutorError, Status, Tracked};
 use medgrid_infra::jobfiles::JobArea;
+use medgrid_infra::store::ReadYourWrites;
+use medgrid_projections::ProjectionError;
 use medgrid_projections::jobs::{self, AttemptRow, JobRow};
 use medgrid_projections::resources::{self, ResourceRow};
+use medgrid_projections::runner;
 use sqlx::PgPool;
 use tokio::sync::watch;
 use uuid::Uuid;
+
+/// The events that may give the dispatcher work: jobs, and resources (drained, enabled).
+const WAKES_ON: &[&str] = &["Job", "Resource"];
 
 /// How many submissions, polls and records run at once.
 const CONCURRENCY: usize = 8;
@@ -39,17 +45,28 @@ pub struct DispatcherConfig {
 
 pub struct Dispatcher {
     pool: PgPool,
+    /// Returns as soon as a command is written: the dispatcher waits for the `jobs` read
+    /// model once per step (`settle`), not once per command.
     bus: Arc<dyn CommandBus>,
+    settle: ReadYourWrites,
     area: JobArea,
     local: Arc<LocalExecutor>,
     /// Attempts this instance already asked to stop (a cancel is sent once).
-    cancelled: std::sync::Mutex<HashSet<String>>,
+    cancelled: Mutex<HashSet<String>>,
+    /// When this instance took the lease: attempts planned since were planned by it, and
+    /// it knows whether it submitted them.
+    leased_at: Mutex<Option<DateTime<Utc>>>,
+    /// Attempts whose submission failed without a clear answer: they may be at the
+    /// resource, so they are looked for before being submitted again.
+    unsure: Mutex<HashSet<String>>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum DispatchError {
     #[error(transparent)]
     Db(#[from] sqlx::Error),
+    #[error(transparent)]
+    Store(#[from] medgrid_domain::CommandError),
 }
 
 /// The key an attempt carries at its resource.
@@ -70,13 +87,48 @@ fn parse<T: serde::de::DeserializeOwned + Default>(value: &serde_json::Value) ->
 }
 
 impl Dispatcher {
-    pub fn new(pool: PgPool, bus: Arc<dyn CommandBus>, area: JobArea) -> Self {
+    pub fn new(
+        pool: PgPool,
+        bus: Arc<dyn CommandBus>,
+        settle: ReadYourWrites,
+        area: JobArea,
+    ) -> Self {
         Self {
             pool,
             bus,
+            settle,
             area,
             local: Arc::new(LocalExecutor::new()),
-            cancelled: std::sync::Mutex::new(HashSet::new()),
+            cancelled: Mutex::new(HashSet::new()),
+            leased_at: Mutex::new(None),
+            unsure: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Whether the attempt may be at its resource without the events saying so: planned
+    /// before this instance took over (a crash may have hidden its submission), or its
+    /// submission failed ambiguously.
+    fn maybe_submitted(&self, a: &AttemptRow) -> bool {
+        let fresh = self
+            .leased_at
+            .lock()
+            .map(|at| at.is_some_and(|at| a.planned_at > at))
+            .unwrap_or(false);
+        let unsure = self
+            .unsure
+            .lock()
+            .map(|set| set.contains(&attempt_key(a.job_id, a.number)))
+            .unwrap_or(true);
+        !fresh || unsure
+    }
+
+    fn mark_unsure(&self, key: String, unsure: bool) {
+        if let Ok(mut set) = self.unsure.lock() {
+            if unsure {
+                set.insert(key);
+            } else {
+                set.remove(&key);
+            }
         }
     }
 
@@ -98,19 +150,52 @@ impl Dispatcher {
         }
     }
 
-    /// One round. Returns how many things it did (0 = nothing to do).
-    pub async fn round(&self) -> Result<usize, DispatchError> {
-        let resources: HashMap<Uuid, ResourceRow> = resources::list(&self.pool)
+    /// One round of both loops: what `advance` and `poll` do, in turn.
+    pub async fn round(&self, poll: bool) -> Result<usize, DispatchError> {
+        let mut done = self.advance().await?;
+        if poll {
+            done += self.poll_all().await?;
+        }
+        Ok(done)
+    }
+
+    async fn resources(&self) -> Result<HashMap<Uuid, ResourceRow>, DispatchError> {
+        Ok(resources::list(&self.pool)
             .await?
             .into_iter()
             .map(|r| (r.id, r))
-            .collect();
-        let mut done = self.stage().await?;
-        done += self.admit(&resources).await?;
+            .collect())
+    }
+
+    /// Moves jobs on: stages, admits, submits and cancels. Returns how many things it did
+    /// (0 = nothing to do). Each step reads what the one before wrote, so a new job can go
+    /// from submitted to scheduled in one call.
+    pub async fn advance(&self) -> Result<usize, DispatchError> {
+        let resources = self.resources().await?;
+        let staged = self.settled(self.stage().await?).await?;
+        let admitted = self.settled(self.admit(&resources).await?).await?;
         let active = jobs::active_attempts(&self.pool).await?;
-        done += self.submit(&resources, &active).await?;
+        let mut done = self.submit(&resources, &active).await?;
         done += self.cancel(&resources, &active).await;
-        done += self.poll(&resources, &active).await?;
+        // the next call reads this one's writes
+        let done = self.settled(done).await?;
+        Ok(staged + admitted + done)
+    }
+
+    /// Asks every resource about its attempts (one call each: it costs the resource
+    /// work, so it runs on a timer, beside `advance`) and records what changed.
+    pub async fn poll_all(&self) -> Result<usize, DispatchError> {
+        let resources = self.resources().await?;
+        let active = jobs::active_attempts(&self.pool).await?;
+        let done = self.poll(&resources, &active).await?;
+        self.settled(done).await
+    }
+
+    /// After `done` commands, waits until the `jobs` read model has them.
+    async fn settled(&self, done: usize) -> Result<usize, DispatchError> {
+        if done > 0 {
+            self.settle.settle().await?;
+        }
         Ok(done)
     }
 
@@ -169,7 +254,8 @@ impl Dispatcher {
         Ok(n)
     }
 
-    /// Planned attempts: stage their inputs and hand them to their resource.
+    /// Planned attempts: stage their inputs and hand them to their resource. Those that
+    /// may be there already are looked for first, with one call per resource.
     async fn submit(
         &self,
         resources: &HashMap<Uuid, ResourceRow>,
@@ -179,35 +265,94 @@ impl Dispatcher {
             .iter()
             .filter(|a| a.external_id.is_none() && !a.cancel_requested)
             .collect();
+        let found = self.find(resources, &planned).await;
         let submitted = AtomicUsize::new(0);
         futures::stream::iter(planned)
             .for_each_concurrent(CONCURRENCY, |a| {
-                let submitted = &submitted;
+                let (submitted, found) = (&submitted, &found);
                 async move {
-                let resource = resources.get(&a.resource_id);
-                let (Some(executor), Some(kind)) = (self.executor(resource), kind_of(resource)) else {
-                    return;
-                };
-                let job = match jobs::by_id(&self.pool, JobId::from_uuid(a.job_id)).await {
-                    Ok(Some(job)) => job,
-                    _ => return,
-                };
-                let command = match self.submit_one(&*executor, &kind, &job, a).await {
-                    Ok(id) => JobCommand::RecordSubmitted {
-                        attempt: a.number as u32,
-                        external_id: id,
-                    },
-                    Err(ExecutorError::Refused(detail)) => ended(a, Outcome::SubmitFailed { detail }),
-                    Err(ExecutorError::Unavailable(e)) => {
-                        tracing::warn!(resource = %a.resource_name, error = %e, "cannot submit now; will retry");
-                        return;
+                    let key = attempt_key(a.job_id, a.number);
+                    let command = match found.get(&key) {
+                        Some(Some(id)) => Some(JobCommand::RecordSubmitted {
+                            attempt: a.number as u32,
+                            external_id: id.clone(),
+                        }),
+                        // the resource could not say: try again next round
+                        None if self.maybe_submitted(a) => None,
+                        _ => self.submit_new(resources, a).await,
+                    };
+                    if let Some(command) = command {
+                        self.command(a.job_id, a.tenant_id, command).await;
+                        submitted.fetch_add(1, Ordering::Relaxed);
                     }
-                };
-                self.command(a.job_id, a.tenant_id, command).await;
-                submitted.fetch_add(1, Ordering::Relaxed);
-            }})
+                }
+            })
             .await;
         Ok(submitted.into_inner())
+    }
+
+    /// For each attempt that may be at its resource already: Some(id) if it is, None if
+    /// it is not. Attempts whose resource could not answer are left out.
+    async fn find(
+        &self,
+        resources: &HashMap<Uuid, ResourceRow>,
+        planned: &[&AttemptRow],
+    ) -> HashMap<String, Option<String>> {
+        let mut by_resource: HashMap<Uuid, Vec<Tracked>> = HashMap::new();
+        for a in planned.iter().filter(|a| self.maybe_submitted(a)) {
+            by_resource
+                .entry(a.resource_id)
+                .or_default()
+                .push(self.tracked(a));
+        }
+        let mut found = HashMap::new();
+        for (resource, tracked) in by_resource {
+            let Some(executor) = self.executor(resources.get(&resource)) else {
+                continue;
+            };
+            match executor.find(&tracked).await {
+                Ok(mut ids) => {
+                    for t in tracked {
+                        let id = ids.remove(&t.key);
+                        found.insert(t.key, id);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(resource = %resource, error = %e, "cannot look for attempts now")
+                }
+            }
+        }
+        found
+    }
+
+    /// Submits an attempt known not to be at its resource; the command that records how
+    /// it went, if anything is known.
+    async fn submit_new(
+        &self,
+        resources: &HashMap<Uuid, ResourceRow>,
+        a: &AttemptRow,
+    ) -> Option<JobCommand> {
+        let resource = resources.get(&a.resource_id);
+        let (executor, kind) = (self.executor(resource)?, kind_of(resource)?);
+        let job = jobs::by_id(&self.pool, JobId::from_uuid(a.job_id))
+            .await
+            .ok()??;
+        let key = attempt_key(a.job_id, a.number);
+        match self.submit_one(&*executor, &kind, &job, a).await {
+            Ok(id) => {
+                self.mark_unsure(key, false);
+                Some(JobCommand::RecordSubmitted {
+                    attempt: a.number as u32,
+                    external_id: id,
+                })
+            }
+            Err(ExecutorError::Refused(detail)) => Some(ended(a, Outcome::SubmitFailed { detail })),
+            Err(ExecutorError::Unavailable(e)) => {
+                tracing::warn!(resource = %a.resource_name, error = %e, "cannot submit now; will retry");
+                self.mark_unsure(key, true);
+                None
+            }
+        }
     }
 
     async fn submit_one(
@@ -264,9 +409,9 @@ impl Dispatcher {
                 continue;
             };
             if a.external_id.is_none() {
-                match executor.find(&t).await {
-                    Ok(Some(_)) => {}
-                    Ok(None) => {
+                match executor.find(std::slice::from_ref(&t)).await {
+                    Ok(found) if found.contains_key(&t.key) => {}
+                    Ok(_) => {
                         self.command(a.job_id, a.tenant_id, ended(a, Outcome::Cancelled))
                             .await;
                         n += 1;
@@ -469,25 +614,65 @@ async fn run_leased(
     d: &Dispatcher,
     config: &DispatcherConfig,
     shutdown: &mut watch::Receiver<bool>,
-) -> Result<(), medgrid_projections::ProjectionError> {
-    let Some(_lease) =
-        medgrid_projections::runner::wait_for_lease(&d.pool, "dispatcher", shutdown).await?
-    else {
+) -> Result<(), ProjectionError> {
+    let Some(mut lease) = runner::wait_for_lease(&d.pool, "dispatcher", shutdown).await? else {
         return Ok(());
     };
+    if let Ok(mut at) = d.leased_at.lock() {
+        *at = Some(Utc::now());
+    }
+    let mut poll_shutdown = shutdown.clone();
+    // polling a cluster can take a while: it must not hold up submissions, nor they it
+    tokio::select! {
+        r = advance_loop(d, &mut lease, config, shutdown) => r,
+        r = poll_loop(d, config, &mut poll_shutdown) => r,
+    }
+}
+
+fn processor_error(e: DispatchError) -> ProjectionError {
+    match e {
+        DispatchError::Db(e) => e.into(),
+        DispatchError::Store(e) => ProjectionError::Apply(e.to_string()),
+    }
+}
+
+/// Advances jobs on every event that may give it work, and at least every interval.
+async fn advance_loop(
+    d: &Dispatcher,
+    lease: &mut runner::Lease,
+    config: &DispatcherConfig,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<(), ProjectionError> {
     let mut listener = sqlx::postgres::PgListener::connect_with(&d.pool).await?;
     listener.listen("medgrid_events").await?;
     loop {
-        let busy = d.round().await.map_err(|DispatchError::Db(e)| e)?;
-        // after doing something, look again soon: one round's commands enable the next step
+        // a lost lease (its connection dropped) means another instance may be running:
+        // stop before submitting anything more
+        lease.check().await?;
+        let busy = d.advance().await.map_err(processor_error)?;
+        // after doing something, look again soon (more may wait than one call takes)
         let wait = if busy > 0 {
             Duration::from_millis(50)
         } else {
             config.interval
         };
+        if !runner::wait_for_events(&mut listener, WAKES_ON, wait, shutdown).await? {
+            return Ok(());
+        }
+    }
+}
+
+/// Polls the resources once per interval.
+async fn poll_loop(
+    d: &Dispatcher,
+    config: &DispatcherConfig,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<(), ProjectionError> {
+    loop {
+        let started = Instant::now();
+        d.poll_all().await.map_err(processor_error)?;
         tokio::select! {
-            note = listener.recv() => { note?; }
-            _ = tokio::time::sleep(wait) => {}
+            _ = tokio::time::sleep(config.interval.saturating_sub(started.elapsed())) => {}
             _ = shutdown.changed() => return Ok(()),
         }
     }
