@@ -228,6 +228,33 @@ async fn logs_exit_codes_and_retries_by_policy() {
     }
 }
 
+/// An attempt that runs past its walltime is stopped, and the job says why; timeouts are not
+/// retried by default.
+#[tokio::test]
+async fn an_attempt_past_its_walltime_is_stopped() {
+    let app = TestApp::spawn().await;
+    let (admin, member, _) = setup(&app, "uni").await;
+    let shell = shell_app(&app, &admin).await;
+    let j = submit(
+        &app,
+        &member,
+        json!({"applicationId": shell, "parameters": {"script": "echo started; sleep 120"},
+               "walltimeSeconds": 2}),
+    )
+    .await;
+    let id = j["id"].as_str().unwrap();
+    let done = wait_until(&app, &member, id, 60, in_state("FAILED")).await;
+    let reason = done["reason"].as_str().unwrap();
+    assert!(reason.starts_with("Ran past its walltime"), "{done:#}");
+    let attempts = done["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 1, "a timeout is not retried by default");
+    assert_eq!(attempts[0]["stdout"]["text"], "started\n");
+    assert!(
+        attempts[0]["wallSeconds"].as_i64().unwrap() < 60,
+        "{done:#}"
+    );
+}
+
 /// The process group is killed by cancel: a background child started by the job dies too.
 #[tokio::test]
 async fn cancel_kills_everything_the_attempt_started() {
