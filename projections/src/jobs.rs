@@ -410,6 +410,16 @@ pub async fn by_id(pool: &PgPool, id: JobId) -> Result<Option<JobRow>, sqlx::Err
         .await
 }
 
+/// Many jobs in one query (those that exist).
+pub async fn by_ids(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<JobRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {JOB_COLUMNS} FROM jobs WHERE id = ANY($1)"
+    ))
+    .bind(ids)
+    .fetch_all(pool)
+    .await
+}
+
 pub async fn attempts(pool: &PgPool, id: JobId) -> Result<Vec<AttemptRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {ATTEMPT_COLUMNS} FROM job_attempts WHERE job_id = $1 ORDER BY number"

@@ -191,6 +191,13 @@ impl SlurmExecutor {
     }
 }
 
+/// Every job of this user that the controller remembers (finished ones included), one
+/// line each in `format`.
+async fn squeue_all(format: &str) -> Result<String, ExecutorError> {
+    let args = ["--me", "-h", "-t", "all", "-o", format].map(String::from);
+    slurm("squeue", &args).await
+}
+
 #[async_trait]
 impl Executor for SlurmExecutor {
     async fn submit(&self, spec: &AttemptSpec) -> Result<String, ExecutorError> {
@@ -225,18 +232,7 @@ impl Executor for SlurmExecutor {
             return Ok(HashMap::new());
         }
         // one call whatever the number of attempts: job names are the attempt keys
-        let out = slurm(
-            "squeue",
-            &[
-                "--me".into(),
-                "-h".into(),
-                "-t".into(),
-                "all".into(),
-                "-o".into(),
-                "%j|%i".into(),
-            ],
-        )
-        .await?;
+        let out = squeue_all("%j|%i").await?;
         let keys: std::collections::HashSet<&str> =
             attempts.iter().map(|a| a.key.as_str()).collect();
         Ok(out
@@ -249,18 +245,7 @@ impl Executor for SlurmExecutor {
 
     async fn poll(&self, attempts: &[Tracked]) -> Result<Vec<(String, Status)>, ExecutorError> {
         // one call for every attempt: the cost does not grow with the number polled
-        let out = slurm(
-            "squeue",
-            &[
-                "--me".into(),
-                "-h".into(),
-                "-t".into(),
-                "all".into(),
-                "-o".into(),
-                "%i|%T|%N|%S".into(),
-            ],
-        )
-        .await?;
+        let out = squeue_all("%i|%T|%N|%S").await?;
         let known: HashMap<&str, (&str, &str, &str)> = out
             .lines()
             .filter_map(|l| {

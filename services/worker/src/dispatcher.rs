@@ -265,11 +265,20 @@ impl Dispatcher {
             .iter()
             .filter(|a| a.external_id.is_none() && !a.cancel_requested)
             .collect();
+        if planned.is_empty() {
+            return Ok(0);
+        }
         let found = self.find(resources, &planned).await;
+        let ids: Vec<Uuid> = planned.iter().map(|a| a.job_id).collect();
+        let jobs: HashMap<Uuid, JobRow> = jobs::by_ids(&self.pool, &ids)
+            .await?
+            .into_iter()
+            .map(|j| (j.id, j))
+            .collect();
         let submitted = AtomicUsize::new(0);
         futures::stream::iter(planned)
             .for_each_concurrent(CONCURRENCY, |a| {
-                let (submitted, found) = (&submitted, &found);
+                let (submitted, found, jobs) = (&submitted, &found, &jobs);
                 async move {
                     let key = attempt_key(a.job_id, a.number);
                     let command = match found.get(&key) {
@@ -279,7 +288,10 @@ impl Dispatcher {
                         }),
                         // the resource could not say: try again next round
                         None if self.maybe_submitted(a) => None,
-                        _ => self.submit_new(resources, a).await,
+                        _ => match jobs.get(&a.job_id) {
+                            Some(job) => self.submit_new(resources, job, a).await,
+                            None => None,
+                        },
                     };
                     if let Some(command) = command {
                         self.command(a.job_id, a.tenant_id, command).await;
@@ -330,15 +342,13 @@ impl Dispatcher {
     async fn submit_new(
         &self,
         resources: &HashMap<Uuid, ResourceRow>,
+        job: &JobRow,
         a: &AttemptRow,
     ) -> Option<JobCommand> {
         let resource = resources.get(&a.resource_id);
         let (executor, kind) = (self.executor(resource)?, kind_of(resource)?);
-        let job = jobs::by_id(&self.pool, JobId::from_uuid(a.job_id))
-            .await
-            .ok()??;
         let key = attempt_key(a.job_id, a.number);
-        match self.submit_one(&*executor, &kind, &job, a).await {
+        match self.submit_one(&*executor, &kind, job, a).await {
             Ok(id) => {
                 self.mark_unsure(key, false);
                 Some(JobCommand::RecordSubmitted {

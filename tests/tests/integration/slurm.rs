@@ -155,3 +155,57 @@ async fn an_mpi_application_runs_on_two_tasks() {
         "{paths:?}"
     );
 }
+
+/// What a restarted dispatcher relies on to never submit twice: an attempt submitted but
+/// never recorded (a crash in between) is found by its key, several at once in one call,
+/// and can be cancelled without its Slurm id.
+#[tokio::test]
+async fn attempts_are_found_by_key_and_cancelled_without_their_id() {
+    use medgrid_infra::executor::slurm::SlurmExecutor;
+    use medgrid_infra::executor::{AttemptSpec, Executor, Status, Tracked};
+
+    slurm_running();
+    let slurm = SlurmExecutor::new("debug");
+    let run = uuid::Uuid::now_v7();
+    let tracked = |n: u32| Tracked {
+        key: format!("mg-{run}-{n}"),
+        external_id: None,
+        work_dir: std::env::temp_dir().join(format!("medgrid-find-{run}-{n}")),
+    };
+    let (hidden, never) = (tracked(1), tracked(2));
+    std::fs::create_dir_all(&hidden.work_dir).unwrap();
+    let spec = AttemptSpec {
+        key: hidden.key.clone(),
+        work_dir: hidden.work_dir.clone(),
+        command: "sleep 300".into(),
+        nodes: 1,
+        tasks: 1,
+        walltime: std::time::Duration::from_secs(600),
+        env: vec![],
+    };
+    let id = slurm.submit(&spec).await.unwrap();
+    let found = slurm.find(&[hidden.clone(), never.clone()]).await.unwrap();
+    assert_eq!(found.get(&hidden.key), Some(&id), "{found:?}");
+    assert!(!found.contains_key(&never.key), "{found:?}");
+
+    slurm.cancel(&hidden).await.unwrap();
+    let with_id = Tracked {
+        external_id: Some(id),
+        ..hidden.clone()
+    };
+    let mut ended = None;
+    for _ in 0..300 {
+        let statuses = slurm.poll(std::slice::from_ref(&with_id)).await.unwrap();
+        if let Some((_, Status::Ended { outcome, .. })) = statuses.into_iter().next() {
+            ended = Some(outcome);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        ended,
+        Some(medgrid_domain::jobs::Outcome::Cancelled),
+        "cancelled by key"
+    );
+    let _ = std::fs::remove_dir_all(&hidden.work_dir);
+}
