@@ -140,10 +140,11 @@ SELECT e.global_position, e.tx_id::text AS tx_id, e.aggregate_type, e.aggregate_
  ORDER BY e.tx_id, e.global_position
  LIMIT $3";
 
-/// Begins a processor transaction. Plans are made for each statement's actual values and
+/// Begins a rebuild's transaction. Plans are made for each statement's actual values and
 /// table sizes: a rebuild grows tables from empty inside one transaction, and a plan cached
-/// while they were empty (sequential scans) would make it quadratic.
-async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>, ProjectionError> {
+/// while they were empty (sequential scans) would make it quadratic. (Live batches are
+/// small and their tables do not change size within a transaction: they keep the default.)
+async fn begin_rebuild(pool: &PgPool) -> Result<Transaction<'static, Postgres>, ProjectionError> {
     let mut tx = pool.begin().await?;
     sqlx::query("SET LOCAL plan_cache_mode = force_custom_plan")
         .execute(&mut *tx)
@@ -156,16 +157,26 @@ async fn lock_checkpoint(
     tx: &mut Transaction<'_, Postgres>,
     name: &str,
 ) -> Result<Position, ProjectionError> {
-    sqlx::query("INSERT INTO projection_checkpoints (name) VALUES ($1) ON CONFLICT DO NOTHING")
+    const SELECT: &str = "SELECT tx_id::text, global_position FROM projection_checkpoints WHERE name = $1 FOR UPDATE";
+    let found: Option<(String, i64)> = sqlx::query_as(SELECT)
         .bind(name)
-        .execute(&mut **tx)
+        .fetch_optional(&mut **tx)
         .await?;
-    let (tx_id, gp): (String, i64) = sqlx::query_as(
-        "SELECT tx_id::text, global_position FROM projection_checkpoints WHERE name = $1 FOR UPDATE",
-    )
-    .bind(name)
-    .fetch_one(&mut **tx)
-    .await?;
+    let (tx_id, gp) = match found {
+        Some(row) => row,
+        None => {
+            sqlx::query(
+                "INSERT INTO projection_checkpoints (name) VALUES ($1) ON CONFLICT DO NOTHING",
+            )
+            .bind(name)
+            .execute(&mut **tx)
+            .await?;
+            sqlx::query_as(SELECT)
+                .bind(name)
+                .fetch_one(&mut **tx)
+                .await?
+        }
+    };
     Position::parse(&tx_id, gp)
 }
 
@@ -235,7 +246,7 @@ pub async fn catch_up_once(
     upcasters: &[Box<dyn EventUpcaster>],
     batch_size: i64,
 ) -> Result<usize, ProjectionError> {
-    let mut tx = begin(pool).await?;
+    let mut tx = pool.begin().await?;
     let from = lock_checkpoint(&mut tx, projection.name()).await?;
     let (at, count) = apply_batch(&mut tx, projection, upcasters, from, batch_size).await?;
     if count > 0 {
@@ -286,7 +297,7 @@ pub async fn rebuild(
     upcasters: &[Box<dyn EventUpcaster>],
     batch_size: i64,
 ) -> Result<usize, ProjectionError> {
-    let mut tx = begin(pool).await?;
+    let mut tx = begin_rebuild(pool).await?;
     lock_checkpoint(&mut tx, projection.name()).await?;
     let tables = projection.tables().join(", ");
     if !tables.is_empty() {
