@@ -46,6 +46,11 @@ pub struct Config {
     pub dispatcher: bool,
     /// The dispatcher polls resources at least this often.
     pub dispatch_interval_ms: u64,
+    /// Requests (GraphQL, downloads) one member may make per minute, in each process
+    /// (0 = no limit).
+    pub rate_limit_member_per_minute: u32,
+    /// Requests all members of one tenant may make per minute, in each process (0 = no limit).
+    pub rate_limit_tenant_per_minute: u32,
 }
 
 #[derive(Serialize)]
@@ -64,6 +69,8 @@ struct Defaults {
     apps_dir: PathBuf,
     dispatcher: bool,
     dispatch_interval_ms: u64,
+    rate_limit_member_per_minute: u32,
+    rate_limit_tenant_per_minute: u32,
 }
 
 impl Default for Defaults {
@@ -83,6 +90,8 @@ impl Default for Defaults {
             apps_dir: PathBuf::from("apps"),
             dispatcher: true,
             dispatch_interval_ms: 1000,
+            rate_limit_member_per_minute: 600,
+            rate_limit_tenant_per_minute: 6000,
         }
     }
 }

@@ -101,6 +101,9 @@ pub fn test_config() -> Config {
     config.read_your_writes_timeout_ms = 30_000;
     config.apps_dir = apps_dir();
     config.dispatch_interval_ms = 200;
+    // tests poll jobs fast; the limits have a test of their own
+    config.rate_limit_member_per_minute = 0;
+    config.rate_limit_tenant_per_minute = 0;
     config
 }
 

@@ -1,6 +1,8 @@
 //! File downloads: a job's collected outputs, streamed (bounded memory whatever the size),
 //! for whoever may see the job, with the same bearer token as the API.
 
+use std::sync::Arc;
+
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -13,6 +15,7 @@ use serde_json::json;
 use tokio_util::io::ReaderStream;
 
 use crate::graphql::{context, header as header_value};
+use crate::limits::{RateLimits, too_many};
 
 fn error(e: &ApiError) -> Response {
     let status = match e.code {
@@ -28,6 +31,7 @@ fn error(e: &ApiError) -> Response {
 
 pub async fn job_output(
     State(services): State<Services>,
+    State(limits): State<Arc<RateLimits>>,
     Path((id, path)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
@@ -36,6 +40,9 @@ pub async fn job_output(
         Ok(actor) => actor,
         Err(e) => return error(&e),
     };
+    if let Err(wait) = limits.check(&actor) {
+        return too_many(wait);
+    }
     let scope = Scope {
         svc: &services,
         caller: Caller::Member(actor),

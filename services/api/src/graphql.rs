@@ -16,6 +16,7 @@ use medgrid_graphql::{ApiError, MedgridSchema, RequestContext, Services};
 use serde_json::json;
 
 use crate::ApiConfig;
+use crate::limits::{RateLimits, too_many};
 
 /// Resolves the caller from an `Authorization: Bearer …` value, if one was given.
 pub(crate) async fn context(
@@ -50,6 +51,7 @@ fn request_error(status: StatusCode, message: &str) -> Response {
 pub async fn execute(
     State(schema): State<MedgridSchema>,
     State(services): State<Services>,
+    State(limits): State<Arc<RateLimits>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -64,6 +66,11 @@ pub async fn execute(
     };
     let request_id = header(&headers, "x-request-id").map(str::to_owned);
     let ctx = context(&services, header(&headers, "authorization"), request_id).await;
+    if let Ok(actor) = &ctx.caller
+        && let Err(wait) = limits.check(actor)
+    {
+        return too_many(wait);
+    }
     let mut response = schema.execute(request.data(ctx)).await;
     // Parse, validation and limit errors come from async-graphql without a code: they
     // are all the client's to fix.

@@ -4,6 +4,7 @@
 mod files;
 mod graphql;
 mod health;
+pub mod limits;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,6 +14,7 @@ use axum::extract::{DefaultBodyLimit, FromRef, MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
+use limits::RateLimits;
 use medgrid_graphql::{MedgridSchema, Services};
 use medgrid_infra::telemetry::Metrics;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -35,6 +37,7 @@ pub struct AppState {
     pub services: Services,
     pub metrics: Arc<Metrics>,
     pub config: Arc<ApiConfig>,
+    pub limits: Arc<RateLimits>,
 }
 
 impl FromRef<AppState> for MedgridSchema {
@@ -52,6 +55,12 @@ impl FromRef<AppState> for Services {
 impl FromRef<AppState> for Arc<Metrics> {
     fn from_ref(state: &AppState) -> Self {
         state.metrics.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<RateLimits> {
+    fn from_ref(state: &AppState) -> Self {
+        state.limits.clone()
     }
 }
 

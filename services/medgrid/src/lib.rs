@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use medgrid_api::limits::RateLimits;
 use medgrid_api::{ApiConfig, AppState};
 use medgrid_graphql::{Limits, MedgridSchema, Services};
 use medgrid_infra::config::Config;
@@ -137,6 +138,10 @@ impl Server {
             schema: core.schema(config),
             services: core.services.clone(),
             metrics: core.metrics.clone(),
+            limits: Arc::new(RateLimits::new(
+                config.rate_limit_member_per_minute,
+                config.rate_limit_tenant_per_minute,
+            )),
             config: Arc::new(ApiConfig {
                 dev_mode: config.dev_mode,
                 max_body_bytes: config.max_body_bytes,

@@ -171,3 +171,55 @@ async fn health_readiness_metrics_and_request_ids() {
     }
     assert!(metrics.contains("aggregate=\"Tenant\""));
 }
+
+/// One member's script cannot take the service from the others: past its budget a member
+/// gets 429 RATE_LIMITED with Retry-After; another member of the tenant still gets in, until
+/// the tenant's own budget is spent.
+#[tokio::test]
+async fn members_and_tenants_are_rate_limited() {
+    let mut config = test_config();
+    config.rate_limit_member_per_minute = 5;
+    config.rate_limit_tenant_per_minute = 8;
+    let app = TestApp::spawn_with(config).await;
+    app.tenant("acme").await;
+    let (_, busy) = app.member("acme", "busy@acme.org", &[]).await;
+    let (_, calm) = app.member("acme", "calm@acme.org", &[]).await;
+    let me = |token: &str| {
+        app.http()
+            .post(format!("{}/graphql", app.url))
+            .bearer_auth(token)
+            .json(&json!({"query": "{ me { email } }"}))
+            .send()
+    };
+    for _ in 0..5 {
+        assert_eq!(me(&busy).await.unwrap().status(), 200);
+    }
+    let refused = me(&busy).await.unwrap();
+    assert_eq!(refused.status(), 429);
+    let retry: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=12).contains(&retry), "Retry-After {retry}");
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(error_code(&body).as_deref(), Some("RATE_LIMITED"));
+    // the tenant has spent 5 of 8: the other member gets 3 more, then the tenant is full
+    for _ in 0..3 {
+        assert_eq!(me(&calm).await.unwrap().status(), 200);
+    }
+    assert_eq!(me(&calm).await.unwrap().status(), 429);
+    // downloads count too
+    let download = app
+        .http()
+        .get(format!(
+            "{}/files/jobs/{}/outputs/x",
+            app.url,
+            uuid::Uuid::now_v7()
+        ))
+        .bearer_auth(&calm)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(download.status(), 429);
+}
