@@ -8,6 +8,7 @@ use medgrid_domain::ports::{CommandBus, Secrets};
 use sqlx::PgPool;
 use tokio::sync::watch;
 
+mod audit_types;
 mod catalog_types;
 mod compute_types;
 pub mod error;

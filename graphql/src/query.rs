@@ -4,6 +4,7 @@ use medgrid_domain::ids::{ApplicationId, GroupId, MemberId, TenantId};
 use medgrid_projections::{groups, members, tenants};
 
 use crate::ApiError;
+use crate::audit_types::{self, AuditEntry, AuditFilterInput};
 use crate::catalog_types::Application;
 use crate::compute_types::Resource;
 use crate::job_types::{Job, JobFilterInput};
@@ -163,6 +164,21 @@ impl Query {
         let request = page_request(first, after)?;
         let page = usecases::jobs::list(&scope, &filter, request).await?;
         Ok(connection(page, request, |r| r.position, Job))
+    }
+
+    /// Who did what in the tenant, and when (from the events), newest first; for its
+    /// administrators.
+    async fn audit_log(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        filter: Option<AuditFilterInput>,
+        tenant_id: Option<ID>,
+    ) -> async_graphql::Result<Connection<String, AuditEntry>> {
+        let scope = scope(ctx)?;
+        let tenant = target_tenant(&scope.caller, tenant_id)?;
+        Ok(audit_types::audit_log(&scope, tenant, first, after, filter).await?)
     }
 
     async fn job(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Job> {

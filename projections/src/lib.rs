@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 pub mod applications;
+pub mod audit;
 pub mod event;
 pub mod groups;
 pub mod jobs;

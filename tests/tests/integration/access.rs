@@ -550,3 +550,51 @@ async fn concurrent_updates_of_one_aggregate_are_all_kept() {
         "an update was lost"
     );
 }
+
+/// Tenant administrators read who did what in their tenant, newest first; members may not,
+/// and another tenant's administrators see none of it.
+#[tokio::test]
+async fn the_audit_log_says_who_did_what() {
+    let app = TestApp::spawn().await;
+    app.tenant("acme").await;
+    app.tenant("other").await;
+    let (admin_id, admin) = app
+        .member("acme", "admin@acme.org", &[Role::TenantAdmin])
+        .await;
+    let (_, carol) = app.member("acme", "carol@acme.org", &[]).await;
+    let (_, stranger) = app
+        .member("other", "admin@other.org", &[Role::TenantAdmin])
+        .await;
+    let bob = create_member(&app, &admin, "bob@acme.org", json!([])).await;
+    let q = "query($f: AuditFilterInput) { auditLog(first: 50, filter: $f) {
+               edges { node { at actor action subjectType subjectId requestId } } } }";
+    let nodes = |data: Value| -> Vec<Value> {
+        data["auditLog"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["node"].clone())
+            .collect()
+    };
+    let by_admin = nodes(
+        app.ok(&admin, q, json!({"f": {"actorId": admin_id.to_string()}}))
+            .await,
+    );
+    assert_eq!(by_admin.len(), 1, "{by_admin:#?}");
+    assert_eq!(by_admin[0]["action"], "MemberCreated");
+    assert_eq!(by_admin[0]["subjectType"], "Member");
+    assert_eq!(by_admin[0]["subjectId"], bob.as_str());
+    assert_eq!(by_admin[0]["actor"], format!("member:{admin_id}"));
+    assert!(by_admin[0]["requestId"].is_string(), "{by_admin:#?}");
+    let all = nodes(app.ok(&admin, q, json!({})).await);
+    assert!(all.len() > 1);
+    assert_eq!(all[0]["subjectId"], bob.as_str(), "newest first");
+    let theirs = nodes(app.ok(&stranger, q, json!({})).await);
+    assert!(
+        theirs.iter().all(|n| n["subjectId"] != bob.as_str()),
+        "{theirs:#?}"
+    );
+    assert_eq!(app.code(Some(&carol), q, json!({})).await, "FORBIDDEN");
+    let reversed = json!({"f": {"from": "2026-01-02T00:00:00Z", "to": "2026-01-01T00:00:00Z"}});
+    assert_eq!(app.code(Some(&admin), q, reversed).await, "INVALID_INPUT");
+}

@@ -66,6 +66,10 @@ async fn a_tenant_admin_reaches_nothing_of_another_tenant() {
             json!({"t": b}),
         ),
         (
+            "query($t: ID!) { auditLog(tenantId: $t) { edges { node { action } } } }",
+            json!({"t": b}),
+        ),
+        (
             "query($m: ID!) { member(id: $m) { email } }",
             json!({"m": m}),
         ),
