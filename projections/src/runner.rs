@@ -386,14 +386,22 @@ pub async fn run(
         .await
         {
             Ok(()) => {}
-            Err(e) => {
-                tracing::error!(processor = name, error = %e, "processor failed; restarting in 1 s");
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    _ = shutdown.changed() => {}
-                }
-            }
+            Err(e) => pause_after_failure(name, &e, &mut shutdown).await,
         }
+    }
+}
+
+/// After a processor failed (a lost connection, a restarted database): says so and waits a
+/// moment, or until shutdown, before it starts again.
+pub async fn pause_after_failure(
+    name: &str,
+    error: &ProjectionError,
+    shutdown: &mut watch::Receiver<bool>,
+) {
+    tracing::error!(processor = name, error = %error, "processor failed; restarting in 1 s");
+    tokio::select! {
+        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        _ = shutdown.changed() => {}
     }
 }
 

@@ -611,11 +611,7 @@ pub async fn run(
 ) {
     while !*shutdown.borrow() {
         if let Err(e) = run_leased(&dispatcher, &config, &mut shutdown).await {
-            tracing::error!(error = %e, "dispatcher failed; restarting in 1 s");
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                _ = shutdown.changed() => {}
-            }
+            runner::pause_after_failure("dispatcher", &e, &mut shutdown).await;
         }
     }
 }
