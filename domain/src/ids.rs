@@ -80,6 +80,11 @@ id_type!(
     JobId
 );
 
+id_type!(
+    /// An identity provider a tenant trusts.
+    ProviderId
+);
+
 impl ResourceId {
     /// The id of the resource with this name: a name is taken at most once.
     pub fn for_name(name: &str) -> Self {
@@ -106,6 +111,17 @@ impl MemberId {
         Self(Uuid::new_v5(
             &tenant.0,
             format!("member:{email}").as_bytes(),
+        ))
+    }
+}
+
+impl MemberId {
+    /// The id of the member a provider knows as `subject`: the same person at the same
+    /// issuer is the same member, and another tenant's member is another id.
+    pub fn for_identity(tenant: TenantId, issuer: &str, subject: &str) -> Self {
+        Self(Uuid::new_v5(
+            &tenant.0,
+            format!("identity:{issuer}\n{subject}").as_bytes(),
         ))
     }
 }

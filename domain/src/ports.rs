@@ -109,3 +109,30 @@ pub trait JobFiles: Send + Sync {
     /// Whether the shipped catalog has sample `file` for application `app`.
     fn sample_exists(&self, app: &str, file: &str) -> bool;
 }
+
+/// Why a bearer JWT was not accepted. Said to the caller as UNAUTHENTICATED.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenRejected {
+    #[error("invalid token: {0}")]
+    Invalid(String),
+    #[error("the identity provider's keys could not be fetched: {0}")]
+    Unreachable(String),
+}
+
+/// Bearer JWTs of trusted identity providers: signatures checked against the provider's
+/// published keys (discovery, JWKS), fetched and cached by the implementation.
+#[async_trait]
+pub trait IdentityTokens: Send + Sync {
+    /// The issuer a JWT names, read without verification (to know whose keys to use);
+    /// None when the value is not a JWT.
+    fn claimed_issuer(&self, token: &str) -> Option<String>;
+
+    /// Verifies the signature and `iss` (exactly `issuer`), `aud` (one of `audiences`),
+    /// `exp`, `nbf` and `sub`; returns all claims.
+    async fn verify(
+        &self,
+        token: &str,
+        issuer: &crate::tenancy::IssuerUrl,
+        audiences: &[String],
+    ) -> Result<serde_json::Value, TokenRejected>;
+}

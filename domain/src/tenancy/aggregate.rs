@@ -2,8 +2,15 @@ use cqrs_es::Aggregate;
 use cqrs_es::event_sink::EventSink;
 use serde::{Deserialize, Serialize};
 
+use std::collections::BTreeMap;
+
+use super::identity::{IdentityProvider, Provisioning};
 use super::{TenantCommand, TenantError, TenantEvent};
+use crate::ids::ProviderId;
 use crate::names::{DisplayName, TenantSlug};
+
+/// A tenant trusts at most this many identity providers.
+pub const MAX_PROVIDERS: usize = 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TenantStatus {
@@ -16,6 +23,10 @@ struct TenantState {
     slug: TenantSlug,
     name: DisplayName,
     status: TenantStatus,
+    #[serde(default)]
+    providers: BTreeMap<ProviderId, IdentityProvider>,
+    #[serde(default)]
+    provisioning: Provisioning,
 }
 
 /// An institution. Its id is derived from its slug, so a slug is taken at most once.
@@ -60,6 +71,75 @@ impl Tenant {
                 }
                 Ok(vec![TenantEvent::TenantReactivated])
             }
+            (command, Some(state)) => state.decide_identity(command),
+        }
+    }
+}
+
+impl TenantState {
+    /// Identity providers and provisioning.
+    fn decide_identity(&self, command: TenantCommand) -> Result<Vec<TenantEvent>, TenantError> {
+        match command {
+            TenantCommand::AddIdentityProvider {
+                provider_id,
+                provider,
+            } => {
+                if self.providers.len() >= MAX_PROVIDERS {
+                    return Err(TenantError::TooManyProviders(MAX_PROVIDERS));
+                }
+                self.refuse_duplicate(provider_id, &provider)?;
+                Ok(vec![TenantEvent::IdentityProviderAdded {
+                    provider_id,
+                    provider,
+                }])
+            }
+            TenantCommand::UpdateIdentityProvider {
+                provider_id,
+                provider,
+            } => match self.providers.get(&provider_id) {
+                None => Err(TenantError::ProviderNotFound),
+                Some(current) if *current == provider => Ok(vec![]),
+                Some(_) => {
+                    self.refuse_duplicate(provider_id, &provider)?;
+                    Ok(vec![TenantEvent::IdentityProviderUpdated {
+                        provider_id,
+                        provider,
+                    }])
+                }
+            },
+            TenantCommand::RemoveIdentityProvider(provider_id) => {
+                if !self.providers.contains_key(&provider_id) {
+                    return Err(TenantError::ProviderNotFound);
+                }
+                Ok(vec![TenantEvent::IdentityProviderRemoved { provider_id }])
+            }
+            TenantCommand::SetProvisioning(provisioning) if provisioning == self.provisioning => {
+                Ok(vec![])
+            }
+            TenantCommand::SetProvisioning(provisioning) => {
+                Ok(vec![TenantEvent::ProvisioningSet { provisioning }])
+            }
+            // Decided in `Tenant::decide` before coming here.
+            TenantCommand::Create { .. }
+            | TenantCommand::Rename { .. }
+            | TenantCommand::Suspend { .. }
+            | TenantCommand::Reactivate => Ok(vec![]),
+        }
+    }
+
+    /// One issuer and audience names one provider: a token must point at one tenant door.
+    fn refuse_duplicate(
+        &self,
+        id: ProviderId,
+        provider: &IdentityProvider,
+    ) -> Result<(), TenantError> {
+        let taken = self.providers.iter().any(|(other, p)| {
+            *other != id && p.issuer == provider.issuer && p.audience == provider.audience
+        });
+        if taken {
+            Err(TenantError::ProviderExists)
+        } else {
+            Ok(())
         }
     }
 }
@@ -88,6 +168,8 @@ impl Aggregate for Tenant {
                     slug,
                     name,
                     status: TenantStatus::Active,
+                    providers: BTreeMap::new(),
+                    provisioning: Provisioning::default(),
                 });
             }
             TenantEvent::TenantRenamed { name } => {
@@ -103,6 +185,28 @@ impl Aggregate for Tenant {
             TenantEvent::TenantReactivated => {
                 if let Some(s) = self.state.as_mut() {
                     s.status = TenantStatus::Active;
+                }
+            }
+            TenantEvent::IdentityProviderAdded {
+                provider_id,
+                provider,
+            }
+            | TenantEvent::IdentityProviderUpdated {
+                provider_id,
+                provider,
+            } => {
+                if let Some(s) = self.state.as_mut() {
+                    s.providers.insert(provider_id, provider);
+                }
+            }
+            TenantEvent::IdentityProviderRemoved { provider_id } => {
+                if let Some(s) = self.state.as_mut() {
+                    s.providers.remove(&provider_id);
+                }
+            }
+            TenantEvent::ProvisioningSet { provisioning } => {
+                if let Some(s) = self.state.as_mut() {
+                    s.provisioning = provisioning;
                 }
             }
         }
@@ -177,6 +281,73 @@ mod tests {
                 name: "X".parse().expect("name"),
             })
             .then_expect_error(TenantError::NotFound);
+    }
+
+    fn provider(issuer: &str, audience: &str) -> IdentityProvider {
+        IdentityProvider {
+            name: "CHU".parse().expect("name"),
+            issuer: issuer.parse().expect("issuer"),
+            audience: audience.into(),
+            client_id: None,
+            claims: Default::default(),
+        }
+    }
+
+    #[test]
+    fn an_issuer_and_audience_are_trusted_once() {
+        let id = ProviderId::random();
+        let added = TenantEvent::IdentityProviderAdded {
+            provider_id: id,
+            provider: provider("https://sso.org/realms/a", "medgrid"),
+        };
+        Given::with(())
+            .given(vec![created(), added.clone()])
+            .when(TenantCommand::AddIdentityProvider {
+                provider_id: ProviderId::random(),
+                provider: provider("https://sso.org/realms/a", "medgrid"),
+            })
+            .then_expect_error(TenantError::ProviderExists);
+        let other = ProviderId::random();
+        Given::with(())
+            .given(vec![created(), added])
+            .when(TenantCommand::AddIdentityProvider {
+                provider_id: other,
+                provider: provider("https://sso.org/realms/a", "portal"),
+            })
+            .then_expect_events(vec![TenantEvent::IdentityProviderAdded {
+                provider_id: other,
+                provider: provider("https://sso.org/realms/a", "portal"),
+            }]);
+    }
+
+    #[test]
+    fn providers_update_and_go() {
+        let id = ProviderId::random();
+        let added = TenantEvent::IdentityProviderAdded {
+            provider_id: id,
+            provider: provider("https://sso.org/realms/a", "medgrid"),
+        };
+        Given::with(())
+            .given(vec![created(), added.clone()])
+            .when(TenantCommand::UpdateIdentityProvider {
+                provider_id: id,
+                provider: provider("https://sso.org/realms/a", "medgrid"),
+            })
+            .then_expect_events(vec![]);
+        Given::with(())
+            .given(vec![created(), added.clone()])
+            .when(TenantCommand::RemoveIdentityProvider(id))
+            .then_expect_events(vec![TenantEvent::IdentityProviderRemoved {
+                provider_id: id,
+            }]);
+        Given::with(())
+            .given(vec![created()])
+            .when(TenantCommand::RemoveIdentityProvider(id))
+            .then_expect_error(TenantError::ProviderNotFound);
+        Given::with(())
+            .given(vec![created()])
+            .when(TenantCommand::SetProvisioning(Provisioning::InvitationOnly))
+            .then_expect_events(vec![]);
     }
 
     #[test]

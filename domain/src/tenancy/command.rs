@@ -1,9 +1,28 @@
+use super::identity::{IdentityProvider, Provisioning};
+use crate::ids::ProviderId;
 use crate::names::{DisplayName, TenantSlug};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum TenantCommand {
-    Create { slug: TenantSlug, name: DisplayName },
-    Rename { name: DisplayName },
-    Suspend { reason: String },
+    Create {
+        slug: TenantSlug,
+        name: DisplayName,
+    },
+    Rename {
+        name: DisplayName,
+    },
+    Suspend {
+        reason: String,
+    },
     Reactivate,
+    AddIdentityProvider {
+        provider_id: ProviderId,
+        provider: IdentityProvider,
+    },
+    UpdateIdentityProvider {
+        provider_id: ProviderId,
+        provider: IdentityProvider,
+    },
+    RemoveIdentityProvider(ProviderId),
+    SetProvisioning(Provisioning),
 }

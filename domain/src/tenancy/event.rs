@@ -1,14 +1,37 @@
 use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 
+use super::identity::{IdentityProvider, Provisioning};
+use crate::ids::ProviderId;
 use crate::names::{DisplayName, TenantSlug};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum TenantEvent {
-    TenantCreated { slug: TenantSlug, name: DisplayName },
-    TenantRenamed { name: DisplayName },
-    TenantSuspended { reason: String },
+    TenantCreated {
+        slug: TenantSlug,
+        name: DisplayName,
+    },
+    TenantRenamed {
+        name: DisplayName,
+    },
+    TenantSuspended {
+        reason: String,
+    },
     TenantReactivated,
+    IdentityProviderAdded {
+        provider_id: ProviderId,
+        provider: IdentityProvider,
+    },
+    IdentityProviderUpdated {
+        provider_id: ProviderId,
+        provider: IdentityProvider,
+    },
+    IdentityProviderRemoved {
+        provider_id: ProviderId,
+    },
+    ProvisioningSet {
+        provisioning: Provisioning,
+    },
 }
 
 impl DomainEvent for TenantEvent {
@@ -18,6 +41,10 @@ impl DomainEvent for TenantEvent {
             Self::TenantRenamed { .. } => "TenantRenamed",
             Self::TenantSuspended { .. } => "TenantSuspended",
             Self::TenantReactivated => "TenantReactivated",
+            Self::IdentityProviderAdded { .. } => "IdentityProviderAdded",
+            Self::IdentityProviderUpdated { .. } => "IdentityProviderUpdated",
+            Self::IdentityProviderRemoved { .. } => "IdentityProviderRemoved",
+            Self::ProvisioningSet { .. } => "ProvisioningSet",
         }
         .to_owned()
     }

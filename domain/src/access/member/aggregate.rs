@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 use super::{MemberCommand, MemberError, MemberEvent};
 use crate::actor::Role;
 use crate::ids::{TenantId, TokenId};
+use crate::names::{DisplayName, Email};
+use crate::tenancy::MappedIdentity;
 
 /// A member may hold at most this many unexpired, unrevoked tokens.
 pub const MAX_ACTIVE_TOKENS: usize = 50;
@@ -19,6 +21,44 @@ struct MemberState {
     disabled: bool,
     /// Unrevoked tokens and their expiry; revoked ones leave the state.
     tokens: BTreeMap<TokenId, Option<DateTime<Utc>>>,
+    /// Invited and not yet signed in.
+    #[serde(default)]
+    invited: bool,
+    /// (issuer, subject) once linked to a provider's identity.
+    #[serde(default)]
+    identity: Option<(String, String)>,
+    /// The provider's claims at the latest sign-in that changed them.
+    #[serde(default)]
+    claims: Option<Claims>,
+}
+
+/// What a provider says of a member, as recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Claims {
+    email: Email,
+    name: DisplayName,
+    roles: BTreeSet<Role>,
+    groups: BTreeSet<String>,
+}
+
+impl Claims {
+    fn of(identity: &MappedIdentity) -> Self {
+        Self {
+            email: identity.email.clone(),
+            name: identity.name.clone(),
+            roles: identity.roles.clone(),
+            groups: identity.groups.clone(),
+        }
+    }
+
+    fn event(self) -> MemberEvent {
+        MemberEvent::IdentityClaimsUpdated {
+            email: self.email,
+            name: self.name,
+            roles: self.roles,
+            groups: self.groups,
+        }
+    }
 }
 
 /// A person in one tenant. Grows with every token issued, so it is snapshotted.
@@ -59,15 +99,90 @@ impl Member {
                 }
                 Ok(events)
             }
+            (
+                None,
+                MemberCommand::Invite {
+                    tenant_id,
+                    email,
+                    name,
+                    roles,
+                },
+            ) => Ok(vec![MemberEvent::MemberInvited {
+                tenant_id,
+                email,
+                name,
+                roles,
+            }]),
+            (
+                None,
+                MemberCommand::Join {
+                    tenant_id,
+                    issuer,
+                    identity,
+                },
+            ) => Ok(vec![
+                MemberEvent::MemberCreated {
+                    tenant_id,
+                    email: identity.email.clone(),
+                    name: identity.name.clone(),
+                    roles: BTreeSet::new(),
+                },
+                MemberEvent::IdentityLinked {
+                    issuer,
+                    subject: identity.subject.clone(),
+                },
+                Claims::of(&identity).event(),
+            ]),
+            (None, MemberCommand::AcceptInvitation { .. }) => Err(MemberError::NotInvited),
             (None, _) => Err(MemberError::NotFound),
             (Some(state), command) => change(state, command),
         }
     }
 }
 
+impl MemberState {
+    fn is_identity(&self, issuer: &str, subject: &str) -> bool {
+        self.identity
+            .as_ref()
+            .is_some_and(|(i, s)| i == issuer && s == subject)
+    }
+
+    /// An `IdentityClaimsUpdated` when the provider now says something else.
+    fn claims_changes(&self, identity: &MappedIdentity) -> Vec<MemberEvent> {
+        let claims = Claims::of(identity);
+        if self.claims.as_ref() == Some(&claims) {
+            vec![]
+        } else {
+            vec![claims.event()]
+        }
+    }
+}
+
 fn change(state: &MemberState, command: MemberCommand) -> Result<Vec<MemberEvent>, MemberError> {
     Ok(match command {
-        MemberCommand::Create { .. } => return Err(MemberError::AlreadyExists),
+        MemberCommand::Create { .. } | MemberCommand::Invite { .. } => {
+            return Err(MemberError::AlreadyExists);
+        }
+        // A concurrent first sign-in already made this member: nothing more to record.
+        MemberCommand::Join {
+            issuer, identity, ..
+        } if state.is_identity(&issuer, &identity.subject) => state.claims_changes(&identity),
+        MemberCommand::Join { .. } => return Err(MemberError::AlreadyExists),
+        MemberCommand::AcceptInvitation { issuer, identity } => {
+            if state.is_identity(&issuer, &identity.subject) {
+                state.claims_changes(&identity)
+            } else if state.invited && state.identity.is_none() {
+                let mut events = vec![MemberEvent::IdentityLinked {
+                    issuer,
+                    subject: identity.subject.clone(),
+                }];
+                events.extend(state.claims_changes(&identity));
+                events
+            } else {
+                return Err(MemberError::NotInvited);
+            }
+        }
+        MemberCommand::UpdateClaims(identity) => state.claims_changes(&identity),
         MemberCommand::SetPassword { password_hash } => {
             vec![MemberEvent::PasswordSet { password_hash }]
         }
@@ -139,6 +254,9 @@ impl Aggregate for Member {
     fn apply(&mut self, event: Self::Event) {
         if let MemberEvent::MemberCreated {
             tenant_id, roles, ..
+        }
+        | MemberEvent::MemberInvited {
+            tenant_id, roles, ..
         } = &event
         {
             self.state = Some(MemberState {
@@ -146,6 +264,9 @@ impl Aggregate for Member {
                 roles: roles.clone(),
                 disabled: false,
                 tokens: BTreeMap::new(),
+                invited: matches!(event, MemberEvent::MemberInvited { .. }),
+                identity: None,
+                claims: None,
             });
             return;
         }
@@ -153,7 +274,26 @@ impl Aggregate for Member {
             return;
         };
         match event {
-            MemberEvent::MemberCreated { .. } | MemberEvent::PasswordSet { .. } => {}
+            MemberEvent::MemberCreated { .. }
+            | MemberEvent::MemberInvited { .. }
+            | MemberEvent::PasswordSet { .. } => {}
+            MemberEvent::IdentityLinked { issuer, subject } => {
+                state.invited = false;
+                state.identity = Some((issuer, subject));
+            }
+            MemberEvent::IdentityClaimsUpdated {
+                email,
+                name,
+                roles,
+                groups,
+            } => {
+                state.claims = Some(Claims {
+                    email,
+                    name,
+                    roles,
+                    groups,
+                });
+            }
             MemberEvent::RoleGranted { role } => {
                 state.roles.insert(role);
             }
@@ -256,6 +396,104 @@ mod tests {
             .given(vec![created()])
             .when(MemberCommand::RevokeRole(Role::TenantAdmin))
             .then_expect_events(vec![]);
+    }
+
+    fn identity(subject: &str) -> MappedIdentity {
+        MappedIdentity {
+            subject: subject.into(),
+            email: "ada@example.org".parse().expect("email"),
+            email_verified: true,
+            name: "Ada".parse().expect("name"),
+            username: None,
+            roles: BTreeSet::new(),
+            groups: BTreeSet::from(["/mri".to_owned()]),
+        }
+    }
+
+    fn claims_event(identity: &MappedIdentity) -> MemberEvent {
+        Claims::of(identity).event()
+    }
+
+    #[test]
+    fn first_sign_in_joins_once() {
+        let join = MemberCommand::Join {
+            tenant_id: tenant(),
+            issuer: "https://sso".into(),
+            identity: identity("s1"),
+        };
+        let linked = MemberEvent::IdentityLinked {
+            issuer: "https://sso".into(),
+            subject: "s1".into(),
+        };
+        Given::with(())
+            .given_no_previous_events()
+            .when(join.clone())
+            .then_expect_events(vec![
+                created(),
+                linked.clone(),
+                claims_event(&identity("s1")),
+            ]);
+        // a concurrent first request lands on the same member: nothing new
+        Given::with(())
+            .given(vec![created(), linked, claims_event(&identity("s1"))])
+            .when(join)
+            .then_expect_events(vec![]);
+    }
+
+    #[test]
+    fn an_invitation_is_accepted_by_one_identity() {
+        let invited = MemberEvent::MemberInvited {
+            tenant_id: tenant(),
+            email: "ada@example.org".parse().expect("email"),
+            name: "Ada".parse().expect("name"),
+            roles: BTreeSet::new(),
+        };
+        let accept = |subject: &str| MemberCommand::AcceptInvitation {
+            issuer: "https://sso".into(),
+            identity: identity(subject),
+        };
+        let linked = MemberEvent::IdentityLinked {
+            issuer: "https://sso".into(),
+            subject: "s1".into(),
+        };
+        Given::with(())
+            .given(vec![invited.clone()])
+            .when(accept("s1"))
+            .then_expect_events(vec![linked.clone(), claims_event(&identity("s1"))]);
+        Given::with(())
+            .given(vec![invited.clone(), linked])
+            .when(accept("s2"))
+            .then_expect_error(MemberError::NotInvited);
+        Given::with(())
+            .given(vec![created()])
+            .when(accept("s1"))
+            .then_expect_error(MemberError::NotInvited);
+        Given::with(())
+            .given_no_previous_events()
+            .when(accept("s1"))
+            .then_expect_error(MemberError::NotInvited);
+    }
+
+    #[test]
+    fn claims_are_recorded_when_they_change() {
+        let history = vec![
+            created(),
+            MemberEvent::IdentityLinked {
+                issuer: "https://sso".into(),
+                subject: "s1".into(),
+            },
+            claims_event(&identity("s1")),
+        ];
+        Given::with(())
+            .given(history.clone())
+            .when(MemberCommand::UpdateClaims(identity("s1")))
+            .then_expect_events(vec![]);
+        let mut admin = identity("s1");
+        admin.roles.insert(Role::TenantAdmin);
+        Given::with(())
+            .given(history)
+            .when(MemberCommand::UpdateClaims(admin.clone()))
+            .then_expect_events(vec![claims_event(&admin)]);
     }
 
     #[test]

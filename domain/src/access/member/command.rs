@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use crate::actor::Role;
 use crate::ids::{TenantId, TokenId};
 use crate::names::{DisplayName, Email};
+use crate::tenancy::MappedIdentity;
 
 /// Commands on a member. Secrets arrive already hashed: the domain never sees a plain
 /// password or token.
@@ -32,4 +33,23 @@ pub enum MemberCommand {
         now: DateTime<Utc>,
     },
     RevokeToken(TokenId),
+    Invite {
+        tenant_id: TenantId,
+        email: Email,
+        name: DisplayName,
+        roles: BTreeSet<Role>,
+    },
+    /// First sign-in with just-in-time provisioning: the member comes to exist.
+    Join {
+        tenant_id: TenantId,
+        issuer: String,
+        identity: MappedIdentity,
+    },
+    /// First sign-in of an invited member.
+    AcceptInvitation {
+        issuer: String,
+        identity: MappedIdentity,
+    },
+    /// A later sign-in: records what changed in the provider's claims.
+    UpdateClaims(MappedIdentity),
 }

@@ -16,6 +16,8 @@ pub enum MemberError {
     ExpiryInPast,
     #[error("too many active tokens: revoke some first")]
     TooManyTokens,
+    #[error("you have not been invited to this tenant: ask one of its administrators")]
+    NotInvited,
 }
 
 impl Coded for MemberError {
@@ -23,7 +25,7 @@ impl Coded for MemberError {
         match self {
             Self::AlreadyExists | Self::TokenExists | Self::TooManyTokens => Code::Conflict,
             Self::NotFound | Self::TokenNotFound => Code::NotFound,
-            Self::Disabled => Code::Forbidden,
+            Self::Disabled | Self::NotInvited => Code::Forbidden,
             Self::ExpiryInPast => Code::InvalidInput,
         }
     }

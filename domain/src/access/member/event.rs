@@ -40,6 +40,27 @@ pub enum MemberEvent {
     TokenRevoked {
         token_id: TokenId,
     },
+    /// Invited by e-mail: joins on first sign-in with a provider that vouches for it.
+    MemberInvited {
+        tenant_id: TenantId,
+        email: Email,
+        name: DisplayName,
+        roles: BTreeSet<Role>,
+    },
+    /// Signs in as `subject` at `issuer` from now on.
+    IdentityLinked {
+        issuer: String,
+        subject: String,
+    },
+    /// What the provider said at the latest sign-in, when it changed.
+    IdentityClaimsUpdated {
+        email: Email,
+        name: DisplayName,
+        /// Roles granted by the provider (beside those granted in Medgrid).
+        roles: BTreeSet<Role>,
+        /// The provider's group paths.
+        groups: BTreeSet<String>,
+    },
 }
 
 impl DomainEvent for MemberEvent {
@@ -53,6 +74,9 @@ impl DomainEvent for MemberEvent {
             Self::MemberEnabled => "MemberEnabled",
             Self::TokenIssued { .. } => "TokenIssued",
             Self::TokenRevoked { .. } => "TokenRevoked",
+            Self::MemberInvited { .. } => "MemberInvited",
+            Self::IdentityLinked { .. } => "IdentityLinked",
+            Self::IdentityClaimsUpdated { .. } => "IdentityClaimsUpdated",
         }
         .to_owned()
     }
