@@ -151,3 +151,29 @@ pub async fn memberships(
     .fetch_all(pool)
     .await
 }
+
+/// The groups of `tenant` that a provider's group paths name: a group matches a path by
+/// its whole name (`/radiology/mri` or `radiology/mri`) or by the path's last segment
+/// (`mri`), so that Keycloak groups map to Medgrid groups without configuration.
+pub async fn named_by_paths(
+    pool: &PgPool,
+    tenant: TenantId,
+    paths: &[String],
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    if paths.is_empty() {
+        return Ok(vec![]);
+    }
+    let mut names: Vec<String> = vec![];
+    for path in paths {
+        names.push(path.clone());
+        names.push(path.trim_start_matches('/').to_owned());
+        if let Some(last) = path.rsplit('/').next().filter(|l| !l.is_empty()) {
+            names.push(last.to_owned());
+        }
+    }
+    sqlx::query_scalar("SELECT id FROM groups WHERE tenant_id = $1 AND name = ANY($2)")
+        .bind(tenant.as_uuid())
+        .bind(&names)
+        .fetch_all(pool)
+        .await
+}

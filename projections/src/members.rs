@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use medgrid_domain::access::MemberEvent;
 use medgrid_domain::ids::{MemberId, TenantId};
+use serde_json::json;
 use sqlx::{FromRow, PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -24,6 +25,13 @@ pub struct MemberRow {
     pub name: String,
     pub roles: Vec<String>,
     pub disabled: bool,
+    /// ACTIVE, or INVITED until the first sign-in.
+    pub status: String,
+    pub issuer: Option<String>,
+    pub subject: Option<String>,
+    /// Roles and group paths the provider gave at the latest sign-in.
+    pub idp_roles: Vec<String>,
+    pub idp_groups: Vec<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub position: i64,
@@ -81,6 +89,11 @@ struct MemberState {
     roles: Vec<String>,
     disabled: bool,
     password_hash: Option<String>,
+    status: String,
+    issuer: Option<String>,
+    subject: Option<String>,
+    idp_roles: Vec<String>,
+    idp_groups: Vec<String>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     position: i64,
@@ -127,7 +140,8 @@ impl Fold {
         token_ids.sort();
         token_ids.dedup();
         let members: Vec<MemberState> = sqlx::query_as(
-            "SELECT id, tenant_id, email, name, roles, disabled, password_hash, created_at, updated_at, position
+            "SELECT id, tenant_id, email, name, roles, disabled, password_hash, status, issuer,
+                    subject, idp_roles, idp_groups, created_at, updated_at, position
                FROM members WHERE id = ANY($1)",
         )
         .bind(&member_ids)
@@ -157,7 +171,14 @@ impl Fold {
                 email,
                 name,
                 roles,
+            }
+            | MemberEvent::MemberInvited {
+                tenant_id,
+                email,
+                name,
+                roles,
             } => {
+                let invited = matches!(event, MemberEvent::MemberInvited { .. });
                 self.members.insert(
                     id,
                     MemberState {
@@ -168,6 +189,11 @@ impl Fold {
                         roles: roles.iter().map(|r| r.as_str().to_owned()).collect(),
                         disabled: false,
                         password_hash: None,
+                        status: if invited { "INVITED" } else { "ACTIVE" }.to_owned(),
+                        issuer: None,
+                        subject: None,
+                        idp_roles: vec![],
+                        idp_groups: vec![],
                         created_at: at,
                         updated_at: at,
                         position: e.position.global_position,
@@ -215,7 +241,24 @@ impl Fold {
                     MemberEvent::RoleRevoked { role } => m.roles.retain(|r| r != role.as_str()),
                     MemberEvent::MemberDisabled => m.disabled = true,
                     MemberEvent::MemberEnabled => m.disabled = false,
+                    MemberEvent::IdentityLinked { issuer, subject } => {
+                        m.status = "ACTIVE".to_owned();
+                        m.issuer = Some(issuer.clone());
+                        m.subject = Some(subject.clone());
+                    }
+                    MemberEvent::IdentityClaimsUpdated {
+                        email,
+                        name,
+                        roles,
+                        groups,
+                    } => {
+                        m.email = email.to_string();
+                        m.name = name.to_string();
+                        m.idp_roles = roles.iter().map(|r| r.as_str().to_owned()).collect();
+                        m.idp_groups = groups.iter().cloned().collect();
+                    }
                     MemberEvent::MemberCreated { .. }
+                    | MemberEvent::MemberInvited { .. }
                     | MemberEvent::TokenIssued { .. }
                     | MemberEvent::TokenRevoked { .. } => {}
                 }
@@ -232,25 +275,35 @@ impl Fold {
                 .await?;
             let m: Vec<&MemberState> = self.members.values().collect();
             sqlx::query(
-                "INSERT INTO members (id, tenant_id, email, name, roles, disabled, password_hash, created_at, updated_at, position)
-                 SELECT id, tenant_id, email, name,
-                        CASE WHEN roles = '' THEN '{}'::text[] ELSE string_to_array(roles, ',') END,
-                        disabled, password_hash, created_at, updated_at, position
-                   FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::bool[],
-                               $7::text[], $8::timestamptz[], $9::timestamptz[], $10::int8[])
-                     AS t(id, tenant_id, email, name, roles, disabled, password_hash, created_at, updated_at, position)",
+                "INSERT INTO members (id, tenant_id, email, name, roles, disabled, password_hash, created_at,
+                                      updated_at, position, status, issuer, subject, idp_roles, idp_groups)
+                 SELECT id, tenant_id, email, name, roles::text[], disabled, password_hash, created_at,
+                        updated_at, position, status, issuer, subject, idp_roles::text[], idp_groups::text[]
+                   FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::jsonb[], $6::bool[],
+                               $7::text[], $8::timestamptz[], $9::timestamptz[], $10::int8[], $11::text[],
+                               $12::text[], $13::text[], $14::jsonb[], $15::jsonb[])
+                     AS t(id, tenant_id, email, name, roles_json, disabled, password_hash, created_at,
+                          updated_at, position, status, issuer, subject, idp_roles_json, idp_groups_json),
+                        LATERAL (SELECT ARRAY(SELECT jsonb_array_elements_text(roles_json)) AS roles,
+                                        ARRAY(SELECT jsonb_array_elements_text(idp_roles_json)) AS idp_roles,
+                                        ARRAY(SELECT jsonb_array_elements_text(idp_groups_json)) AS idp_groups) arrays",
             )
             .bind(m.iter().map(|r| r.id).collect::<Vec<_>>())
             .bind(m.iter().map(|r| r.tenant_id).collect::<Vec<_>>())
             .bind(m.iter().map(|r| r.email.clone()).collect::<Vec<_>>())
             .bind(m.iter().map(|r| r.name.clone()).collect::<Vec<_>>())
-            // role names are fixed identifiers without commas
-            .bind(m.iter().map(|r| r.roles.join(",")).collect::<Vec<_>>())
+            // arrays of arrays go through JSON: UNNEST of a 2-d array would flatten them
+            .bind(m.iter().map(|r| json!(r.roles)).collect::<Vec<_>>())
             .bind(m.iter().map(|r| r.disabled).collect::<Vec<_>>())
             .bind(m.iter().map(|r| r.password_hash.clone()).collect::<Vec<_>>())
             .bind(m.iter().map(|r| r.created_at).collect::<Vec<_>>())
             .bind(m.iter().map(|r| r.updated_at).collect::<Vec<_>>())
             .bind(m.iter().map(|r| r.position).collect::<Vec<_>>())
+            .bind(m.iter().map(|r| r.status.clone()).collect::<Vec<_>>())
+            .bind(m.iter().map(|r| r.issuer.clone()).collect::<Vec<_>>())
+            .bind(m.iter().map(|r| r.subject.clone()).collect::<Vec<_>>())
+            .bind(m.iter().map(|r| json!(r.idp_roles)).collect::<Vec<_>>())
+            .bind(m.iter().map(|r| json!(r.idp_groups)).collect::<Vec<_>>())
             .execute(&mut *db)
             .await?;
         }
@@ -280,8 +333,10 @@ impl Fold {
     }
 }
 
-const COLUMNS: &str =
-    "id, tenant_id, email, name, roles, disabled, created_at, updated_at, position";
+/// `roles` are the effective roles: granted in Medgrid or by the member's provider.
+const COLUMNS: &str = "id, tenant_id, email, name,
+     ARRAY(SELECT DISTINCT unnest(roles || idp_roles) ORDER BY 1) AS roles,
+     disabled, status, issuer, subject, idp_roles, idp_groups, created_at, updated_at, position";
 
 pub async fn by_id(pool: &PgPool, id: MemberId) -> Result<Option<MemberRow>, sqlx::Error> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM members WHERE id = $1"))
@@ -305,6 +360,25 @@ pub async fn list(
     .fetch_all(pool)
     .await?;
     Ok(Page::from_fetched(rows, page.first))
+}
+
+/// The member a provider knows as `subject` (the earliest linked, should a race have
+/// linked two).
+pub async fn by_identity(
+    pool: &PgPool,
+    tenant: TenantId,
+    issuer: &str,
+    subject: &str,
+) -> Result<Option<MemberRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM members WHERE tenant_id = $1 AND issuer = $2 AND subject = $3
+          ORDER BY position LIMIT 1"
+    ))
+    .bind(tenant.as_uuid())
+    .bind(issuer)
+    .bind(subject)
+    .fetch_optional(pool)
+    .await
 }
 
 /// The stored password hash of a member, for local login.
@@ -334,6 +408,7 @@ pub struct TokenHolder {
     pub member_id: Uuid,
     pub tenant_id: Uuid,
     pub roles: Vec<String>,
+    pub idp_groups: Vec<String>,
     pub member_disabled: bool,
     pub tenant_status: Option<String>,
     pub expires_at: Option<DateTime<Utc>>,
@@ -345,7 +420,8 @@ pub async fn token_holder(
     secret_hash: &str,
 ) -> Result<Option<TokenHolder>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT t.id AS token_id, m.id AS member_id, m.tenant_id, m.roles,
+        "SELECT t.id AS token_id, m.id AS member_id, m.tenant_id,
+                ARRAY(SELECT DISTINCT unnest(m.roles || m.idp_roles)) AS roles, m.idp_groups,
                 m.disabled AS member_disabled, tn.status AS tenant_status,
                 t.expires_at, t.revoked_at
            FROM access_tokens t

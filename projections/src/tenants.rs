@@ -1,9 +1,11 @@
-//! Read model `tenants`: one row per institution.
+//! Read models `tenants` (one row per institution) and `identity_providers` (the
+//! providers each one trusts).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use medgrid_domain::ids::TenantId;
-use medgrid_domain::tenancy::TenantEvent;
+use medgrid_domain::ids::{ProviderId, TenantId};
+use medgrid_domain::names::InvalidValue;
+use medgrid_domain::tenancy::{ClaimMapping, IdentityProvider, TenantEvent};
 use sqlx::{FromRow, PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -20,6 +22,7 @@ pub struct TenantRow {
     pub name: String,
     pub status: String,
     pub suspended_reason: Option<String>,
+    pub provisioning: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub position: i64,
@@ -38,7 +41,7 @@ impl EventByEvent for Tenants {
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["tenants"]
+        &["tenants", "identity_providers"]
     }
 
     fn consumes(&self) -> &'static [&'static str] {
@@ -84,13 +87,47 @@ impl EventByEvent for Tenants {
             )
             .bind(id)
             .bind(at),
+            TenantEvent::ProvisioningSet { provisioning } => sqlx::query(
+                "UPDATE tenants SET provisioning = $2, updated_at = $3 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(provisioning.as_str())
+            .bind(at),
+            TenantEvent::IdentityProviderAdded {
+                provider_id,
+                provider,
+            }
+            | TenantEvent::IdentityProviderUpdated {
+                provider_id,
+                provider,
+            } => sqlx::query(
+                "INSERT INTO identity_providers
+                        (id, tenant_id, name, issuer, audience, client_id, claims, created_at, updated_at, position)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)
+                 ON CONFLICT (id) DO UPDATE SET name = $3, issuer = $4, audience = $5,
+                        client_id = $6, claims = $7, updated_at = $8",
+            )
+            .bind(provider_id.as_uuid())
+            .bind(id)
+            .bind(provider.name.as_ref())
+            .bind(provider.issuer.as_ref())
+            .bind(&provider.audience)
+            .bind(&provider.client_id)
+            .bind(sqlx::types::Json(&provider.claims))
+            .bind(at)
+            .bind(e.position.global_position),
+            TenantEvent::IdentityProviderRemoved { provider_id } => {
+                sqlx::query("DELETE FROM identity_providers WHERE id = $1")
+                    .bind(provider_id.as_uuid())
+            }
         };
         q.execute(db).await?;
         Ok(())
     }
 }
 
-const COLUMNS: &str = "id, slug, name, status, suspended_reason, created_at, updated_at, position";
+const COLUMNS: &str =
+    "id, slug, name, status, suspended_reason, provisioning, created_at, updated_at, position";
 
 pub async fn by_id(pool: &PgPool, id: TenantId) -> Result<Option<TenantRow>, sqlx::Error> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM tenants WHERE id = $1"))
@@ -115,4 +152,85 @@ pub async fn list(pool: &PgPool, page: PageRequest) -> Result<Page<TenantRow>, s
     .fetch_all(pool)
     .await?;
     Ok(Page::from_fetched(rows, page.first))
+}
+
+/// A trusted identity provider, as stored.
+#[derive(Debug, Clone, FromRow)]
+pub struct ProviderRow {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub name: String,
+    pub issuer: String,
+    pub audience: String,
+    pub client_id: Option<String>,
+    pub claims: sqlx::types::Json<ClaimMapping>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl ProviderRow {
+    /// The provider in domain terms (rows come from validated events).
+    pub fn provider(&self) -> Result<IdentityProvider, InvalidValue> {
+        Ok(IdentityProvider {
+            name: self.name.parse()?,
+            issuer: self.issuer.parse()?,
+            audience: self.audience.clone(),
+            client_id: self.client_id.clone(),
+            claims: self.claims.0.clone(),
+        })
+    }
+}
+
+const PROVIDER_COLUMNS: &str =
+    "id, tenant_id, name, issuer, audience, client_id, claims, created_at, updated_at";
+
+pub async fn providers(pool: &PgPool, tenant: TenantId) -> Result<Vec<ProviderRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {PROVIDER_COLUMNS} FROM identity_providers WHERE tenant_id = $1 ORDER BY position"
+    ))
+    .bind(tenant.as_uuid())
+    .fetch_all(pool)
+    .await
+}
+
+pub async fn provider(pool: &PgPool, id: ProviderId) -> Result<Option<ProviderRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {PROVIDER_COLUMNS} FROM identity_providers WHERE id = $1"
+    ))
+    .bind(id.as_uuid())
+    .fetch_optional(pool)
+    .await
+}
+
+/// Every tenant's providers with this issuer (a token names its issuer).
+pub async fn providers_by_issuer(
+    pool: &PgPool,
+    issuer: &str,
+) -> Result<Vec<ProviderRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {PROVIDER_COLUMNS} FROM identity_providers WHERE issuer = $1 ORDER BY position"
+    ))
+    .bind(issuer)
+    .fetch_all(pool)
+    .await
+}
+
+/// A provider people can pick on the sign-in page: browser sign-in needs a client id,
+/// and its tenant must be active.
+#[derive(Debug, Clone, FromRow)]
+pub struct SignInChoice {
+    pub provider_id: Uuid,
+    pub provider_name: String,
+    pub tenant_name: String,
+}
+
+pub async fn sign_in_choices(pool: &PgPool) -> Result<Vec<SignInChoice>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT p.id AS provider_id, p.name AS provider_name, t.name AS tenant_name
+           FROM identity_providers p JOIN tenants t ON t.id = p.tenant_id
+          WHERE p.client_id IS NOT NULL AND t.status = 'ACTIVE'
+          ORDER BY t.name, p.name",
+    )
+    .fetch_all(pool)
+    .await
 }
