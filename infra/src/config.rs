@@ -22,6 +22,9 @@ pub enum LogFormat {
 pub struct Config {
     /// Address the HTTP server listens on.
     pub listen: SocketAddr,
+    /// Where browsers reach Medgrid, e.g. `https://medgrid.example.org` (sign-in redirect
+    /// URIs, `Secure` cookies); default `http://<listen address>`.
+    pub public_url: Option<String>,
     /// Where the embedded PostgreSQL cluster, blobs and outbox live.
     pub data_dir: PathBuf,
     /// External PostgreSQL (`DATABASE_URL`); without it, an embedded cluster runs in `data_dir`.
@@ -51,6 +54,11 @@ pub struct Config {
     pub rate_limit_member_per_minute: u32,
     /// Requests all members of one tenant may make per minute, in each process (0 = no limit).
     pub rate_limit_tenant_per_minute: u32,
+    /// Identity providers' keys are fetched again after this long.
+    pub oidc_keys_ttl_seconds: u64,
+    /// A token signed with a key not in the cache makes Medgrid fetch the provider's keys
+    /// again, at most once per this interval per provider.
+    pub oidc_key_refetch_ms: u64,
 }
 
 #[derive(Serialize)]
@@ -71,6 +79,8 @@ struct Defaults {
     dispatch_interval_ms: u64,
     rate_limit_member_per_minute: u32,
     rate_limit_tenant_per_minute: u32,
+    oidc_keys_ttl_seconds: u64,
+    oidc_key_refetch_ms: u64,
 }
 
 impl Default for Defaults {
@@ -92,6 +102,8 @@ impl Default for Defaults {
             dispatch_interval_ms: 1000,
             rate_limit_member_per_minute: 600,
             rate_limit_tenant_per_minute: 6000,
+            oidc_keys_ttl_seconds: 3600,
+            oidc_key_refetch_ms: 10_000,
         }
     }
 }
@@ -131,6 +143,14 @@ impl Config {
 
     pub fn dispatch_interval(&self) -> Duration {
         Duration::from_millis(self.dispatch_interval_ms)
+    }
+
+    pub fn oidc_keys_ttl(&self) -> Duration {
+        Duration::from_secs(self.oidc_keys_ttl_seconds)
+    }
+
+    pub fn oidc_key_refetch_interval(&self) -> Duration {
+        Duration::from_millis(self.oidc_key_refetch_ms)
     }
 
     pub fn poll_interval(&self) -> Duration {
