@@ -202,9 +202,11 @@ async fn submit_as(
     let group = match &request.group {
         Some(g) => {
             let g: GroupId = parse_id(g, "group")?;
-            scope
-                .caller
-                .check(|a| a.require_group_visible(actor.tenant_id, g))?;
+            // another tenant's group is not found, even for a platform admin's own job
+            let row = super::groups::visible(scope, g).await?;
+            if row.tenant_id != actor.tenant_id.as_uuid() {
+                return Err(ApiError::not_found("group"));
+            }
             Some(g)
         }
         None => None,
@@ -343,8 +345,8 @@ async fn check_source(scope: &Scope<'_>, input: &Input, source: &str) -> Result<
     Err(bad("a file is given as sample:APP/FILE or job:JOB_ID/PATH"))
 }
 
-/// A resource by id or name, as the caller may use it: unknown is NOT_FOUND, known but
-/// not allowed is FORBIDDEN.
+/// A resource by id or name, as the caller may use it. One not open to the caller is
+/// NOT_FOUND like an unknown one: its existence and name are not revealed.
 async fn usable_resource(
     scope: &Scope<'_>,
     actor: &Actor,
@@ -364,10 +366,7 @@ async fn usable_resource(
             .keys()
             .any(|g| row.groups.contains(&g.as_uuid()));
     if !allowed {
-        return Err(ApiError::new(
-            medgrid_domain::Code::Forbidden,
-            format!("resource {} is not open to you", row.name),
-        ));
+        return Err(ApiError::not_found("resource"));
     }
     let kind = serde_json::from_value(row.kind.clone())
         .map_err(|_| ApiError::invalid("the resource's kind cannot be read"))?;
@@ -406,6 +405,11 @@ async fn placements(
     request: &SubmitRequest,
 ) -> Result<Vec<Placement>, ApiError> {
     if !request.replicas.is_empty() {
+        if !request.resources.is_empty() {
+            return Err(ApiError::invalid(
+                "give either resourceIds or replicas, not both",
+            ));
+        }
         if request.replicas.len() > 8 {
             return Err(ApiError::invalid("replicas: at most 8"));
         }
@@ -414,6 +418,13 @@ async fn placements(
             out.push(placement(scope, actor, &r.resource, r.nodes).await?);
         }
         return Ok(out);
+    }
+    if request.resources.len() > 8 {
+        return Err(ApiError::invalid("resourceIds: at most 8"));
+    }
+    // every one named must be usable, though the first is the one used
+    for other in request.resources.iter().skip(1) {
+        usable_resource(scope, actor, other).await?;
     }
     let first = request.resources.first().map_or("local", String::as_str);
     Ok(vec![placement(scope, actor, first, request.nodes).await?])

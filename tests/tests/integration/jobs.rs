@@ -600,9 +600,10 @@ async fn bad_submissions_are_refused_and_write_nothing() {
             "resource",
         ),
         (
+            // not open to this tenant: as unknown (neither existence nor name revealed)
             json!({"applicationId": mri, "parameters": {}, "resourceIds": ["hpc"]}),
-            "FORBIDDEN",
-            "hpc",
+            "NOT_FOUND",
+            "resource",
         ),
         (
             json!({"applicationId": mri, "parameters": {}, "nodes": 2}),
