@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use async_graphql::Schema;
-use medgrid_domain::ports::{CommandBus, Secrets};
+use medgrid_domain::ports::{CommandBus, IdentityTokens, Secrets};
 use sqlx::PgPool;
 use tokio::sync::watch;
 
@@ -12,6 +12,7 @@ mod audit_types;
 mod catalog_types;
 mod compute_types;
 pub mod error;
+mod identity_types;
 mod job_types;
 mod mutation;
 mod query;
@@ -20,7 +21,9 @@ mod types;
 pub mod usecases;
 
 pub use error::ApiError;
-pub use mutation::Mutation;
+/// Every mutation: one object per area, merged.
+#[derive(async_graphql::MergedObject, Default)]
+pub struct Mutation(mutation::CoreMutation, identity_types::IdentityMutation);
 pub use query::Query;
 pub use subscription::Subscription;
 
@@ -30,6 +33,8 @@ pub struct Services {
     pub pool: PgPool,
     pub bus: Arc<dyn CommandBus>,
     pub secrets: Arc<dyn Secrets>,
+    /// Bearer JWTs of the identity providers tenants trust.
+    pub identity: Arc<dyn IdentityTokens>,
     /// Job logs, outputs and shipped samples.
     pub files: Arc<dyn medgrid_domain::ports::JobFiles>,
     /// Bumped when in-process processors apply events (wakes subscriptions early).
@@ -62,7 +67,7 @@ pub struct Limits {
 }
 
 pub fn build_schema(services: Services, limits: Limits) -> MedgridSchema {
-    Schema::build(Query, Mutation, Subscription)
+    Schema::build(Query, Mutation::default(), Subscription)
         .data(services)
         .limit_depth(limits.depth)
         .limit_complexity(limits.complexity)
@@ -73,5 +78,7 @@ pub fn build_schema(services: Services, limits: Limits) -> MedgridSchema {
 
 /// The schema in SDL, for clients and for the isolation test generated from it.
 pub fn sdl() -> String {
-    Schema::build(Query, Mutation, Subscription).finish().sdl()
+    Schema::build(Query, Mutation::default(), Subscription)
+        .finish()
+        .sdl()
 }

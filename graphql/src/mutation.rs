@@ -17,7 +17,9 @@ use crate::types::{
 };
 use crate::usecases::{access, auth, catalog, compute, groups, jobs, parse_id, tenancy};
 
-pub struct Mutation;
+/// Tenancy, members, groups, catalog and jobs (identity is in `identity_types`).
+#[derive(Default)]
+pub struct CoreMutation;
 
 #[derive(InputObject)]
 pub struct CreateTenantInput {
@@ -52,7 +54,8 @@ pub struct IssuedToken {
     access_token: AccessToken,
 }
 
-fn own_tenant(ctx: &Context<'_>, tenant_id: Option<ID>) -> Result<TenantId, ApiError> {
+/// The tenant a mutation is about: the one named, or the caller's own.
+pub(crate) fn own_tenant(ctx: &Context<'_>, tenant_id: Option<ID>) -> Result<TenantId, ApiError> {
     match tenant_id {
         Some(id) => parse_id(&id, "tenant"),
         None => scope(ctx)?
@@ -64,7 +67,7 @@ fn own_tenant(ctx: &Context<'_>, tenant_id: Option<ID>) -> Result<TenantId, ApiE
 }
 
 #[Object]
-impl Mutation {
+impl CoreMutation {
     /// Signs in with a local account; returns a bearer token.
     async fn login(
         &self,

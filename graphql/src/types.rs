@@ -98,9 +98,32 @@ impl Tenant {
     async fn suspended_reason(&self) -> Option<&str> {
         self.0.suspended_reason.as_deref()
     }
+    /// How people from its identity providers become members.
+    async fn provisioning(&self) -> crate::identity_types::ProvisioningMode {
+        crate::identity_types::ProvisioningMode::of(&self.0.provisioning)
+    }
+    /// The OpenID Connect providers it trusts (its administrators only).
+    async fn identity_providers(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<crate::identity_types::IdentityProvider>> {
+        let scope = scope(ctx)?;
+        let rows =
+            crate::usecases::identity::providers(&scope, TenantId::from_uuid(self.0.id)).await?;
+        Ok(rows
+            .into_iter()
+            .map(crate::identity_types::IdentityProvider)
+            .collect())
+    }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum MemberStatus {
+    Active,
+    Invited,
 }
 
 pub struct Member(pub MemberRow);
@@ -137,6 +160,26 @@ impl Member {
     }
     async fn disabled(&self) -> bool {
         self.0.disabled
+    }
+    /// ACTIVE, or INVITED until their first sign-in.
+    async fn status(&self) -> MemberStatus {
+        if self.0.status == "INVITED" {
+            MemberStatus::Invited
+        } else {
+            MemberStatus::Active
+        }
+    }
+    /// The identity provider they sign in with (none for local accounts).
+    async fn issuer(&self) -> Option<&str> {
+        self.0.issuer.as_deref()
+    }
+    /// Their subject at that provider.
+    async fn subject(&self) -> Option<&str> {
+        self.0.subject.as_deref()
+    }
+    /// Group paths their provider gave at the latest sign-in.
+    async fn provider_groups(&self) -> &[String] {
+        &self.0.idp_groups
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at

@@ -28,16 +28,7 @@ pub async fn create(scope: &Scope<'_>, new: NewMember<'_>) -> Result<MemberRow, 
     let name: DisplayName = new.name.parse()?;
     let password: Option<Password> = new.password.map(str::parse).transpose()?;
     let tenant = new.tenant_id;
-    scope.require_admin_of(tenant)?;
-    for role in &new.roles {
-        scope.caller.check(|a| a.require_may_grant(tenant, *role))?;
-    }
-    let row = tenants::by_id(&scope.svc.pool, tenant)
-        .await?
-        .ok_or_else(|| ApiError::not_found("tenant"))?;
-    if !row.is_active() {
-        return Err(ApiError::new(Code::Forbidden, "this tenant is suspended"));
-    }
+    require_may_add(scope, tenant, &new.roles).await?;
     let password_hash = password
         .map(|p| scope.svc.secrets.hash_password(&p))
         .transpose()?;
@@ -55,6 +46,26 @@ pub async fn create(scope: &Scope<'_>, new: NewMember<'_>) -> Result<MemberRow, 
         .member(id, command, &scope.metadata(tenant))
         .await?;
     visible(scope, id).await
+}
+
+/// Adding a member with `roles` to `tenant` (creating or inviting): tenant admins of an
+/// active tenant, and only platform admins give PLATFORM_ADMIN.
+pub async fn require_may_add(
+    scope: &Scope<'_>,
+    tenant: TenantId,
+    roles: &BTreeSet<Role>,
+) -> Result<(), ApiError> {
+    scope.require_admin_of(tenant)?;
+    for role in roles {
+        scope.caller.check(|a| a.require_may_grant(tenant, *role))?;
+    }
+    let row = tenants::by_id(&scope.svc.pool, tenant)
+        .await?
+        .ok_or_else(|| ApiError::not_found("tenant"))?;
+    if !row.is_active() {
+        return Err(ApiError::new(Code::Forbidden, "this tenant is suspended"));
+    }
+    Ok(())
 }
 
 /// A member the caller may see (same tenant, or platform admin); others are not found.

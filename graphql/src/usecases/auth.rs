@@ -16,8 +16,12 @@ use crate::{ApiError, Services};
 /// How long a token from password login lives.
 pub const LOGIN_TOKEN_HOURS: i64 = 12;
 
-/// Resolves a bearer token to an active member of an active tenant.
+/// Resolves a bearer token to an active member of an active tenant: a JWT of a trusted
+/// identity provider, or a personal access token.
 pub async fn resolve_bearer(svc: &Services, token: &str) -> Result<Actor, ApiError> {
+    if let Some(issuer) = svc.identity.claimed_issuer(token) {
+        return super::federation::resolve(svc, token, &issuer).await;
+    }
     let hash = svc.secrets.token_hash(token);
     let holder = members::token_holder(&svc.pool, &hash)
         .await?
@@ -34,30 +38,42 @@ pub async fn resolve_bearer(svc: &Services, token: &str) -> Result<Actor, ApiErr
     if holder.member_disabled {
         return Err(ApiError::new(Code::Forbidden, "this account is disabled"));
     }
-    actor(svc, holder.tenant_id, holder.member_id, &holder.roles).await
+    actor(
+        svc,
+        holder.tenant_id,
+        holder.member_id,
+        &holder.roles,
+        &holder.idp_groups,
+    )
+    .await
 }
 
-async fn actor(
+/// The actor of an active member: roles granted in Medgrid or by their provider; groups
+/// they were added to, and those their provider's group paths name (as plain members).
+pub(crate) async fn actor(
     svc: &Services,
     tenant: uuid::Uuid,
     member: uuid::Uuid,
     roles: &[String],
+    provider_groups: &[String],
 ) -> Result<Actor, ApiError> {
     let member_id = MemberId::from_uuid(member);
-    let groups = groups::memberships(&svc.pool, member_id)
+    let tenant_id = TenantId::from_uuid(tenant);
+    let mut groups = groups::named_by_paths(&svc.pool, tenant_id, provider_groups)
         .await?
         .into_iter()
-        .map(|g| {
-            let role = if g.role == GroupRole::Manager.as_str() {
-                GroupRole::Manager
-            } else {
-                GroupRole::Member
-            };
-            (GroupId::from_uuid(g.group_id), role)
-        })
+        .map(|id| (GroupId::from_uuid(id), GroupRole::Member))
         .collect::<BTreeMap<_, _>>();
+    for g in groups::memberships(&svc.pool, member_id).await? {
+        let role = if g.role == GroupRole::Manager.as_str() {
+            GroupRole::Manager
+        } else {
+            GroupRole::Member
+        };
+        groups.insert(GroupId::from_uuid(g.group_id), role);
+    }
     Ok(Actor {
-        tenant_id: TenantId::from_uuid(tenant),
+        tenant_id,
         member_id,
         roles: parse_roles(roles),
         groups,
@@ -101,16 +117,49 @@ pub async fn login(
     if !tenant.is_active() {
         return Err(ApiError::new(Code::Forbidden, "this tenant is suspended"));
     }
+    let token = open_session(svc, tenant_id, member_id, "password login", request_id).await?;
+    Ok((token, member_id))
+}
+
+/// A bearer token for `member` that lives [`LOGIN_TOKEN_HOURS`]: what a sign-in gives
+/// (password login, or a browser session). Returns the plaintext, shown once.
+pub async fn open_session(
+    svc: &Services,
+    tenant_id: TenantId,
+    member_id: MemberId,
+    name: &str,
+    request_id: Option<String>,
+) -> Result<String, ApiError> {
     let minted = svc.secrets.mint_token();
     let now = Utc::now();
     let command = MemberCommand::IssueToken {
         token_id: TokenId::random(),
-        name: "password login".parse()?,
+        name: name.parse()?,
         secret_hash: minted.hash,
         expires_at: Some(now + Duration::hours(LOGIN_TOKEN_HOURS)),
         now,
     };
     let meta = EventMetadata::new(tenant_id, Causer::Member(member_id), request_id);
     svc.bus.member(member_id, command, &meta).await?;
-    Ok((minted.plaintext, member_id))
+    Ok(minted.plaintext)
+}
+
+/// Ends the session of a bearer token (sign-out): the token is revoked.
+pub async fn close_session(svc: &Services, token: &str) -> Result<(), ApiError> {
+    let hash = svc.secrets.token_hash(token);
+    let Some(holder) = members::token_holder(&svc.pool, &hash).await? else {
+        return Ok(());
+    };
+    if holder.revoked_at.is_some() {
+        return Ok(());
+    }
+    let member_id = MemberId::from_uuid(holder.member_id);
+    let meta = EventMetadata::new(
+        TenantId::from_uuid(holder.tenant_id),
+        Causer::Member(member_id),
+        None,
+    );
+    let command = MemberCommand::RevokeToken(TokenId::from_uuid(holder.token_id));
+    svc.bus.member(member_id, command, &meta).await?;
+    Ok(())
 }

@@ -5,7 +5,9 @@ pub mod access;
 pub mod auth;
 pub mod catalog;
 pub mod compute;
+pub mod federation;
 pub mod groups;
+pub mod identity;
 pub mod jobs;
 pub mod tenancy;
 

@@ -1,0 +1,158 @@
+//! The identity providers a tenant trusts, how its members come to exist, and invitations.
+
+use std::collections::BTreeSet;
+
+use medgrid_domain::access::MemberCommand;
+use medgrid_domain::actor::Role;
+use medgrid_domain::ids::{MemberId, ProviderId, TenantId};
+use medgrid_domain::names::{DisplayName, Email};
+use medgrid_domain::tenancy::{
+    ClaimMapping, IdentityProvider, IssuerUrl, Provisioning, TenantCommand,
+};
+use medgrid_projections::members::MemberRow;
+use medgrid_projections::tenants::{self, ProviderRow};
+
+use super::{Scope, access, parse_id};
+use crate::ApiError;
+
+/// A provider as an administrator types it; unset claim paths take Keycloak's defaults.
+pub struct ProviderInput {
+    pub name: String,
+    pub issuer: String,
+    pub audience: String,
+    pub client_id: Option<String>,
+    pub claims: Option<ClaimMapping>,
+}
+
+impl ProviderInput {
+    fn parse(self) -> Result<IdentityProvider, ApiError> {
+        let provider = IdentityProvider {
+            name: self.name.parse::<DisplayName>()?,
+            issuer: self.issuer.trim().parse::<IssuerUrl>()?,
+            audience: self.audience.trim().to_owned(),
+            client_id: self.client_id.map(|c| c.trim().to_owned()),
+            claims: self.claims.unwrap_or_default(),
+        };
+        provider.validate()?;
+        Ok(provider)
+    }
+}
+
+pub async fn add_provider(
+    scope: &Scope<'_>,
+    tenant: TenantId,
+    input: ProviderInput,
+) -> Result<ProviderRow, ApiError> {
+    let provider = input.parse()?;
+    scope.require_admin_of(tenant)?;
+    let id = ProviderId::random();
+    let command = TenantCommand::AddIdentityProvider {
+        provider_id: id,
+        provider,
+    };
+    scope
+        .svc
+        .bus
+        .tenant(tenant, command, &scope.metadata(tenant))
+        .await?;
+    visible_provider(scope, id).await
+}
+
+pub async fn update_provider(
+    scope: &Scope<'_>,
+    id: &str,
+    input: ProviderInput,
+) -> Result<ProviderRow, ApiError> {
+    let provider = input.parse()?;
+    let row = administered_provider(scope, id).await?;
+    let id = ProviderId::from_uuid(row.id);
+    let tenant = TenantId::from_uuid(row.tenant_id);
+    let command = TenantCommand::UpdateIdentityProvider {
+        provider_id: id,
+        provider,
+    };
+    scope
+        .svc
+        .bus
+        .tenant(tenant, command, &scope.metadata(tenant))
+        .await?;
+    visible_provider(scope, id).await
+}
+
+pub async fn remove_provider(scope: &Scope<'_>, id: &str) -> Result<ProviderRow, ApiError> {
+    let row = administered_provider(scope, id).await?;
+    let tenant = TenantId::from_uuid(row.tenant_id);
+    let command = TenantCommand::RemoveIdentityProvider(ProviderId::from_uuid(row.id));
+    scope
+        .svc
+        .bus
+        .tenant(tenant, command, &scope.metadata(tenant))
+        .await?;
+    Ok(row)
+}
+
+pub async fn set_provisioning(
+    scope: &Scope<'_>,
+    tenant: TenantId,
+    provisioning: Provisioning,
+) -> Result<tenants::TenantRow, ApiError> {
+    scope.require_admin_of(tenant)?;
+    let command = TenantCommand::SetProvisioning(provisioning);
+    scope
+        .svc
+        .bus
+        .tenant(tenant, command, &scope.metadata(tenant))
+        .await?;
+    super::tenancy::visible(scope, tenant).await
+}
+
+/// A tenant's providers: its administrators (and platform admins) see them.
+pub async fn providers(scope: &Scope<'_>, tenant: TenantId) -> Result<Vec<ProviderRow>, ApiError> {
+    scope.require_admin_of(tenant)?;
+    Ok(tenants::providers(&scope.svc.pool, tenant).await?)
+}
+
+/// A provider of a tenant the caller administers; any other is not found.
+async fn administered_provider(scope: &Scope<'_>, id: &str) -> Result<ProviderRow, ApiError> {
+    let row = visible_provider(scope, parse_id(id, "identity provider")?).await?;
+    scope.require_admin_of(TenantId::from_uuid(row.tenant_id))?;
+    Ok(row)
+}
+
+async fn visible_provider(scope: &Scope<'_>, id: ProviderId) -> Result<ProviderRow, ApiError> {
+    let row = tenants::provider(&scope.svc.pool, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("identity provider"))?;
+    scope
+        .caller
+        .check(|a| a.require_member_of(TenantId::from_uuid(row.tenant_id)))
+        .map_err(|_| ApiError::not_found("identity provider"))?;
+    Ok(row)
+}
+
+/// Invites someone by e-mail: they join on their first sign-in with one of the tenant's
+/// providers that vouches for that (verified) address.
+pub async fn invite(
+    scope: &Scope<'_>,
+    tenant: TenantId,
+    email: &str,
+    name: Option<&str>,
+    roles: BTreeSet<Role>,
+) -> Result<MemberRow, ApiError> {
+    let email: Email = email.parse()?;
+    let name: DisplayName = name.unwrap_or(email.as_ref()).parse()?;
+    access::require_may_add(scope, tenant, &roles).await?;
+    let id = MemberId::for_email(tenant, &email);
+    let command = MemberCommand::Invite {
+        tenant_id: tenant,
+        email,
+        name,
+        roles,
+    };
+    scope
+        .svc
+        .bus
+        .member(id, command, &scope.metadata(tenant))
+        .await?;
+    access::visible(scope, id).await
+}
