@@ -35,7 +35,11 @@ pub async fn job_output(
     Path((id, path)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    let request = context(&services, header_value(&headers, "authorization"), None).await;
+    // A download is a read and a plain link: the session cookie serves as well.
+    let credentials = header_value(&headers, "authorization")
+        .map(str::to_owned)
+        .or_else(|| medgrid_web::session(&headers).map(|t| format!("Bearer {t}")));
+    let request = context(&services, credentials.as_deref(), None).await;
     let actor = match request.caller {
         Ok(actor) => actor,
         Err(e) => return error(&e),

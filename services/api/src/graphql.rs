@@ -38,6 +38,22 @@ pub(crate) async fn context(
     RequestContext { caller, request_id }
 }
 
+/// The credentials of a request: its Authorization header, else the portal's session
+/// cookie — only on JSON requests, which a cross-site form cannot send (no CORS here), so
+/// the cookie cannot be used for request forgery.
+pub(crate) fn authorization(headers: &HeaderMap) -> Option<String> {
+    if let Some(value) = header(headers, "authorization") {
+        return Some(value.to_owned());
+    }
+    let json = header(headers, "content-type")
+        .is_some_and(|t| t.trim_start().starts_with("application/json"));
+    if json {
+        medgrid_web::session(headers).map(|token| format!("Bearer {token}"))
+    } else {
+        None
+    }
+}
+
 pub(crate) fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
@@ -65,7 +81,8 @@ pub async fn execute(
         }
     };
     let request_id = header(&headers, "x-request-id").map(str::to_owned);
-    let ctx = context(&services, header(&headers, "authorization"), request_id).await;
+    let authorization = authorization(&headers);
+    let ctx = context(&services, authorization.as_deref(), request_id).await;
     if let Ok(actor) = &ctx.caller
         && let Err(wait) = limits.check(actor)
     {

@@ -13,7 +13,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef, MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use limits::RateLimits;
 use medgrid_graphql::{MedgridSchema, Services};
 use medgrid_infra::telemetry::Metrics;
@@ -38,6 +38,13 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub config: Arc<ApiConfig>,
     pub limits: Arc<RateLimits>,
+    pub portal: Arc<medgrid_web::Portal>,
+}
+
+impl FromRef<AppState> for Arc<medgrid_web::Portal> {
+    fn from_ref(state: &AppState) -> Self {
+        state.portal.clone()
+    }
 }
 
 impl FromRef<AppState> for MedgridSchema {
@@ -73,7 +80,12 @@ impl FromRef<AppState> for Arc<ApiConfig> {
 pub fn router(state: AppState) -> Router {
     let body_limit = state.config.max_body_bytes;
     Router::new()
-        .route("/", get(medgrid_web::index))
+        .route("/", get(medgrid_web::front))
+        .route("/login", get(medgrid_web::sign_in_page))
+        .route("/login/local", post(medgrid_web::sign_in_local))
+        .route("/login/oidc/{provider}", get(medgrid_web::oidc_start))
+        .route("/login/callback", get(medgrid_web::oidc_callback))
+        .route("/logout", post(medgrid_web::sign_out))
         .route("/graphql", get(graphql::graphiql).post(graphql::execute))
         .route("/graphql/ws", get(graphql::websocket))
         .route("/files/jobs/{id}/outputs/{*path}", get(files::job_output))

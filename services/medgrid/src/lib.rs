@@ -14,10 +14,12 @@ use medgrid_api::{ApiConfig, AppState};
 use medgrid_graphql::{Limits, MedgridSchema, Services};
 use medgrid_infra::config::Config;
 use medgrid_infra::jobfiles::JobArea;
+use medgrid_infra::oidc::{KeyPolicy, ProviderKeys};
 use medgrid_infra::secrets::LocalSecrets;
 use medgrid_infra::store::{EventStore, ReadYourWrites};
 use medgrid_infra::telemetry::Metrics;
 use medgrid_projections::runner::RunnerConfig;
+use medgrid_web::Portal;
 use medgrid_worker::Worker;
 use medgrid_worker::dispatcher::{Dispatcher, DispatcherConfig};
 use sqlx::PgPool;
@@ -63,6 +65,10 @@ impl Core {
             pool: pool.clone(),
             bus: Arc::new(bus),
             secrets: Arc::new(LocalSecrets),
+            identity: Arc::new(ProviderKeys::new(KeyPolicy {
+                ttl: config.oidc_keys_ttl(),
+                refetch_interval: config.oidc_key_refetch_interval(),
+            })?),
             files: Arc::new(area.clone()),
             progress: progress_rx,
         };
@@ -134,7 +140,16 @@ pub struct Server {
 
 impl Server {
     pub async fn start(core: &Core, config: &Config) -> anyhow::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let addr = listener.local_addr()?;
+        let public_url = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"));
         let state = AppState {
+            portal: Arc::new(Portal::new(&public_url)?),
             schema: core.schema(config),
             services: core.services.clone(),
             metrics: core.metrics.clone(),
@@ -148,10 +163,6 @@ impl Server {
                 projections: projection_names(),
             }),
         };
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", config.listen))?;
-        let addr = listener.local_addr()?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let app = medgrid_api::router(state);
         let task = tokio::spawn(async move {

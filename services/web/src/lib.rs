@@ -1,23 +1,55 @@
-//! The server-rendered portal. For now, the front page; the pages of each capability come
-//! with it (see the web portal issue).
+//! The server-rendered portal: for now the front page and signing in and out (local
+//! accounts, and institutions' OpenID Connect providers); the pages of each capability
+//! come with it (see the web portal issue).
 
-use axum::response::Html;
+mod cookies;
+mod login;
+mod oidc;
+mod pages;
 
-pub async fn index() -> Html<&'static str> {
-    Html(INDEX)
+pub use cookies::SESSION as SESSION_COOKIE;
+pub use login::{front, sign_in_local, sign_in_page, sign_out};
+pub use oidc::{callback as oidc_callback, start as oidc_start};
+
+use medgrid_graphql::usecases::auth::LOGIN_TOKEN_HOURS;
+
+/// What the portal's pages need beside the use cases.
+pub struct Portal {
+    /// Where browsers reach Medgrid (`https://medgrid.example.org`): redirect URIs derive
+    /// from it, and cookies are `Secure` when it is HTTPS.
+    public_url: String,
+    http: openidconnect::reqwest::Client,
 }
 
-const INDEX: &str = r#"<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Medgrid</title></head>
-<body>
-<main>
-<h1>Medgrid</h1>
-<p>Run medical image processing applications on compute resources you never have to learn,
-and get the results back in your own and your group's spaces.</p>
-<p>The API is at <a href="/graphql">/graphql</a>.</p>
-</main>
-</body>
-</html>
-"#;
+impl Portal {
+    pub fn new(public_url: &str) -> Result<Self, openidconnect::reqwest::Error> {
+        let http = openidconnect::reqwest::Client::builder()
+            // the code exchange must not follow redirects (an open redirect would leak it)
+            .redirect(openidconnect::reqwest::redirect::Policy::none())
+            .timeout(std::time::Duration::from_secs(10))
+            .build()?;
+        Ok(Self {
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            http,
+        })
+    }
+
+    fn secure(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+
+    /// Where providers send browsers back: register it as the client's redirect URI.
+    pub fn redirect_url(&self) -> String {
+        format!("{}/login/callback", self.public_url)
+    }
+
+    fn session_cookie(&self, token: &str) -> String {
+        let max_age = u64::try_from(LOGIN_TOKEN_HOURS).unwrap_or(12) * 3600;
+        cookies::set(cookies::SESSION, token, Some(max_age), "Lax", self.secure())
+    }
+}
+
+/// The session token a browser request carries, if any.
+pub fn session(headers: &axum::http::HeaderMap) -> Option<String> {
+    cookies::get(headers, cookies::SESSION)
+}

@@ -1,0 +1,230 @@
+//! The sign-in page (institution chooser and local accounts), sign-out, and the front page.
+
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::http::header::{LOCATION, SET_COOKIE};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use medgrid_graphql::Services;
+use medgrid_graphql::usecases::auth;
+use medgrid_projections::{members, tenants};
+use serde::Deserialize;
+
+use crate::pages::{self, Choice, SignIn};
+use crate::{Portal, cookies};
+
+/// Where to go after signing in: a path of this site only (never another origin).
+pub(crate) fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
+        _ => "/".to_owned(),
+    }
+}
+
+/// The CSRF token of this browser, and the cookie that sets it when it has none yet.
+fn csrf(headers: &HeaderMap, portal: &Portal) -> (String, Option<String>) {
+    match cookies::get(headers, cookies::CSRF) {
+        Some(token) => (token, None),
+        None => {
+            let token = cookies::random_token();
+            let cookie = cookies::set(cookies::CSRF, &token, None, "Strict", portal.secure());
+            (token, Some(cookie))
+        }
+    }
+}
+
+/// A page with the CSRF cookie set if it was missing.
+fn page(status: StatusCode, html: String, set_csrf: Option<String>) -> Response {
+    let mut response = (status, Html(html)).into_response();
+    if let Some(cookie) = set_csrf
+        && let Ok(value) = cookie.parse()
+    {
+        response.headers_mut().append(SET_COOKIE, value);
+    }
+    response
+}
+
+/// A 303 to `to`, setting `cookies`.
+pub(crate) fn see_other(to: &str, set: &[String]) -> Response {
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    if let Ok(value) = to.parse() {
+        response.headers_mut().insert(LOCATION, value);
+    }
+    for cookie in set {
+        if let Ok(value) = cookie.parse() {
+            response.headers_mut().append(SET_COOKIE, value);
+        }
+    }
+    response
+}
+
+#[derive(Deserialize)]
+pub struct NextQuery {
+    pub(crate) next: Option<String>,
+}
+
+async fn choices(svc: &Services, next: &str) -> Vec<Choice> {
+    let rows = tenants::sign_in_choices(&svc.pool)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, "listing identity providers failed");
+            vec![]
+        });
+    rows.into_iter()
+        .map(|c| Choice {
+            href: format!("/login/oidc/{}?next={}", c.provider_id, urlencode(next)),
+            label: if c.provider_name == c.tenant_name {
+                c.tenant_name
+            } else {
+                format!("{} ({})", c.tenant_name, c.provider_name)
+            },
+        })
+        .collect()
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// GET /login: the institution chooser and the local sign-in form.
+pub async fn sign_in_page(
+    State(svc): State<Services>,
+    State(portal): State<std::sync::Arc<Portal>>,
+    headers: HeaderMap,
+    Query(q): Query<NextQuery>,
+) -> Response {
+    let next = safe_next(q.next.as_deref());
+    let (token, set_csrf) = csrf(&headers, &portal);
+    let choices = choices(&svc, &next).await;
+    let html = pages::sign_in(&SignIn {
+        choices: &choices,
+        csrf: &token,
+        next: &next,
+        error: None,
+        tenant: "",
+        email: "",
+    });
+    page(StatusCode::OK, html, set_csrf)
+}
+
+#[derive(Deserialize)]
+pub struct LocalForm {
+    csrf: String,
+    next: Option<String>,
+    tenant: String,
+    email: String,
+    password: String,
+}
+
+/// POST /login/local: a local account's password gives a session cookie.
+pub async fn sign_in_local(
+    State(svc): State<Services>,
+    State(portal): State<std::sync::Arc<Portal>>,
+    headers: HeaderMap,
+    Form(form): Form<LocalForm>,
+) -> Response {
+    let next = safe_next(form.next.as_deref());
+    let (token, set_csrf) = csrf(&headers, &portal);
+    let refuse = |status: StatusCode, message: &str, choices: &[Choice]| {
+        let html = pages::sign_in(&SignIn {
+            choices,
+            csrf: &token,
+            next: &next,
+            error: Some(message),
+            tenant: &form.tenant,
+            email: &form.email,
+        });
+        page(status, html, set_csrf.clone())
+    };
+    if set_csrf.is_some() || !cookies::same(&token, &form.csrf) {
+        let choices = choices(&svc, &next).await;
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "This form has expired: please sign in again.",
+            &choices,
+        );
+    }
+    match auth::login(&svc, &form.tenant, &form.email, &form.password, None).await {
+        Ok((session, _)) => see_other(&next, &[portal.session_cookie(&session)]),
+        Err(e) => {
+            let choices = choices(&svc, &next).await;
+            refuse(StatusCode::UNAUTHORIZED, &e.message, &choices)
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LogoutForm {
+    csrf: String,
+}
+
+/// POST /logout: the session's token is revoked and the cookie removed.
+pub async fn sign_out(
+    State(svc): State<Services>,
+    State(portal): State<std::sync::Arc<Portal>>,
+    headers: HeaderMap,
+    Form(form): Form<LogoutForm>,
+) -> Response {
+    let valid =
+        cookies::get(&headers, cookies::CSRF).is_some_and(|t| cookies::same(&t, &form.csrf));
+    if !valid {
+        return (
+            StatusCode::FORBIDDEN,
+            "This form has expired: reload the page.",
+        )
+            .into_response();
+    }
+    if let Some(session) = cookies::get(&headers, cookies::SESSION)
+        && let Err(e) = auth::close_session(&svc, &session).await
+    {
+        tracing::warn!(error = ?e, "revoking a session on sign-out failed");
+    }
+    see_other(
+        "/login",
+        &[cookies::clear(cookies::SESSION, portal.secure())],
+    )
+}
+
+/// GET /: who is signed in.
+pub async fn front(
+    State(svc): State<Services>,
+    State(portal): State<std::sync::Arc<Portal>>,
+    headers: HeaderMap,
+) -> Response {
+    let (token, set_csrf) = csrf(&headers, &portal);
+    let mut who = None;
+    if let Some(session) = cookies::get(&headers, cookies::SESSION)
+        && let Ok(actor) = auth::resolve_bearer(&svc, &session).await
+        && let Ok(Some(member)) = members::by_id(&svc.pool, actor.member_id).await
+        && let Ok(Some(tenant)) = tenants::by_id(&svc.pool, actor.tenant_id).await
+    {
+        who = Some((member.name, member.email, tenant.name));
+    }
+    let html = pages::front(
+        who.as_ref()
+            .map(|(n, e, t)| (n.as_str(), e.as_str(), t.as_str())),
+        &token,
+    );
+    page(StatusCode::OK, html, set_csrf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_paths_are_followed_after_sign_in() {
+        assert_eq!(safe_next(Some("/jobs?x=1")), "/jobs?x=1");
+        for bad in ["https://evil.org", "//evil.org", "/\\evil.org", "jobs"] {
+            assert_eq!(safe_next(Some(bad)), "/", "{bad}");
+        }
+        assert_eq!(safe_next(None), "/");
+    }
+}

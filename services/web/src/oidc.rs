@@ -1,0 +1,278 @@
+//! Browser sign-in with an institution's provider: authorization code + PKCE, state bound
+//! to this browser by a cookie and usable once, nonce checked in the ID token.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use medgrid_domain::ids::{MemberId, ProviderId, TenantId};
+use medgrid_graphql::Services;
+use medgrid_graphql::usecases::{auth, federation};
+use medgrid_projections::tenants::{self, ProviderRow};
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+use openidconnect::{
+    AuthorizationCode, ClientId, CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet,
+    IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
+};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::login::{NextQuery, safe_next, see_other};
+use crate::{Portal, cookies, pages};
+
+/// How long a sign-in may take between leaving for the provider and coming back.
+const ATTEMPT_MINUTES: i32 = 10;
+
+type Client = CoreClient<
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
+
+/// A refusal shown to a person: a short page with the reason and a way back.
+fn refusal(status: StatusCode, message: &str) -> Response {
+    let body = format!(
+        r#"<h1>Sign-in did not complete</h1>
+<p role="alert" id="error">{}</p>
+<p><a href="/login">Back to sign-in</a></p>"#,
+        pages::escape(message)
+    );
+    (status, Html(pages::layout("Sign-in", &body))).into_response()
+}
+
+/// The provider's client, from its discovery document.
+async fn client(portal: &Portal, row: &ProviderRow, client_id: &str) -> Result<Client, String> {
+    let issuer = IssuerUrl::new(row.issuer.clone()).map_err(|e| e.to_string())?;
+    let metadata = CoreProviderMetadata::discover_async(issuer, &portal.http)
+        .await
+        .map_err(|e| format!("discovery failed: {e}"))?;
+    let redirect = RedirectUrl::new(portal.redirect_url()).map_err(|e| e.to_string())?;
+    Ok(
+        CoreClient::from_provider_metadata(metadata, ClientId::new(client_id.to_owned()), None)
+            .set_redirect_uri(redirect),
+    )
+}
+
+/// A provider people may sign in with: it exists, has a client, its tenant is active.
+async fn usable(svc: &Services, id: &str) -> Result<(ProviderRow, String), Response> {
+    let gone = || refusal(StatusCode::NOT_FOUND, "No such institution.");
+    let id: ProviderId = id.parse().map_err(|_| gone())?;
+    let row = tenants::provider(&svc.pool, id)
+        .await
+        .map_err(|_| refusal(StatusCode::SERVICE_UNAVAILABLE, "Try again in a moment."))?
+        .ok_or_else(gone)?;
+    let client_id = row.client_id.clone().ok_or_else(gone)?;
+    let tenant = tenants::by_id(&svc.pool, TenantId::from_uuid(row.tenant_id))
+        .await
+        .map_err(|_| refusal(StatusCode::SERVICE_UNAVAILABLE, "Try again in a moment."))?
+        .ok_or_else(gone)?;
+    if !tenant.is_active() {
+        return Err(refusal(
+            StatusCode::FORBIDDEN,
+            "This institution is suspended.",
+        ));
+    }
+    Ok((row, client_id))
+}
+
+/// GET /login/oidc/{provider}: off to the institution's sign-in page.
+pub async fn start(
+    State(svc): State<Services>,
+    State(portal): State<std::sync::Arc<Portal>>,
+    Path(provider): Path<String>,
+    Query(q): Query<NextQuery>,
+) -> Response {
+    let next = safe_next(q.next.as_deref());
+    let (row, client_id) = match usable(&svc, &provider).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let client = match client(&portal, &row, &client_id).await {
+        Ok(client) => client,
+        Err(e) => {
+            tracing::warn!(issuer = %row.issuer, error = %e, "a provider cannot be reached");
+            return refusal(
+                StatusCode::BAD_GATEWAY,
+                "Your institution's sign-in service cannot be reached. Try again later.",
+            );
+        }
+    };
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, state, nonce) = client
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .add_scope(Scope::new("email".into()))
+        .add_scope(Scope::new("profile".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+    let saved = sqlx::query(
+        "WITH old AS (DELETE FROM login_attempts WHERE created_at < now() - make_interval(mins => $6))
+         INSERT INTO login_attempts (state, provider_id, nonce, pkce_verifier, return_to)
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(state.secret())
+    .bind(row.id)
+    .bind(nonce.secret())
+    .bind(verifier.secret())
+    .bind(&next)
+    .bind(ATTEMPT_MINUTES)
+    .execute(&svc.pool)
+    .await;
+    if let Err(e) = saved {
+        tracing::error!(error = %e, "saving a sign-in attempt failed");
+        return refusal(StatusCode::SERVICE_UNAVAILABLE, "Try again in a moment.");
+    }
+    let bind = cookies::set(
+        cookies::LOGIN,
+        state.secret(),
+        Some(60 * ATTEMPT_MINUTES as u64),
+        "Lax",
+        portal.secure(),
+    );
+    see_other(url.as_str(), &[bind])
+}
+
+#[derive(Deserialize)]
+pub struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct Attempt {
+    provider_id: uuid::Uuid,
+    nonce: String,
+    pkce_verifier: String,
+    return_to: String,
+}
+
+/// GET /login/callback: the provider sends the browser back with a code.
+pub async fn callback(
+    State(svc): State<Services>,
+    State(portal): State<std::sync::Arc<Portal>>,
+    headers: HeaderMap,
+    Query(q): Query<CallbackQuery>,
+) -> Response {
+    let Some(state) = q.state.as_deref() else {
+        return refusal(
+            StatusCode::BAD_REQUEST,
+            "The sign-in response has no state.",
+        );
+    };
+    if !cookies::get(&headers, cookies::LOGIN).is_some_and(|c| cookies::same(&c, state)) {
+        return refusal(
+            StatusCode::BAD_REQUEST,
+            "This sign-in was not started in this browser.",
+        );
+    }
+    // Taken once: a replayed response finds nothing.
+    let attempt: Option<Attempt> = match sqlx::query_as(
+        "DELETE FROM login_attempts
+          WHERE state = $1 AND created_at >= now() - make_interval(mins => $2)
+         RETURNING provider_id, nonce, pkce_verifier, return_to",
+    )
+    .bind(state)
+    .bind(ATTEMPT_MINUTES)
+    .fetch_optional(&svc.pool)
+    .await
+    {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::error!(error = %e, "reading a sign-in attempt failed");
+            return refusal(StatusCode::SERVICE_UNAVAILABLE, "Try again in a moment.");
+        }
+    };
+    let Some(attempt) = attempt else {
+        return refusal(
+            StatusCode::BAD_REQUEST,
+            "This sign-in has expired or was already used: start again.",
+        );
+    };
+    if let Some(error) = &q.error {
+        let detail = q.error_description.as_deref().unwrap_or(error);
+        return refusal(
+            StatusCode::UNAUTHORIZED,
+            &format!("Your institution refused the sign-in: {detail}"),
+        );
+    }
+    let Some(code) = q.code.clone() else {
+        return refusal(StatusCode::BAD_REQUEST, "The sign-in response has no code.");
+    };
+    match finish(&svc, &portal, attempt.provider_id, code, &attempt).await {
+        Ok(session) => see_other(
+            &attempt.return_to,
+            &[
+                portal.session_cookie(&session),
+                cookies::clear(cookies::LOGIN, portal.secure()),
+            ],
+        ),
+        Err(page) => page,
+    }
+}
+
+/// Exchanges the code, verifies the ID token (signature, issuer, audience, expiry, nonce),
+/// admits the member and opens their session.
+async fn finish(
+    svc: &Services,
+    portal: &Portal,
+    provider: uuid::Uuid,
+    code: String,
+    attempt: &Attempt,
+) -> Result<String, Response> {
+    let (row, client_id) = usable(svc, &provider.to_string()).await?;
+    let unreachable = |e: String| {
+        tracing::warn!(issuer = %row.issuer, error = %e, "completing a sign-in failed");
+        refusal(
+            StatusCode::BAD_GATEWAY,
+            "Your institution's sign-in service could not complete the sign-in. Start again.",
+        )
+    };
+    let client = client(portal, &row, &client_id)
+        .await
+        .map_err(&unreachable)?;
+    let response = client
+        .exchange_code(AuthorizationCode::new(code))
+        .map_err(|e| unreachable(e.to_string()))?
+        .set_pkce_verifier(PkceCodeVerifier::new(attempt.pkce_verifier.clone()))
+        .request_async(&portal.http)
+        .await
+        .map_err(|e| unreachable(e.to_string()))?;
+    let denied = |why: String| refusal(StatusCode::UNAUTHORIZED, &why);
+    let id_token = openidconnect::TokenResponse::id_token(&response)
+        .ok_or_else(|| denied("Your institution sent no ID token.".into()))?;
+    id_token
+        .claims(
+            &client.id_token_verifier(),
+            &Nonce::new(attempt.nonce.clone()),
+        )
+        .map_err(|e| denied(format!("The sign-in response did not verify: {e}")))?;
+    let claims = payload(&id_token.to_string())
+        .ok_or_else(|| denied("The ID token does not parse.".into()))?;
+    let member = federation::admit(svc, &row, &claims)
+        .await
+        .map_err(|e| refusal(StatusCode::FORBIDDEN, &e.message))?;
+    auth::open_session(
+        svc,
+        TenantId::from_uuid(member.tenant_id),
+        MemberId::from_uuid(member.id),
+        "browser sign-in",
+        None,
+    )
+    .await
+    .map_err(|e| refusal(StatusCode::SERVICE_UNAVAILABLE, &e.message))
+}
+
+/// The claims of a JWT already verified (all of them, for the claim mapping).
+fn payload(jwt: &str) -> Option<Value> {
+    let part = jwt.split('.').nth(1)?;
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).ok()?).ok()
+}
