@@ -7,6 +7,8 @@
 
 #![allow(clippy::unwrap_used)] // test support: a failed unwrap is a failed test
 
+pub mod oidc;
+
 use std::collections::BTreeSet;
 use std::str::FromStr;
 
@@ -104,6 +106,8 @@ pub fn test_config() -> Config {
     // tests poll jobs fast; the limits have a test of their own
     config.rate_limit_member_per_minute = 0;
     config.rate_limit_tenant_per_minute = 0;
+    // key rotation is tested without waiting ten seconds
+    config.oidc_key_refetch_ms = 300;
     config
 }
 
@@ -193,6 +197,22 @@ impl TestApp {
             .await
             .unwrap_or_else(|e| panic!("issue token: {e:?}"));
         (id, token)
+    }
+
+    /// Trusts `issuer` for audience `audience` in the tenant of admin token `admin`;
+    /// returns the provider's id.
+    pub async fn trust(&self, admin: &str, issuer: &str, audience: &str) -> String {
+        let data = self
+            .ok(
+                admin,
+                "mutation($i: IdentityProviderInput!) { addIdentityProvider(input: $i) { id } }",
+                json!({"i": {"name": "Institution", "issuer": issuer, "audience": audience}}),
+            )
+            .await;
+        data["addIdentityProvider"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     /// POSTs a GraphQL request; returns the whole response body.

@@ -70,6 +70,48 @@ pub async fn populate(app: &TestApp) {
         json!({"m": eve}),
     )
     .await;
+    // identity: a provider (added, updated, one removed), provisioning, an invitation
+    let provider = app
+        .trust(&admin, "https://sso.acme.org/realms/acme", "medgrid")
+        .await;
+    let gone = app
+        .trust(&admin, "https://sso.acme.org/realms/old", "medgrid")
+        .await;
+    app.ok(
+        &admin,
+        "mutation($p: ID!, $i: IdentityProviderInput!) { updateIdentityProvider(id: $p, input: $i) { id } }",
+        json!({"p": provider, "i": {"name": "ACME SSO", "issuer": "https://sso.acme.org/realms/acme",
+               "audience": "medgrid", "clientId": "portal", "claims": {"adminRoles": ["boss"]}}}),
+    )
+    .await;
+    app.ok(
+        &admin,
+        "mutation($p: ID!) { removeIdentityProvider(id: $p) { id } }",
+        json!({"p": gone}),
+    )
+    .await;
+    app.ok(
+        &admin,
+        "mutation { setProvisioning(mode: JUST_IN_TIME) { id } }",
+        json!({}),
+    )
+    .await;
+    app.ok(
+        &admin,
+        "mutation { inviteMember(input: {email: \"carol@acme.org\"}) { id } }",
+        json!({}),
+    )
+    .await;
+    // someone from a real provider signs in twice, their groups changing in between
+    let issuer = medgrid_tests::oidc::Issuer::start().await;
+    app.trust(&admin, &issuer.url, "medgrid").await;
+    let mut person = issuer.person("dan", "dan@acme.org", "medgrid");
+    person["groups"] = json!(["/cardio"]);
+    let me = "{ me { id } }";
+    app.ok(&issuer.token(person.clone()).await, me, json!({}))
+        .await;
+    person["groups"] = json!(["/cardio", "/mri"]);
+    app.ok(&issuer.token(person).await, me, json!({})).await;
     let issued = app
         .ok(
             &admin,

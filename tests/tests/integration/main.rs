@@ -6,10 +6,13 @@
 mod access;
 mod catalog;
 mod compute;
+mod federation;
 mod http;
+mod introspection;
 mod isolation;
 mod jobs;
 mod processors;
 mod runner;
+mod signin;
 mod slurm;
 mod subscriptions;

@@ -1,0 +1,531 @@
+//! Sign-in with institutions' OpenID Connect providers: bearer JWTs verified against a real
+//! provider's published keys, provisioning, claims as events, key rotation, isolation.
+
+use std::time::Duration;
+
+use medgrid_domain::Role;
+use medgrid_tests::oidc::Issuer;
+use medgrid_tests::{TestApp, error_code};
+use serde_json::{Value, json};
+
+const ME: &str =
+    "{ me { id email name roles status issuer subject providerGroups tenant { slug } } }";
+
+async fn me(app: &TestApp, token: &str) -> Value {
+    app.ok(token, ME, json!({})).await["me"].clone()
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// A tenant that trusts a fresh provider for audience `medgrid`, with its admin's token.
+async fn institution(app: &TestApp, slug: &str) -> (Issuer, String) {
+    let issuer = Issuer::start().await;
+    app.tenant(slug).await;
+    let (_, admin) = app
+        .member(slug, &format!("admin@{slug}.org"), &[Role::TenantAdmin])
+        .await;
+    app.trust(&admin, &issuer.url, "medgrid").await;
+    (issuer, admin)
+}
+
+async fn just_in_time(app: &TestApp, admin: &str) {
+    app.ok(
+        admin,
+        "mutation { setProvisioning(mode: JUST_IN_TIME) { provisioning } }",
+        json!({}),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn first_sign_in_provisions_and_claims_changes_are_events() {
+    let app = TestApp::spawn().await;
+    let (issuer, admin) = institution(&app, "chu").await;
+    just_in_time(&app, &admin).await;
+    let g = app
+        .ok(
+            &admin,
+            "mutation { createGroup(name: \"mri\") { id } }",
+            json!({}),
+        )
+        .await;
+    let mri = g["createGroup"]["id"].as_str().unwrap().to_owned();
+
+    let mut claims = issuer.person("u-1", "ada@chu.org", "medgrid");
+    claims["resource_access"] = json!({"medgrid": {"roles": ["medgrid-admin"]}});
+    claims["groups"] = json!(["/radiology/mri"]);
+    let token = issuer.token(claims.clone()).await;
+    let ada = me(&app, &token).await;
+    assert_eq!(ada["email"], "ada@chu.org");
+    assert_eq!(ada["name"], "Person u-1");
+    assert_eq!(ada["status"], "ACTIVE");
+    assert_eq!(ada["issuer"], issuer.url.as_str());
+    assert_eq!(ada["subject"], "u-1");
+    assert_eq!(ada["roles"], json!(["TENANT_ADMIN"]));
+    assert_eq!(ada["providerGroups"], json!(["/radiology/mri"]));
+    assert_eq!(ada["tenant"]["slug"], "chu");
+    // the provider's group `/radiology/mri` makes her a member of group `mri`
+    let seen = app
+        .ok(
+            &token,
+            "query($g: ID!) { group(id: $g) { name } }",
+            json!({"g": mri}),
+        )
+        .await;
+    assert_eq!(seen["group"]["name"], "mri");
+
+    // the same claims again: no event
+    let before = app.event_count().await;
+    let again = issuer.token(claims.clone()).await;
+    assert_eq!(me(&app, &again).await["id"], ada["id"]);
+    assert_eq!(app.event_count().await, before);
+
+    // the provider takes the admin role away: one event, and she is a plain member
+    claims["resource_access"] = json!({});
+    let demoted = issuer.token(claims).await;
+    assert_eq!(me(&app, &demoted).await["roles"], json!([]));
+    assert_eq!(app.event_count().await, before + 1);
+    let kinds: Vec<String> = sqlx::query_scalar(
+        "SELECT event_type FROM events WHERE aggregate_type = 'Member' AND aggregate_id = $1
+          ORDER BY sequence",
+    )
+    .bind(ada["id"].as_str().unwrap())
+    .fetch_all(app.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        kinds,
+        [
+            "MemberCreated",
+            "IdentityLinked",
+            "IdentityClaimsUpdated",
+            "IdentityClaimsUpdated"
+        ]
+    );
+    assert_eq!(
+        app.code(
+            Some(&demoted),
+            "mutation { createGroup(name: \"x\") { id } }",
+            json!({})
+        )
+        .await,
+        "FORBIDDEN"
+    );
+}
+
+#[tokio::test]
+async fn invitation_only_admits_invited_verified_addresses() {
+    let app = TestApp::spawn().await;
+    let (issuer, admin) = institution(&app, "uni").await;
+    let before = app.event_count().await;
+    let stranger = issuer
+        .token(issuer.person("u-9", "eve@uni.org", "medgrid"))
+        .await;
+    assert_eq!(app.code(Some(&stranger), ME, json!({})).await, "FORBIDDEN");
+    assert_eq!(app.event_count().await, before, "a refusal writes nothing");
+
+    let invited = app
+        .ok(
+            &admin,
+            "mutation { inviteMember(input: {email: \"bob@uni.org\", name: \"Bob\"}) { id status } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(invited["inviteMember"]["status"], "INVITED");
+    let mut unverified = issuer.person("u-2", "bob@uni.org", "medgrid");
+    unverified["email_verified"] = json!(false);
+    let token = issuer.token(unverified).await;
+    assert_eq!(app.code(Some(&token), ME, json!({})).await, "FORBIDDEN");
+
+    let token = issuer
+        .token(issuer.person("u-2", "bob@uni.org", "medgrid"))
+        .await;
+    let bob = me(&app, &token).await;
+    assert_eq!(bob["id"], invited["inviteMember"]["id"]);
+    assert_eq!(bob["status"], "ACTIVE");
+    assert_eq!(bob["subject"], "u-2");
+    // the invitation is spent: another subject with the same address is a stranger
+    let other = issuer
+        .token(issuer.person("u-3", "bob@uni.org", "medgrid"))
+        .await;
+    assert_eq!(app.code(Some(&other), ME, json!({})).await, "FORBIDDEN");
+}
+
+/// Every bad token is refused (UNAUTHENTICATED, or FORBIDDEN for a valid identity that may
+/// not act), and none leaves an event behind.
+#[tokio::test]
+async fn bad_tokens_are_refused_and_write_nothing() {
+    let app = TestApp::spawn().await;
+    let (issuer, admin) = institution(&app, "alpha").await;
+    just_in_time(&app, &admin).await;
+    let (other, _) = institution(&app, "beta").await;
+    let person = issuer.person("u-1", "ada@alpha.org", "medgrid");
+    // the member exists (and is later disabled)
+    let good = issuer.token(person.clone()).await;
+    let ada = me(&app, &good).await["id"].as_str().unwrap().to_owned();
+
+    let with = |patch: Value| {
+        let mut claims = person.clone();
+        for (k, v) in patch.as_object().unwrap() {
+            claims[k] = v.clone();
+        }
+        claims
+    };
+    let t = now();
+    let mut cases: Vec<(&str, String, &str)> = vec![
+        (
+            "expired",
+            issuer
+                .token(with(json!({"exp": t - 120, "iat": t - 700})))
+                .await,
+            "UNAUTHENTICATED",
+        ),
+        (
+            "not yet valid",
+            issuer.token(with(json!({"nbf": t + 300}))).await,
+            "UNAUTHENTICATED",
+        ),
+        (
+            "wrong issuer",
+            issuer
+                .token(with(json!({"iss": "https://sso.invalid/realms/x"})))
+                .await,
+            "UNAUTHENTICATED",
+        ),
+        (
+            "issuer of another tenant, signed by this one's key",
+            issuer.token(with(json!({"iss": other.url}))).await,
+            "UNAUTHENTICATED",
+        ),
+        (
+            "another tenant's provider, audience of this one",
+            other
+                .token(with(json!({"iss": other.url, "aud": "alpha-only"})))
+                .await,
+            "UNAUTHENTICATED",
+        ),
+        (
+            "wrong audience",
+            issuer.token(with(json!({"aud": "someone-else"}))).await,
+            "UNAUTHENTICATED",
+        ),
+        (
+            "missing audience",
+            issuer.token(with(json!({"aud": null}))).await,
+            "UNAUTHENTICATED",
+        ),
+        (
+            "unknown kid",
+            issuer
+                .token_with(json!({"claims": person, "kid": "no-such-key"}))
+                .await,
+            "UNAUTHENTICATED",
+        ),
+        (
+            "alg none",
+            issuer
+                .token_with(json!({"claims": person, "alg": "none"}))
+                .await,
+            "UNAUTHENTICATED",
+        ),
+        (
+            "HS256 signed with the public key",
+            issuer
+                .token_with(json!({"claims": person, "alg": "HS256-public"}))
+                .await,
+            "UNAUTHENTICATED",
+        ),
+        ("tampered payload", tamper(&good), "UNAUTHENTICATED"),
+        (
+            "missing sub",
+            issuer.token(with(json!({"sub": null}))).await,
+            "UNAUTHENTICATED",
+        ),
+        (
+            "no e-mail address",
+            issuer
+                .token(with(json!({"sub": "u-7", "email": null})))
+                .await,
+            "FORBIDDEN",
+        ),
+        ("garbage", "a.b.c".to_owned(), "UNAUTHENTICATED"),
+        (
+            "garbage JWT-shaped",
+            "eyJ.eyJ.x".to_owned(),
+            "UNAUTHENTICATED",
+        ),
+    ];
+    let before = app.event_count().await;
+    for (case, token, code) in &cases {
+        let body = app.gql(Some(token), ME, json!({})).await;
+        assert_eq!(error_code(&body).as_deref(), Some(*code), "{case}: {body}");
+    }
+    assert_eq!(
+        app.event_count().await,
+        before,
+        "refused tokens wrote events"
+    );
+
+    // an Authorization header that is not a bearer token
+    let res = app
+        .http()
+        .post(format!("{}/graphql", app.url))
+        .header("authorization", "Basic YWRhOnB3")
+        .json(&json!({"query": ME}))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(error_code(&body).as_deref(), Some("UNAUTHENTICATED"));
+
+    // a disabled member, then a suspended tenant: the identity is fine, acting is not
+    app.ok(
+        &admin,
+        "mutation($m: ID!) { disableMember(id: $m) { id } }",
+        json!({"m": ada}),
+    )
+    .await;
+    cases.clear();
+    let before = app.event_count().await;
+    let token = issuer.token(person.clone()).await;
+    assert_eq!(app.code(Some(&token), ME, json!({})).await, "FORBIDDEN");
+    let tenant = me(&app, &admin).await["tenant"].clone();
+    assert_eq!(tenant["slug"], "alpha");
+    let alpha_id: String = sqlx::query_scalar("SELECT id::text FROM tenants WHERE slug = 'alpha'")
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    medgrid_graphql::usecases::tenancy::change(
+        &app.operator(),
+        &alpha_id,
+        medgrid_domain::tenancy::TenantCommand::Suspend {
+            reason: "test".into(),
+        },
+    )
+    .await
+    .unwrap();
+    let before_suspended = app.event_count().await;
+    assert_eq!(before_suspended, before + 1);
+    let newcomer = issuer
+        .token(with(json!({"sub": "u-8", "email": "new@alpha.org"})))
+        .await;
+    assert_eq!(app.code(Some(&newcomer), ME, json!({})).await, "FORBIDDEN");
+    assert_eq!(
+        app.event_count().await,
+        before_suspended,
+        "no provisioning in a suspended tenant"
+    );
+}
+
+/// The same token with one character of its payload changed (the signature no longer fits).
+fn tamper(token: &str) -> String {
+    let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+    let payload = &mut parts[1];
+    let last = payload.pop().unwrap();
+    payload.push(if last == 'A' { 'B' } else { 'A' });
+    parts.join(".")
+}
+
+#[tokio::test]
+async fn two_institutions_never_cross() {
+    let app = TestApp::spawn().await;
+    let (a, a_admin) = institution(&app, "alpha").await;
+    let (b, b_admin) = institution(&app, "beta").await;
+    just_in_time(&app, &a_admin).await;
+    just_in_time(&app, &b_admin).await;
+    // the same subject and address at both providers
+    let in_a = me(
+        &app,
+        &a.token(a.person("same", "x@both.org", "medgrid")).await,
+    )
+    .await;
+    let b_token = b.token(b.person("same", "x@both.org", "medgrid")).await;
+    let in_b = me(&app, &b_token).await;
+    assert_eq!(in_a["tenant"]["slug"], "alpha");
+    assert_eq!(in_b["tenant"]["slug"], "beta");
+    assert_ne!(in_a["id"], in_b["id"]);
+    // B's token reaches nothing of A
+    assert_eq!(
+        app.code(
+            Some(&b_token),
+            "query($m: ID!) { member(id: $m) { email } }",
+            json!({"m": in_a["id"]})
+        )
+        .await,
+        "NOT_FOUND"
+    );
+    let listed = app
+        .ok(&b_token, "{ members { edges { node { id } } } }", json!({}))
+        .await;
+    assert!(!listed.to_string().contains(in_a["id"].as_str().unwrap()));
+}
+
+#[tokio::test]
+async fn keys_rotate_without_a_restart() {
+    let app = TestApp::spawn().await;
+    let (issuer, admin) = institution(&app, "alpha").await;
+    just_in_time(&app, &admin).await;
+    let person = issuer.person("u-1", "ada@alpha.org", "medgrid");
+    let first = issuer.token(person.clone()).await;
+    me(&app, &first).await;
+    let old = issuer.state().await["kid"].as_str().unwrap().to_owned();
+    let fetched = issuer.jwks_fetches().await;
+
+    // a new key signs; Medgrid has not seen it and fetches the keys again, once
+    issuer.rotate().await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let rotated = issuer.token(person.clone()).await;
+    me(&app, &rotated).await;
+    assert_eq!(issuer.jwks_fetches().await, fetched + 1);
+    me(&app, &issuer.token(person.clone()).await).await;
+    assert_eq!(
+        issuer.jwks_fetches().await,
+        fetched + 1,
+        "known keys are cached"
+    );
+
+    // the old key is withdrawn: its tokens stop working once the keys are fetched again
+    issuer.retire(&old).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let forged = issuer
+        .token_with(json!({"claims": person, "kid": "made-up"}))
+        .await;
+    assert_eq!(
+        app.code(Some(&forged), ME, json!({})).await,
+        "UNAUTHENTICATED"
+    );
+    let stale = issuer
+        .token_with(json!({"claims": person, "kid": old}))
+        .await;
+    assert_eq!(
+        app.code(Some(&stale), ME, json!({})).await,
+        "UNAUTHENTICATED"
+    );
+
+    // made-up key ids cannot make Medgrid hammer the provider
+    let fetched = issuer.jwks_fetches().await;
+    for i in 0..10 {
+        let t = issuer
+            .token_with(json!({"claims": person, "kid": format!("bogus-{i}")}))
+            .await;
+        assert_eq!(app.code(Some(&t), ME, json!({})).await, "UNAUTHENTICATED");
+    }
+    assert!(
+        issuer.jwks_fetches().await <= fetched + 1,
+        "at most one fetch per refetch interval"
+    );
+}
+
+#[tokio::test]
+async fn providers_are_managed_by_tenant_admins_as_events() {
+    let app = TestApp::spawn().await;
+    let (issuer, admin) = institution(&app, "alpha").await;
+    app.tenant("beta").await;
+    let (_, beta_admin) = app
+        .member("beta", "admin@beta.org", &[Role::TenantAdmin])
+        .await;
+    let (_, plain) = app.member("alpha", "bob@alpha.org", &[]).await;
+    let listed = app
+        .ok(
+            &admin,
+            "{ tenant { provisioning identityProviders { id issuer audience claims { roles groups adminRoles } } } }",
+            json!({}),
+        )
+        .await;
+    let provider = &listed["tenant"]["identityProviders"][0];
+    assert_eq!(listed["tenant"]["provisioning"], "INVITATION_ONLY");
+    assert_eq!(provider["issuer"], issuer.url.as_str());
+    assert_eq!(
+        provider["claims"]["roles"],
+        json!(["realm_access.roles", "resource_access.{client}.roles"])
+    );
+    let id = provider["id"].as_str().unwrap().to_owned();
+
+    let before = app.event_count().await;
+    let update = "mutation($id: ID!, $i: IdentityProviderInput!) { updateIdentityProvider(id: $id, input: $i) { id } }";
+    let bad_inputs = [
+        json!({"name": "X", "issuer": "http://sso.example.org", "audience": "a"}),
+        json!({"name": "X", "issuer": "not a url", "audience": "a"}),
+        json!({"name": "X", "issuer": issuer.url, "audience": ""}),
+        json!({"name": "", "issuer": issuer.url, "audience": "a"}),
+        json!({"name": "X", "issuer": issuer.url, "audience": "a", "claims": {"roles": ["a..b"]}}),
+    ];
+    for input in bad_inputs {
+        let code = app
+            .code(Some(&admin), update, json!({"id": id, "i": input}))
+            .await;
+        assert_eq!(code, "INVALID_INPUT", "{input}");
+    }
+    let same = json!({"name": "Institution", "issuer": issuer.url, "audience": "medgrid"});
+    assert_eq!(
+        app.code(
+            Some(&admin),
+            "mutation($i: IdentityProviderInput!) { addIdentityProvider(input: $i) { id } }",
+            json!({"i": same})
+        )
+        .await,
+        "CONFLICT"
+    );
+    assert_eq!(
+        app.code(Some(&plain), update, json!({"id": id, "i": same}))
+            .await,
+        "FORBIDDEN"
+    );
+    assert_eq!(
+        app.code(Some(&beta_admin), update, json!({"id": id, "i": same}))
+            .await,
+        "NOT_FOUND"
+    );
+    assert_eq!(
+        app.code(
+            Some(&plain),
+            "{ tenant { identityProviders { id } } }",
+            json!({})
+        )
+        .await,
+        "FORBIDDEN"
+    );
+    assert_eq!(app.event_count().await, before, "refusals wrote events");
+
+    // removal takes effect at once
+    app.ok(
+        &admin,
+        "mutation { setProvisioning(mode: JUST_IN_TIME) { id } }",
+        json!({}),
+    )
+    .await;
+    let token = issuer
+        .token(issuer.person("u-1", "ada@alpha.org", "medgrid"))
+        .await;
+    me(&app, &token).await;
+    app.ok(
+        &admin,
+        "mutation($id: ID!) { removeIdentityProvider(id: $id) { id } }",
+        json!({"id": id}),
+    )
+    .await;
+    assert_eq!(
+        app.code(Some(&token), ME, json!({})).await,
+        "UNAUTHENTICATED"
+    );
+    let audit = app
+        .ok(
+            &admin,
+            "{ auditLog(first: 50) { edges { node { action } } } }",
+            json!({}),
+        )
+        .await
+        .to_string();
+    for action in [
+        "IdentityProviderAdded",
+        "ProvisioningSet",
+        "IdentityProviderRemoved",
+    ] {
+        assert!(audit.contains(action), "{action} missing from {audit}");
+    }
+}

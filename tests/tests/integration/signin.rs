@@ -1,0 +1,274 @@
+//! Browser sign-in: the institution chooser, authorization code + PKCE with a real
+//! provider, the session cookie, CSRF on forms, sign-out; one full run in headless
+//! Chromium.
+
+use medgrid_domain::Role;
+use medgrid_tests::oidc::Issuer;
+use medgrid_tests::{TestApp, error_code};
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::redirect::Policy;
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{Value, json};
+
+/// A tenant `chu` trusting a provider with a browser client; returns the provider's id.
+async fn institution(app: &TestApp) -> (Issuer, String) {
+    let issuer = Issuer::start().await;
+    app.tenant("chu").await;
+    let (_, admin) = app
+        .member("chu", "admin@chu.org", &[Role::TenantAdmin])
+        .await;
+    let q = "mutation($i: IdentityProviderInput!) { addIdentityProvider(input: $i) { id } }";
+    let input = json!({"name": "CHU", "issuer": issuer.url, "audience": "medgrid",
+                       "clientId": "medgrid-portal"});
+    let id = app.ok(&admin, q, json!({"i": input})).await["addIdentityProvider"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.ok(
+        &admin,
+        "mutation { setProvisioning(mode: JUST_IN_TIME) { id } }",
+        json!({}),
+    )
+    .await;
+    issuer
+        .login_as(
+            json!({"sub": "u-42", "email": "ada@chu.org", "email_verified": true,
+                         "name": "Ada Lovelace", "preferred_username": "ada"}),
+        )
+        .await;
+    (issuer, id)
+}
+
+fn browser() -> Client {
+    Client::builder().redirect(Policy::none()).build().unwrap()
+}
+
+fn location(res: &Response) -> String {
+    res.headers()[LOCATION].to_str().unwrap().to_owned()
+}
+
+/// The value of cookie `name` set by a response.
+fn set_cookie(res: &Response, name: &str) -> Option<String> {
+    res.headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix(&format!("{name}=")))
+        .map(|v| v.split(';').next().unwrap().to_owned())
+}
+
+/// Starts a sign-in and follows the provider: the callback URL and the login cookie.
+async fn to_callback(app: &TestApp, http: &Client, provider: &str) -> (String, String) {
+    let res = http
+        .get(format!("{}/login/oidc/{provider}?next=/jobs", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let login = set_cookie(&res, "medgrid_login").expect("login cookie");
+    let authorize = location(&res);
+    assert!(
+        authorize.contains("code_challenge_method=S256"),
+        "{authorize}"
+    );
+    assert!(authorize.contains("nonce="), "{authorize}");
+    let res = http.get(&authorize).send().await.unwrap();
+    assert!(res.status().is_redirection(), "{:?}", res.status());
+    let callback = location(&res);
+    assert!(callback.starts_with(&format!("{}/login/callback?", app.url)));
+    (callback, login)
+}
+
+async fn call_back(http: &Client, url: &str, login: &str) -> Response {
+    http.get(url)
+        .header(COOKIE, format!("medgrid_login={login}"))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn me(app: &TestApp, http: &Client, session: &str, content_type: &str) -> Value {
+    http.post(format!("{}/graphql", app.url))
+        .header(COOKIE, format!("medgrid_session={session}"))
+        .header("content-type", content_type)
+        .body(json!({"query": "{ me { email name subject } }"}).to_string())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_code_flow_checks_state_once_and_the_nonce() {
+    let app = TestApp::spawn().await;
+    let (issuer, provider) = institution(&app).await;
+    let http = browser();
+
+    // a wrong state, and no login cookie: refused, nothing written
+    let before = app.event_count().await;
+    let (callback, login) = to_callback(&app, &http, &provider).await;
+    let forged = callback.replace("state=", "state=x");
+    assert_eq!(
+        call_back(&http, &forged, &login).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    let res = http.get(&callback).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST, "no login cookie");
+    assert_eq!(app.event_count().await, before);
+
+    // the right one: signed in, sent where they were going
+    let res = call_back(&http, &callback, &login).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&res), "/jobs");
+    let cookie = res
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|v| v.starts_with("medgrid_session="))
+        .unwrap();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    let session = set_cookie(&res, "medgrid_session").unwrap();
+    let body = me(&app, &http, &session, "application/json").await;
+    assert_eq!(body["data"]["me"]["email"], "ada@chu.org");
+    assert_eq!(body["data"]["me"]["subject"], "u-42");
+    // the cookie is not a credential for what a cross-site form can send
+    let body = me(&app, &http, &session, "text/plain").await;
+    assert_eq!(error_code(&body).as_deref(), Some("UNAUTHENTICATED"));
+
+    // the same response again: refused
+    let res = call_back(&http, &callback, &login).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(set_cookie(&res, "medgrid_session").is_none());
+
+    // an ID token with another nonce: refused
+    let (callback, login) = to_callback(&app, &http, &provider).await;
+    issuer.next_nonce("not-the-one-sent").await;
+    let before = app.event_count().await;
+    let res = call_back(&http, &callback, &login).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert!(res.text().await.unwrap().contains("did not verify"));
+    assert_eq!(app.event_count().await, before);
+}
+
+#[tokio::test]
+async fn local_sign_in_needs_the_csrf_token_and_sign_out_revokes() {
+    let app = TestApp::spawn().await;
+    app.tenant("uni").await;
+    app.member("uni", "bob@uni.org", &[]).await;
+    let http = browser();
+    let page = http.get(format!("{}/login", app.url)).send().await.unwrap();
+    let csrf = set_cookie(&page, "medgrid_csrf").unwrap();
+    let html = page.text().await.unwrap();
+    assert!(html.contains(&format!("name=\"csrf\" value=\"{csrf}\"")));
+
+    let form = |token: &str, password: &str| {
+        vec![
+            ("csrf", token.to_owned()),
+            ("next", "/".to_owned()),
+            ("tenant", "uni".to_owned()),
+            ("email", "bob@uni.org".to_owned()),
+            ("password", password.to_owned()),
+        ]
+    };
+    let post = |fields: Vec<(&'static str, String)>, cookie: Option<String>| {
+        let mut req = http.post(format!("{}/login/local", app.url)).form(&fields);
+        if let Some(c) = cookie {
+            req = req.header(COOKIE, format!("medgrid_csrf={c}"));
+        }
+        req.send()
+    };
+    let res = post(form(&csrf, "a long test password"), None)
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN, "no CSRF cookie");
+    let res = post(form("forged", "a long test password"), Some(csrf.clone()))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN, "wrong CSRF token");
+    let res = post(form(&csrf, "wrong password!"), Some(csrf.clone()))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let html = res.text().await.unwrap();
+    assert!(
+        html.contains("value=\"bob@uni.org\""),
+        "entered values are kept"
+    );
+    let res = post(form(&csrf, "a long test password"), Some(csrf.clone()))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let session = set_cookie(&res, "medgrid_session").unwrap();
+    let body = me(&app, &http, &session, "application/json").await;
+    assert_eq!(body["data"]["me"]["email"], "bob@uni.org");
+
+    let both = format!("medgrid_session={session}; medgrid_csrf={csrf}");
+    let res = http
+        .post(format!("{}/logout", app.url))
+        .header(COOKIE, &both)
+        .form(&[("csrf", "forged")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let res = http
+        .post(format!("{}/logout", app.url))
+        .header(COOKIE, &both)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let body = me(&app, &http, &session, "application/json").await;
+    assert_eq!(error_code(&body).as_deref(), Some("UNAUTHENTICATED"));
+}
+
+/// The whole sign-in in headless Chromium; screenshots in `$CARGO_TARGET_DIR/screenshots`
+/// (or the temp dir).
+#[tokio::test]
+async fn a_browser_signs_in_with_an_institution_and_out() {
+    let app = TestApp::spawn().await;
+    let (_issuer, _) = institution(&app).await;
+    let shots = std::env::var("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| std::env::temp_dir())
+        .join("screenshots")
+        .join("browser-sign-in");
+    std::fs::create_dir_all(&shots).unwrap();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("node/browser-login.mjs");
+    let modules = std::env::var("MEDGRID_TEST_NODE_MODULES")
+        .unwrap_or_else(|_| "/var/tmp/medgrid-node/node_modules".into());
+    let out = tokio::process::Command::new("node")
+        .arg(script)
+        .arg(&app.url)
+        .arg("CHU")
+        .arg(&shots)
+        .env("MEDGRID_TEST_NODE_MODULES", modules)
+        .output()
+        .await
+        .expect("node and Chromium are required (scripts/node-deps, scripts/browser)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the browser run failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert!(
+        result["who"].as_str().unwrap().contains("Ada Lovelace"),
+        "{result}"
+    );
+    assert_eq!(result["finalUrl"], format!("{}/", app.url));
+    assert_eq!(result["me"]["data"]["me"]["email"], "ada@chu.org");
+    assert_eq!(
+        error_code(&result["afterSignOut"]).as_deref(),
+        Some("UNAUTHENTICATED")
+    );
+    assert!(shots.join("02-signed-in.png").exists());
+}
