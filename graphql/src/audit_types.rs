@@ -81,6 +81,6 @@ pub async fn audit_log(
     scope.caller.check(|a| a.require_tenant_admin(tenant))?;
     let filter = filter.unwrap_or_default().parse()?;
     let request = page_request(first, after)?;
-    let page = audit::list(&scope.svc.pool, tenant.as_uuid(), &filter, request).await?;
+    let page = audit::list(&scope.reader(), tenant.as_uuid(), &filter, request).await?;
     Ok(connection(page, request, |r| r.position, AuditEntry::from))
 }

@@ -252,11 +252,19 @@ impl Job {
         Json(self.0.retry.clone())
     }
     async fn attempts(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Attempt>> {
-        let rows = jobs::attempts(&services(ctx).pool, JobId::from_uuid(self.0.id)).await?;
+        let rows = jobs::attempts(
+            &crate::types::scope(ctx)?.reader(),
+            JobId::from_uuid(self.0.id),
+        )
+        .await?;
         Ok(rows.into_iter().map(Attempt).collect())
     }
     async fn timeline(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TimelineEntry>> {
-        let rows = jobs::timeline_of(&services(ctx).pool, JobId::from_uuid(self.0.id)).await?;
+        let rows = jobs::timeline_of(
+            &crate::types::scope(ctx)?.reader(),
+            JobId::from_uuid(self.0.id),
+        )
+        .await?;
         Ok(rows
             .into_iter()
             .map(|t| TimelineEntry {

@@ -85,10 +85,13 @@ impl CoreMutation {
             types::request(ctx).request_id,
         )
         .await?;
-        let row = medgrid_projections::members::by_id(&svc.pool, member_id)
-            .await
-            .map_err(ApiError::from)?
-            .ok_or_else(|| ApiError::not_found("member"))?;
+        let row = medgrid_projections::members::by_id(
+            &medgrid_projections::Reader::system(&svc.pool),
+            member_id,
+        )
+        .await
+        .map_err(ApiError::from)?
+        .ok_or_else(|| ApiError::not_found("member"))?;
         Ok(LoginPayload {
             token,
             member: Member(row),

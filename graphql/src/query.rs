@@ -8,7 +8,7 @@ use crate::audit_types::{self, AuditEntry, AuditFilterInput};
 use crate::catalog_types::Application;
 use crate::compute_types::Resource;
 use crate::job_types::{Job, JobFilterInput};
-use crate::types::{Group, Member, Tenant, connection, forbidden, page_request, scope, services};
+use crate::types::{Group, Member, Tenant, connection, forbidden, page_request, scope};
 use crate::usecases::{self, access, parse_id, tenancy};
 
 pub struct Query;
@@ -66,7 +66,7 @@ impl Query {
             .check(|a| a.require_platform_admin())
             .map_err(ApiError::from)?;
         let request = page_request(first, after)?;
-        let page = tenants::list(&services(ctx).pool, request)
+        let page = tenants::list(&scope.reader(), request)
             .await
             .map_err(ApiError::from)?;
         Ok(connection(page, request, |r| r.position, Tenant))
@@ -83,7 +83,7 @@ impl Query {
         let scope = scope(ctx)?;
         let tenant = target_tenant(&scope.caller, tenant_id)?;
         let request = page_request(first, after)?;
-        let page = members::list(&services(ctx).pool, tenant, request)
+        let page = members::list(&scope.reader(), tenant, request)
             .await
             .map_err(ApiError::from)?;
         Ok(connection(page, request, |r| r.position, Member))
@@ -111,7 +111,7 @@ impl Query {
             .filter(|a| !a.can_administer(tenant))
             .map(|a| a.member_id);
         let request = page_request(first, after)?;
-        let page = groups::list(&services(ctx).pool, tenant, only_mine, request)
+        let page = groups::list(&scope.reader(), tenant, only_mine, request)
             .await
             .map_err(ApiError::from)?;
         Ok(connection(page, request, |r| r.position, Group))

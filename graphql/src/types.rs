@@ -191,9 +191,8 @@ impl Member {
     /// The groups of this member that the caller may see.
     async fn groups(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<GroupMembership>> {
         let scope = scope(ctx)?;
-        let svc = services(ctx);
         let mut out = vec![];
-        for row in medgrid_projections::groups::memberships(&svc.pool, self.id())
+        for row in medgrid_projections::groups::memberships(&scope.reader(), self.id())
             .await
             .map_err(ApiError::from)?
         {
@@ -217,7 +216,7 @@ impl Member {
                 .check(|a| a.require_tenant_admin(self.tenant_id()))
                 .map_err(ApiError::from)?;
         }
-        let rows = members::tokens(&services(ctx).pool, self.id())
+        let rows = members::tokens(&scope.reader(), self.id())
             .await
             .map_err(ApiError::from)?;
         Ok(rows.into_iter().map(AccessToken::from).collect())
@@ -239,7 +238,7 @@ impl Group {
     }
     async fn members(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<GroupMembership>> {
         let rows = medgrid_projections::groups::members_of(
-            &services(ctx).pool,
+            &scope(ctx)?.reader(),
             GroupId::from_uuid(self.0.id),
         )
         .await

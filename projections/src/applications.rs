@@ -5,10 +5,11 @@ use chrono::{DateTime, Utc};
 use medgrid_domain::catalog::ApplicationEvent;
 use medgrid_domain::ids::{ApplicationId, TenantId};
 use serde_json::Value;
-use sqlx::{FromRow, PgConnection, PgPool};
+use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
 use crate::event::{DomainEvent, StoredEvent};
+use crate::reader::{Read, Reader};
 use crate::runner::{EventByEvent, ProjectionError};
 
 pub struct Applications;
@@ -84,19 +85,16 @@ impl EventByEvent for Applications {
 
 const COLUMNS: &str = "id, tenant_id, name, version, description, descriptor, enabled, created_at, updated_at, position";
 
-pub async fn by_id(
-    pool: &PgPool,
-    id: ApplicationId,
-) -> Result<Option<ApplicationRow>, sqlx::Error> {
+pub async fn by_id(db: &Reader, id: ApplicationId) -> Result<Option<ApplicationRow>, sqlx::Error> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM applications WHERE id = $1"))
         .bind(id.as_uuid())
-        .fetch_optional(pool)
+        .optional(db)
         .await
 }
 
 /// A tenant's catalog by name and version; disabled ones only if asked.
 pub async fn list(
-    pool: &PgPool,
+    db: &Reader,
     tenant: TenantId,
     include_disabled: bool,
 ) -> Result<Vec<ApplicationRow>, sqlx::Error> {
@@ -106,6 +104,6 @@ pub async fn list(
     ))
     .bind(tenant.as_uuid())
     .bind(include_disabled)
-    .fetch_all(pool)
+    .all(db)
     .await
 }

@@ -3,10 +3,10 @@
 //! and token hashes.
 
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::page::{Page, PageRequest};
+use crate::reader::{Read, Reader};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AuditRow {
@@ -32,7 +32,7 @@ pub struct AuditFilter {
 
 /// A tenant's events, newest first.
 pub async fn list(
-    pool: &PgPool,
+    db: &Reader,
     tenant: Uuid,
     filter: &AuditFilter,
     page: PageRequest,
@@ -58,7 +58,7 @@ pub async fn list(
     .bind(filter.to)
     .bind(page.after)
     .bind(page.limit())
-    .fetch_all(pool)
+    .all(db)
     .await?;
     Ok(Page::from_fetched(rows, page.first))
 }

@@ -4,11 +4,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use medgrid_domain::access::GroupEvent;
 use medgrid_domain::ids::{GroupId, MemberId, TenantId};
-use sqlx::{FromRow, PgConnection, PgPool};
+use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
 use crate::event::{DomainEvent, StoredEvent};
 use crate::page::{Page, PageRequest};
+use crate::reader::{Read, Reader};
 use crate::runner::{EventByEvent, ProjectionError};
 
 pub struct Groups;
@@ -99,16 +100,16 @@ impl EventByEvent for Groups {
 
 const COLUMNS: &str = "id, tenant_id, name, created_at, updated_at, position";
 
-pub async fn by_id(pool: &PgPool, id: GroupId) -> Result<Option<GroupRow>, sqlx::Error> {
+pub async fn by_id(db: &Reader, id: GroupId) -> Result<Option<GroupRow>, sqlx::Error> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM groups WHERE id = $1"))
         .bind(id.as_uuid())
-        .fetch_optional(pool)
+        .optional(db)
         .await
 }
 
 /// A tenant's groups; with `member`, only the groups that member belongs to.
 pub async fn list(
-    pool: &PgPool,
+    db: &Reader,
     tenant: TenantId,
     member: Option<MemberId>,
     page: PageRequest,
@@ -124,23 +125,23 @@ pub async fn list(
     .bind(page.after_position())
     .bind(page.limit())
     .bind(member.map(|m| m.as_uuid()))
-    .fetch_all(pool)
+    .all(db)
     .await?;
     Ok(Page::from_fetched(rows, page.first))
 }
 
-pub async fn members_of(pool: &PgPool, group: GroupId) -> Result<Vec<GroupMemberRow>, sqlx::Error> {
+pub async fn members_of(db: &Reader, group: GroupId) -> Result<Vec<GroupMemberRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT group_id, member_id, role, since FROM group_members
           WHERE group_id = $1 ORDER BY since, member_id",
     )
     .bind(group.as_uuid())
-    .fetch_all(pool)
+    .all(db)
     .await
 }
 
 pub async fn memberships(
-    pool: &PgPool,
+    db: &Reader,
     member: MemberId,
 ) -> Result<Vec<GroupMemberRow>, sqlx::Error> {
     sqlx::query_as(
@@ -148,7 +149,7 @@ pub async fn memberships(
           WHERE member_id = $1 ORDER BY since, group_id",
     )
     .bind(member.as_uuid())
-    .fetch_all(pool)
+    .all(db)
     .await
 }
 
@@ -156,7 +157,7 @@ pub async fn memberships(
 /// its whole name (`/radiology/mri` or `radiology/mri`) or by the path's last segment
 /// (`mri`), so that Keycloak groups map to Medgrid groups without configuration.
 pub async fn named_by_paths(
-    pool: &PgPool,
+    db: &Reader,
     tenant: TenantId,
     paths: &[String],
 ) -> Result<Vec<Uuid>, sqlx::Error> {
@@ -174,6 +175,6 @@ pub async fn named_by_paths(
     sqlx::query_scalar("SELECT id FROM groups WHERE tenant_id = $1 AND name = ANY($2)")
         .bind(tenant.as_uuid())
         .bind(&names)
-        .fetch_all(pool)
+        .all(db)
         .await
 }

@@ -6,11 +6,12 @@ use chrono::{DateTime, Utc};
 use medgrid_domain::ids::{GroupId, JobId, MemberId, TenantId};
 use medgrid_domain::jobs::{JobEvent, JobState, NewJob, Outcome, Placement};
 use serde_json::Value;
-use sqlx::{FromRow, PgConnection, PgPool};
+use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
 use crate::event::{DomainEvent, StoredEvent};
 use crate::page::{Page, PageRequest};
+use crate::reader::{Read, Reader};
 use crate::runner::{EventByEvent, ProjectionError};
 
 pub struct Jobs;
@@ -403,38 +404,38 @@ const ATTEMPT_COLUMNS: &str = "job_id, number, tenant_id, resource_id, resource_
     state, external_id, node_list, cancel_requested, outcome, exit_code, reason, started_at,
     ended_at, wall_seconds, cpu_seconds, planned_at";
 
-pub async fn by_id(pool: &PgPool, id: JobId) -> Result<Option<JobRow>, sqlx::Error> {
+pub async fn by_id(db: &Reader, id: JobId) -> Result<Option<JobRow>, sqlx::Error> {
     sqlx::query_as(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"))
         .bind(id.as_uuid())
-        .fetch_optional(pool)
+        .optional(db)
         .await
 }
 
 /// Many jobs in one query (those that exist).
-pub async fn by_ids(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<JobRow>, sqlx::Error> {
+pub async fn by_ids(db: &Reader, ids: &[Uuid]) -> Result<Vec<JobRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {JOB_COLUMNS} FROM jobs WHERE id = ANY($1)"
     ))
     .bind(ids)
-    .fetch_all(pool)
+    .all(db)
     .await
 }
 
-pub async fn attempts(pool: &PgPool, id: JobId) -> Result<Vec<AttemptRow>, sqlx::Error> {
+pub async fn attempts(db: &Reader, id: JobId) -> Result<Vec<AttemptRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {ATTEMPT_COLUMNS} FROM job_attempts WHERE job_id = $1 ORDER BY number"
     ))
     .bind(id.as_uuid())
-    .fetch_all(pool)
+    .all(db)
     .await
 }
 
-pub async fn timeline_of(pool: &PgPool, id: JobId) -> Result<Vec<TimelineRow>, sqlx::Error> {
+pub async fn timeline_of(db: &Reader, id: JobId) -> Result<Vec<TimelineRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT state, reason, attempt, at FROM job_timeline WHERE job_id = $1 ORDER BY sequence",
     )
     .bind(id.as_uuid())
-    .fetch_all(pool)
+    .all(db)
     .await
 }
 
@@ -457,7 +458,7 @@ pub struct JobFilter {
 
 /// A page of jobs, newest first; `after` is the position of the last job seen.
 pub async fn list(
-    pool: &PgPool,
+    db: &Reader,
     seen: &Visibility,
     filter: &JobFilter,
     page: PageRequest,
@@ -484,14 +485,14 @@ pub async fn list(
     .bind(filter.owner.map(|m| m.as_uuid()))
     .bind(page.after)
     .bind(page.limit())
-    .fetch_all(pool)
+    .all(db)
     .await?;
     Ok(Page::from_fetched(rows, page.first))
 }
 
 /// Unfinished jobs in `states`, oldest first, at most `limit`: the dispatcher's queue.
 pub async fn unfinished(
-    pool: &PgPool,
+    db: &Reader,
     states: &[JobState],
     limit: i64,
 ) -> Result<Vec<JobRow>, sqlx::Error> {
@@ -501,16 +502,16 @@ pub async fn unfinished(
     ))
     .bind(states)
     .bind(limit)
-    .fetch_all(pool)
+    .all(db)
     .await
 }
 
 /// Attempts not yet ended, on every resource: what the dispatcher submits, polls, cancels.
-pub async fn active_attempts(pool: &PgPool) -> Result<Vec<AttemptRow>, sqlx::Error> {
+pub async fn active_attempts(db: &Reader) -> Result<Vec<AttemptRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {ATTEMPT_COLUMNS} FROM job_attempts WHERE ended_at IS NULL ORDER BY planned_at, job_id, number"
     ))
-    .fetch_all(pool)
+    .all(db)
     .await
 }
 
@@ -519,7 +520,7 @@ pub async fn active_attempts(pool: &PgPool) -> Result<Vec<AttemptRow>, sqlx::Err
 /// tenant's thousand jobs do not starve another's one; within a turn, the tenant served
 /// least recently goes first (round robin).
 pub async fn fair_queue(
-    pool: &PgPool,
+    db: &Reader,
     now: DateTime<Utc>,
     limit: i64,
 ) -> Result<Vec<JobRow>, sqlx::Error> {
@@ -542,6 +543,6 @@ pub async fn fair_queue(
     ))
     .bind(now)
     .bind(limit)
-    .fetch_all(pool)
+    .all(db)
     .await
 }

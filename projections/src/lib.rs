@@ -12,11 +12,13 @@ pub mod groups;
 pub mod jobs;
 pub mod members;
 pub mod page;
+pub mod reader;
 pub mod resources;
 pub mod runner;
 pub mod tenants;
 
 pub use event::{DomainEvent, StoredEvent};
+pub use reader::{Read, Reader, Sees};
 pub use runner::{Position, Projection, ProjectionError};
 
 /// Every read model, in the order a fresh database builds them.

@@ -8,11 +8,12 @@ use chrono::{DateTime, Utc};
 use medgrid_domain::access::MemberEvent;
 use medgrid_domain::ids::{MemberId, TenantId};
 use serde_json::json;
-use sqlx::{FromRow, PgConnection, PgPool};
+use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
 use crate::event::{DomainEvent, StoredEvent};
 use crate::page::{Page, PageRequest};
+use crate::reader::{Read, Reader};
 use crate::runner::{Projection, ProjectionError};
 
 pub struct Members;
@@ -338,15 +339,15 @@ const COLUMNS: &str = "id, tenant_id, email, name,
      ARRAY(SELECT DISTINCT unnest(roles || idp_roles) ORDER BY 1) AS roles,
      disabled, status, issuer, subject, idp_roles, idp_groups, created_at, updated_at, position";
 
-pub async fn by_id(pool: &PgPool, id: MemberId) -> Result<Option<MemberRow>, sqlx::Error> {
+pub async fn by_id(db: &Reader, id: MemberId) -> Result<Option<MemberRow>, sqlx::Error> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM members WHERE id = $1"))
         .bind(id.as_uuid())
-        .fetch_optional(pool)
+        .optional(db)
         .await
 }
 
 pub async fn list(
-    pool: &PgPool,
+    db: &Reader,
     tenant: TenantId,
     page: PageRequest,
 ) -> Result<Page<MemberRow>, sqlx::Error> {
@@ -357,7 +358,7 @@ pub async fn list(
     .bind(tenant.as_uuid())
     .bind(page.after_position())
     .bind(page.limit())
-    .fetch_all(pool)
+    .all(db)
     .await?;
     Ok(Page::from_fetched(rows, page.first))
 }
@@ -365,7 +366,7 @@ pub async fn list(
 /// The member a provider knows as `subject` (the earliest linked, should a race have
 /// linked two).
 pub async fn by_identity(
-    pool: &PgPool,
+    db: &Reader,
     tenant: TenantId,
     issuer: &str,
     subject: &str,
@@ -377,27 +378,27 @@ pub async fn by_identity(
     .bind(tenant.as_uuid())
     .bind(issuer)
     .bind(subject)
-    .fetch_optional(pool)
+    .optional(db)
     .await
 }
 
 /// The stored password hash of a member, for local login.
-pub async fn password_hash(pool: &PgPool, id: MemberId) -> Result<Option<String>, sqlx::Error> {
+pub async fn password_hash(db: &Reader, id: MemberId) -> Result<Option<String>, sqlx::Error> {
     let hash: Option<Option<String>> =
         sqlx::query_scalar("SELECT password_hash FROM members WHERE id = $1")
             .bind(id.as_uuid())
-            .fetch_optional(pool)
+            .optional(db)
             .await?;
     Ok(hash.flatten())
 }
 
-pub async fn tokens(pool: &PgPool, member: MemberId) -> Result<Vec<TokenRow>, sqlx::Error> {
+pub async fn tokens(db: &Reader, member: MemberId) -> Result<Vec<TokenRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, member_id, name, created_at, expires_at, revoked_at FROM access_tokens
           WHERE member_id = $1 ORDER BY created_at, id",
     )
     .bind(member.as_uuid())
-    .fetch_all(pool)
+    .all(db)
     .await
 }
 
@@ -416,7 +417,7 @@ pub struct TokenHolder {
 }
 
 pub async fn token_holder(
-    pool: &PgPool,
+    db: &Reader,
     secret_hash: &str,
 ) -> Result<Option<TokenHolder>, sqlx::Error> {
     sqlx::query_as(
@@ -430,14 +431,14 @@ pub async fn token_holder(
           WHERE t.secret_hash = $1",
     )
     .bind(secret_hash)
-    .fetch_optional(pool)
+    .optional(db)
     .await
 }
 
 /// The member holding a token.
-pub async fn token_owner(pool: &PgPool, token: uuid::Uuid) -> Result<Option<Uuid>, sqlx::Error> {
+pub async fn token_owner(db: &Reader, token: uuid::Uuid) -> Result<Option<Uuid>, sqlx::Error> {
     sqlx::query_scalar("SELECT member_id FROM access_tokens WHERE id = $1")
         .bind(token)
-        .fetch_optional(pool)
+        .optional(db)
         .await
 }

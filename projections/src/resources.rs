@@ -5,10 +5,11 @@ use chrono::{DateTime, Utc};
 use medgrid_domain::compute::{Access, ResourceEvent};
 use medgrid_domain::ids::ResourceId;
 use serde_json::Value;
-use sqlx::{FromRow, PgConnection, PgPool};
+use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
 use crate::event::{DomainEvent, StoredEvent};
+use crate::reader::{Read, Reader};
 use crate::runner::{EventByEvent, ProjectionError};
 
 pub struct Resources;
@@ -109,15 +110,15 @@ impl EventByEvent for Resources {
 
 const COLUMNS: &str = "id, name, kind, all_tenants, tenants, groups, drained, drain_reason, created_at, updated_at, position";
 
-pub async fn by_id(pool: &PgPool, id: ResourceId) -> Result<Option<ResourceRow>, sqlx::Error> {
+pub async fn by_id(db: &Reader, id: ResourceId) -> Result<Option<ResourceRow>, sqlx::Error> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM resources WHERE id = $1"))
         .bind(id.as_uuid())
-        .fetch_optional(pool)
+        .optional(db)
         .await
 }
 
-pub async fn list(pool: &PgPool) -> Result<Vec<ResourceRow>, sqlx::Error> {
+pub async fn list(db: &Reader) -> Result<Vec<ResourceRow>, sqlx::Error> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM resources ORDER BY name"))
-        .fetch_all(pool)
+        .all(db)
         .await
 }

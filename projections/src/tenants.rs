@@ -6,11 +6,12 @@ use chrono::{DateTime, Utc};
 use medgrid_domain::ids::{ProviderId, TenantId};
 use medgrid_domain::names::InvalidValue;
 use medgrid_domain::tenancy::{ClaimMapping, IdentityProvider, TenantEvent};
-use sqlx::{FromRow, PgConnection, PgPool};
+use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
 use crate::event::{DomainEvent, StoredEvent};
 use crate::page::{Page, PageRequest};
+use crate::reader::{Read, Reader};
 use crate::runner::{EventByEvent, ProjectionError};
 
 pub struct Tenants;
@@ -129,27 +130,27 @@ impl EventByEvent for Tenants {
 const COLUMNS: &str =
     "id, slug, name, status, suspended_reason, provisioning, created_at, updated_at, position";
 
-pub async fn by_id(pool: &PgPool, id: TenantId) -> Result<Option<TenantRow>, sqlx::Error> {
+pub async fn by_id(db: &Reader, id: TenantId) -> Result<Option<TenantRow>, sqlx::Error> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM tenants WHERE id = $1"))
         .bind(id.as_uuid())
-        .fetch_optional(pool)
+        .optional(db)
         .await
 }
 
-pub async fn by_slug(pool: &PgPool, slug: &str) -> Result<Option<TenantRow>, sqlx::Error> {
+pub async fn by_slug(db: &Reader, slug: &str) -> Result<Option<TenantRow>, sqlx::Error> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM tenants WHERE slug = $1"))
         .bind(slug)
-        .fetch_optional(pool)
+        .optional(db)
         .await
 }
 
-pub async fn list(pool: &PgPool, page: PageRequest) -> Result<Page<TenantRow>, sqlx::Error> {
+pub async fn list(db: &Reader, page: PageRequest) -> Result<Page<TenantRow>, sqlx::Error> {
     let rows = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM tenants WHERE position > $1 ORDER BY position LIMIT $2"
     ))
     .bind(page.after_position())
     .bind(page.limit())
-    .fetch_all(pool)
+    .all(db)
     .await?;
     Ok(Page::from_fetched(rows, page.first))
 }
@@ -184,34 +185,34 @@ impl ProviderRow {
 const PROVIDER_COLUMNS: &str =
     "id, tenant_id, name, issuer, audience, client_id, claims, created_at, updated_at";
 
-pub async fn providers(pool: &PgPool, tenant: TenantId) -> Result<Vec<ProviderRow>, sqlx::Error> {
+pub async fn providers(db: &Reader, tenant: TenantId) -> Result<Vec<ProviderRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {PROVIDER_COLUMNS} FROM identity_providers WHERE tenant_id = $1 ORDER BY position"
     ))
     .bind(tenant.as_uuid())
-    .fetch_all(pool)
+    .all(db)
     .await
 }
 
-pub async fn provider(pool: &PgPool, id: ProviderId) -> Result<Option<ProviderRow>, sqlx::Error> {
+pub async fn provider(db: &Reader, id: ProviderId) -> Result<Option<ProviderRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {PROVIDER_COLUMNS} FROM identity_providers WHERE id = $1"
     ))
     .bind(id.as_uuid())
-    .fetch_optional(pool)
+    .optional(db)
     .await
 }
 
 /// Every tenant's providers with this issuer (a token names its issuer).
 pub async fn providers_by_issuer(
-    pool: &PgPool,
+    db: &Reader,
     issuer: &str,
 ) -> Result<Vec<ProviderRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {PROVIDER_COLUMNS} FROM identity_providers WHERE issuer = $1 ORDER BY position"
     ))
     .bind(issuer)
-    .fetch_all(pool)
+    .all(db)
     .await
 }
 
@@ -224,13 +225,13 @@ pub struct SignInChoice {
     pub tenant_name: String,
 }
 
-pub async fn sign_in_choices(pool: &PgPool) -> Result<Vec<SignInChoice>, sqlx::Error> {
+pub async fn sign_in_choices(db: &Reader) -> Result<Vec<SignInChoice>, sqlx::Error> {
     sqlx::query_as(
         "SELECT p.id AS provider_id, p.name AS provider_name, t.name AS tenant_name
            FROM identity_providers p JOIN tenants t ON t.id = p.tenant_id
           WHERE p.client_id IS NOT NULL AND t.status = 'ACTIVE'
           ORDER BY t.name, p.name",
     )
-    .fetch_all(pool)
+    .all(db)
     .await
 }

@@ -59,7 +59,7 @@ pub async fn require_may_add(
     for role in roles {
         scope.caller.check(|a| a.require_may_grant(tenant, *role))?;
     }
-    let row = tenants::by_id(&scope.svc.pool, tenant)
+    let row = tenants::by_id(&scope.reader(), tenant)
         .await?
         .ok_or_else(|| ApiError::not_found("tenant"))?;
     if !row.is_active() {
@@ -70,7 +70,7 @@ pub async fn require_may_add(
 
 /// A member the caller may see (same tenant, or platform admin); others are not found.
 pub async fn visible(scope: &Scope<'_>, id: MemberId) -> Result<MemberRow, ApiError> {
-    let row = members::by_id(&scope.svc.pool, id)
+    let row = members::by_id(&scope.reader(), id)
         .await?
         .ok_or_else(|| ApiError::not_found("member"))?;
     scope
@@ -176,7 +176,7 @@ pub async fn issue_token(
         .bus
         .member(id, command, &scope.metadata(tenant))
         .await?;
-    let token = members::tokens(&scope.svc.pool, id)
+    let token = members::tokens(&scope.reader(), id)
         .await?
         .into_iter()
         .find(|t| t.id == token_id.as_uuid())
@@ -187,7 +187,7 @@ pub async fn issue_token(
 /// Revokes a token: its owner, or an admin of the owner's tenant.
 pub async fn revoke_token(scope: &Scope<'_>, token: &str) -> Result<TokenRow, ApiError> {
     let token: TokenId = parse_id(token, "token")?;
-    let member = members::token_owner(&scope.svc.pool, token.as_uuid())
+    let member = members::token_owner(&scope.reader(), token.as_uuid())
         .await?
         .map(MemberId::from_uuid)
         .ok_or_else(|| ApiError::not_found("token"))?;
@@ -205,7 +205,7 @@ pub async fn revoke_token(scope: &Scope<'_>, token: &str) -> Result<TokenRow, Ap
             &scope.metadata(tenant),
         )
         .await?;
-    members::tokens(&scope.svc.pool, member)
+    members::tokens(&scope.reader(), member)
         .await?
         .into_iter()
         .find(|t| t.id == token.as_uuid())

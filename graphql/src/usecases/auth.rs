@@ -13,6 +13,11 @@ use medgrid_projections::{groups, members, tenants};
 
 use crate::{ApiError, Services};
 
+/// Reads made before the caller is known (resolving their credentials): as the service.
+fn system(svc: &Services) -> medgrid_projections::Reader {
+    medgrid_projections::Reader::system(&svc.pool)
+}
+
 /// How long a token from password login lives.
 pub const LOGIN_TOKEN_HOURS: i64 = 12;
 
@@ -23,7 +28,7 @@ pub async fn resolve_bearer(svc: &Services, token: &str) -> Result<Actor, ApiErr
         return super::federation::resolve(svc, token, &issuer).await;
     }
     let hash = svc.secrets.token_hash(token);
-    let holder = members::token_holder(&svc.pool, &hash)
+    let holder = members::token_holder(&system(svc), &hash)
         .await?
         .ok_or_else(|| ApiError::unauthenticated("invalid token"))?;
     if holder.revoked_at.is_some() {
@@ -59,12 +64,12 @@ pub(crate) async fn actor(
 ) -> Result<Actor, ApiError> {
     let member_id = MemberId::from_uuid(member);
     let tenant_id = TenantId::from_uuid(tenant);
-    let mut groups = groups::named_by_paths(&svc.pool, tenant_id, provider_groups)
+    let mut groups = groups::named_by_paths(&system(svc), tenant_id, provider_groups)
         .await?
         .into_iter()
         .map(|id| (GroupId::from_uuid(id), GroupRole::Member))
         .collect::<BTreeMap<_, _>>();
-    for g in groups::memberships(&svc.pool, member_id).await? {
+    for g in groups::memberships(&system(svc), member_id).await? {
         let role = if g.role == GroupRole::Manager.as_str() {
             GroupRole::Manager
         } else {
@@ -103,12 +108,12 @@ pub async fn login(
     let denied = || ApiError::unauthenticated("invalid tenant, e-mail or password");
     let slug: TenantSlug = tenant.parse().map_err(|_| denied())?;
     let email: Email = email.parse().map_err(|_| denied())?;
-    let tenant = tenants::by_slug(&svc.pool, slug.as_ref())
+    let tenant = tenants::by_slug(&system(svc), slug.as_ref())
         .await?
         .ok_or_else(denied)?;
     let tenant_id = TenantId::from_uuid(tenant.id);
     let member_id = MemberId::for_email(tenant_id, &email);
-    let hash = members::password_hash(&svc.pool, member_id)
+    let hash = members::password_hash(&system(svc), member_id)
         .await?
         .ok_or_else(denied)?;
     if !svc.secrets.verify_password(password, &hash) {
@@ -147,7 +152,7 @@ pub async fn open_session(
 /// Ends the session of a bearer token (sign-out): the token is revoked.
 pub async fn close_session(svc: &Services, token: &str) -> Result<(), ApiError> {
     let hash = svc.secrets.token_hash(token);
-    let Some(holder) = members::token_holder(&svc.pool, &hash).await? else {
+    let Some(holder) = members::token_holder(&system(svc), &hash).await? else {
         return Ok(());
     };
     if holder.revoked_at.is_some() {

@@ -34,7 +34,7 @@ pub async fn register(
 /// An application the caller may see: enabled ones of their tenant; disabled ones too for
 /// its administrators. Others are not found.
 pub async fn visible(scope: &Scope<'_>, id: ApplicationId) -> Result<ApplicationRow, ApiError> {
-    let row = applications::by_id(&scope.svc.pool, id)
+    let row = applications::by_id(&scope.reader(), id)
         .await?
         .ok_or_else(|| ApiError::not_found("application"))?;
     let tenant = TenantId::from_uuid(row.tenant_id);
@@ -60,7 +60,7 @@ pub async fn list(scope: &Scope<'_>, tenant: TenantId) -> Result<Vec<Application
         .caller
         .check(|a| a.require_tenant_admin(tenant))
         .is_ok();
-    Ok(applications::list(&scope.svc.pool, tenant, admin).await?)
+    Ok(applications::list(&scope.reader(), tenant, admin).await?)
 }
 
 /// Enables or disables an application for the tenant's members (tenant administrators).

@@ -58,12 +58,12 @@ fn home(scope: &Scope<'_>) -> TenantId {
 /// Every tenant and group an access list names must exist.
 async fn check_access(scope: &Scope<'_>, access: &Access) -> Result<(), ApiError> {
     for tenant in &access.tenants {
-        tenants::by_id(&scope.svc.pool, *tenant)
+        tenants::by_id(&scope.reader(), *tenant)
             .await?
             .ok_or_else(|| ApiError::not_found("tenant"))?;
     }
     for group in &access.groups {
-        groups::by_id(&scope.svc.pool, *group)
+        groups::by_id(&scope.reader(), *group)
             .await?
             .ok_or_else(|| ApiError::not_found("group"))?;
     }
@@ -71,7 +71,7 @@ async fn check_access(scope: &Scope<'_>, access: &Access) -> Result<(), ApiError
 }
 
 pub async fn visible(scope: &Scope<'_>, id: ResourceId) -> Result<ResourceRow, ApiError> {
-    resources::by_id(&scope.svc.pool, id)
+    resources::by_id(&scope.reader(), id)
         .await?
         .filter(|row| usable(scope, row))
         .ok_or_else(|| ApiError::not_found("resource"))
@@ -79,7 +79,7 @@ pub async fn visible(scope: &Scope<'_>, id: ResourceId) -> Result<ResourceRow, A
 
 /// The resources the caller may use.
 pub async fn list(scope: &Scope<'_>) -> Result<Vec<ResourceRow>, ApiError> {
-    let rows = resources::list(&scope.svc.pool).await?;
+    let rows = resources::list(&scope.reader()).await?;
     Ok(rows.into_iter().filter(|r| usable(scope, r)).collect())
 }
 

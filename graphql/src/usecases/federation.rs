@@ -16,6 +16,11 @@ use serde_json::Value;
 
 use crate::{ApiError, Services};
 
+/// Reads made before the caller is known (resolving their credentials): as the service.
+fn system(svc: &Services) -> medgrid_projections::Reader {
+    medgrid_projections::Reader::system(&svc.pool)
+}
+
 fn unauthenticated(why: impl Into<String>) -> ApiError {
     ApiError::unauthenticated(why)
 }
@@ -24,7 +29,7 @@ fn unauthenticated(why: impl Into<String>) -> ApiError {
 pub async fn resolve(svc: &Services, token: &str, claimed: &str) -> Result<Actor, ApiError> {
     let untrusted = || unauthenticated("the token's issuer is not trusted by any tenant");
     let issuer: IssuerUrl = claimed.parse().map_err(|_| untrusted())?;
-    let providers = tenants::providers_by_issuer(&svc.pool, issuer.as_ref()).await?;
+    let providers = tenants::providers_by_issuer(&system(svc), issuer.as_ref()).await?;
     if providers.is_empty() {
         return Err(untrusted());
     }
@@ -53,7 +58,7 @@ pub async fn admit(
     provider: &ProviderRow,
     claims: &Value,
 ) -> Result<MemberRow, ApiError> {
-    let tenant = tenants::by_id(&svc.pool, TenantId::from_uuid(provider.tenant_id))
+    let tenant = tenants::by_id(&system(svc), TenantId::from_uuid(provider.tenant_id))
         .await?
         .ok_or_else(|| unauthenticated("the token's issuer is not trusted by any tenant"))?;
     if !tenant.is_active() {
@@ -105,7 +110,7 @@ async fn member(
 ) -> Result<MemberRow, ApiError> {
     let tenant_id = TenantId::from_uuid(tenant.id);
     if let Some(row) =
-        members::by_identity(&svc.pool, tenant_id, issuer.as_ref(), &identity.subject).await?
+        members::by_identity(&system(svc), tenant_id, issuer.as_ref(), &identity.subject).await?
     {
         refuse_disabled(&row)?;
         if claims_changed(&row, &identity) {
@@ -117,7 +122,7 @@ async fn member(
     }
     let invited = MemberId::for_email(tenant_id, &identity.email);
     if identity.email_verified
-        && let Some(row) = members::by_id(&svc.pool, invited).await?
+        && let Some(row) = members::by_id(&system(svc), invited).await?
         && row.tenant_id == tenant.id
         && row.status == "INVITED"
     {
@@ -182,7 +187,7 @@ async fn run(
 }
 
 async fn reread(svc: &Services, id: MemberId) -> Result<MemberRow, ApiError> {
-    let row = members::by_id(&svc.pool, id).await?.ok_or_else(|| {
+    let row = members::by_id(&system(svc), id).await?.ok_or_else(|| {
         ApiError::new(
             Code::Internal,
             "your account is being set up: try again in a moment",

@@ -32,7 +32,7 @@ pub async fn create(scope: &Scope<'_>, tenant: TenantId, name: &str) -> Result<G
 /// A group the caller may see: any of their tenant's for tenant admins, their own groups
 /// for members. Others are not found.
 pub async fn visible(scope: &Scope<'_>, id: GroupId) -> Result<GroupRow, ApiError> {
-    let row = groups::by_id(&scope.svc.pool, id)
+    let row = groups::by_id(&scope.reader(), id)
         .await?
         .ok_or_else(|| ApiError::not_found("group"))?;
     let tenant = TenantId::from_uuid(row.tenant_id);

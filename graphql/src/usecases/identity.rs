@@ -109,7 +109,7 @@ pub async fn set_provisioning(
 /// A tenant's providers: its administrators (and platform admins) see them.
 pub async fn providers(scope: &Scope<'_>, tenant: TenantId) -> Result<Vec<ProviderRow>, ApiError> {
     scope.require_admin_of(tenant)?;
-    Ok(tenants::providers(&scope.svc.pool, tenant).await?)
+    Ok(tenants::providers(&scope.reader(), tenant).await?)
 }
 
 /// A provider of a tenant the caller administers; any other is not found.
@@ -120,7 +120,7 @@ async fn administered_provider(scope: &Scope<'_>, id: &str) -> Result<ProviderRo
 }
 
 async fn visible_provider(scope: &Scope<'_>, id: ProviderId) -> Result<ProviderRow, ApiError> {
-    let row = tenants::provider(&scope.svc.pool, id)
+    let row = tenants::provider(&scope.reader(), id)
         .await?
         .ok_or_else(|| ApiError::not_found("identity provider"))?;
     scope

@@ -75,7 +75,7 @@ fn may_see(actor: Option<&Actor>, row: &JobRow) -> bool {
 /// A job the caller may see; any other is not found (its existence is not revealed).
 pub async fn visible(scope: &Scope<'_>, id: &str) -> Result<JobRow, ApiError> {
     let id: JobId = parse_id(id, "job")?;
-    jobs::by_id(&scope.svc.pool, id)
+    jobs::by_id(&scope.reader(), id)
         .await?
         .filter(|row| may_see(scope.caller.actor(), row))
         .ok_or_else(|| ApiError::not_found("job"))
@@ -98,7 +98,7 @@ pub async fn list(
             .map(|(g, _)| *g)
             .collect(),
     };
-    Ok(jobs::list(&scope.svc.pool, &seen, filter, page).await?)
+    Ok(jobs::list(&scope.reader(), &seen, filter, page).await?)
 }
 
 pub async fn cancel(scope: &Scope<'_>, id: &str) -> Result<JobRow, ApiError> {
@@ -355,7 +355,7 @@ async fn usable_resource(
     let id = raw
         .parse::<ResourceId>()
         .unwrap_or_else(|_| ResourceId::for_name(raw));
-    let row = resources::by_id(&scope.svc.pool, id)
+    let row = resources::by_id(&scope.reader(), id)
         .await?
         .ok_or_else(|| ApiError::not_found("resource"))?;
     let allowed = actor.is_platform_admin()
@@ -472,7 +472,7 @@ async fn walltime(
         return Err(ApiError::invalid("walltimeSeconds: must be 1 to 2592000"));
     }
     for p in placements {
-        let row = resources::by_id(&scope.svc.pool, p.resource_id).await?;
+        let row = resources::by_id(&scope.reader(), p.resource_id).await?;
         let kind: Option<ResourceKind> = row.and_then(|r| serde_json::from_value(r.kind).ok());
         if let Some(ResourceKind::Slurm {
             walltime_limit_seconds,

@@ -14,6 +14,7 @@ pub mod tenancy;
 use medgrid_domain::Caller;
 use medgrid_domain::ids::TenantId;
 use medgrid_domain::metadata::EventMetadata;
+use medgrid_projections::{Reader, Sees};
 
 use crate::Services;
 
@@ -41,6 +42,16 @@ impl<'a> Scope<'a> {
             .check(|a| a.require_member_of(tenant))
             .map_err(|_| crate::ApiError::not_found("tenant"))?;
         Ok(self.caller.check(|a| a.require_tenant_admin(tenant))?)
+    }
+
+    /// Reads as this caller: their tenant's rows only (every tenant's for platform admins
+    /// and the operator), enforced by PostgreSQL's row-level security.
+    pub fn reader(&self) -> Reader {
+        let sees = match &self.caller {
+            Caller::Member(actor) if !actor.is_platform_admin() => Sees::Tenant(actor.tenant_id),
+            Caller::Member(_) | Caller::Operator => Sees::AllTenants,
+        };
+        Reader::new(&self.svc.pool, sees)
     }
 
     /// Metadata for the events this scope causes in `tenant`.

@@ -28,7 +28,7 @@ pub async fn visible(scope: &Scope<'_>, id: TenantId) -> Result<TenantRow, ApiEr
         .caller
         .check(|a| a.require_member_of(id))
         .map_err(|_| ApiError::not_found("tenant"))?;
-    tenants::by_id(&scope.svc.pool, id)
+    tenants::by_id(&scope.reader(), id)
         .await?
         .ok_or_else(|| ApiError::not_found("tenant"))
 }

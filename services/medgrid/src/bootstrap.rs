@@ -11,6 +11,7 @@ use medgrid_domain::ids::{ApplicationId, MemberId, ResourceId, TenantId};
 use medgrid_domain::names::{Email, TenantSlug};
 use medgrid_graphql::Services;
 use medgrid_graphql::usecases::{Scope, access, catalog, compute, tenancy};
+use medgrid_projections::Reader;
 use medgrid_projections::{applications, members, resources, tenants};
 use rand::Rng;
 
@@ -26,7 +27,10 @@ pub const PASSWORD_FILE: &str = "demo-admin-password";
 /// `<data_dir>/demo-admin-password`; it is never logged.
 pub async fn demo(svc: &Services, data_dir: &Path, apps_dir: &Path) -> anyhow::Result<()> {
     let operator = Scope::operator(svc);
-    if tenants::by_slug(&svc.pool, DEMO_TENANT).await?.is_none() {
+    if tenants::by_slug(&Reader::system(&svc.pool), DEMO_TENANT)
+        .await?
+        .is_none()
+    {
         tenancy::create(&operator, DEMO_TENANT, "Demo")
             .await
             .map_err(|e| anyhow::anyhow!("creating the demo tenant: {}", e.message))?;
@@ -36,9 +40,12 @@ pub async fn demo(svc: &Services, data_dir: &Path, apps_dir: &Path) -> anyhow::R
     let tenant = TenantId::for_slug(&slug);
     shipped_catalog(svc, tenant, apps_dir).await?;
     let email: Email = DEMO_ADMIN.parse()?;
-    if members::by_id(&svc.pool, MemberId::for_email(tenant, &email))
-        .await?
-        .is_some()
+    if members::by_id(
+        &Reader::system(&svc.pool),
+        MemberId::for_email(tenant, &email),
+    )
+    .await?
+    .is_some()
     {
         return Ok(());
     }
@@ -91,7 +98,10 @@ pub async fn shipped_catalog(
         let parsed =
             Descriptor::parse(&json).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         let id = ApplicationId::for_version(tenant, &parsed.name, &parsed.tool_version);
-        if applications::by_id(&svc.pool, id).await?.is_some() {
+        if applications::by_id(&Reader::system(&svc.pool), id)
+            .await?
+            .is_some()
+        {
             continue;
         }
         catalog::register(&Scope::operator(svc), tenant, json)
@@ -124,7 +134,10 @@ fn write_secret(path: &Path, secret: &str) -> std::io::Result<()> {
 /// exists: a fresh installation can run jobs without configuring anything.
 pub async fn local_resource(svc: &Services) -> anyhow::Result<()> {
     let id = ResourceId::for_name(LOCAL_RESOURCE);
-    if resources::by_id(&svc.pool, id).await?.is_some() {
+    if resources::by_id(&Reader::system(&svc.pool), id)
+        .await?
+        .is_some()
+    {
         return Ok(());
     }
     let slots = std::thread::available_parallelism().map_or(1, |n| n.get());

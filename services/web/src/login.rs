@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use medgrid_graphql::Services;
 use medgrid_graphql::usecases::auth;
-use medgrid_projections::{members, tenants};
+use medgrid_projections::{Reader, Sees, members, tenants};
 use serde::Deserialize;
 
 use crate::pages::{self, Choice, SignIn};
@@ -64,7 +64,7 @@ pub struct NextQuery {
 }
 
 async fn choices(svc: &Services, next: &str) -> Vec<Choice> {
-    let rows = tenants::sign_in_choices(&svc.pool)
+    let rows = tenants::sign_in_choices(&Reader::system(&svc.pool))
         .await
         .unwrap_or_else(|e| {
             tracing::error!(error = %e, "listing identity providers failed");
@@ -202,8 +202,9 @@ pub async fn front(
     let mut who = None;
     if let Some(session) = cookies::get(&headers, cookies::SESSION)
         && let Ok(actor) = auth::resolve_bearer(&svc, &session).await
-        && let Ok(Some(member)) = members::by_id(&svc.pool, actor.member_id).await
-        && let Ok(Some(tenant)) = tenants::by_id(&svc.pool, actor.tenant_id).await
+        && let reads = Reader::new(&svc.pool, Sees::Tenant(actor.tenant_id))
+        && let Ok(Some(member)) = members::by_id(&reads, actor.member_id).await
+        && let Ok(Some(tenant)) = tenants::by_id(&reads, actor.tenant_id).await
     {
         who = Some((member.name, member.email, tenant.name));
     }

@@ -9,6 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use medgrid_domain::ids::{MemberId, ProviderId, TenantId};
 use medgrid_graphql::Services;
 use medgrid_graphql::usecases::{auth, federation};
+use medgrid_projections::Reader;
 use medgrid_projections::tenants::{self, ProviderRow};
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
 use openidconnect::{
@@ -61,12 +62,14 @@ async fn client(portal: &Portal, row: &ProviderRow, client_id: &str) -> Result<C
 async fn usable(svc: &Services, id: &str) -> Result<(ProviderRow, String), Response> {
     let gone = || refusal(StatusCode::NOT_FOUND, "No such institution.");
     let id: ProviderId = id.parse().map_err(|_| gone())?;
-    let row = tenants::provider(&svc.pool, id)
+    // before sign-in: read as the service
+    let reads = Reader::system(&svc.pool);
+    let row = tenants::provider(&reads, id)
         .await
         .map_err(|_| refusal(StatusCode::SERVICE_UNAVAILABLE, "Try again in a moment."))?
         .ok_or_else(gone)?;
     let client_id = row.client_id.clone().ok_or_else(gone)?;
-    let tenant = tenants::by_id(&svc.pool, TenantId::from_uuid(row.tenant_id))
+    let tenant = tenants::by_id(&reads, TenantId::from_uuid(row.tenant_id))
         .await
         .map_err(|_| refusal(StatusCode::SERVICE_UNAVAILABLE, "Try again in a moment."))?
         .ok_or_else(gone)?;

@@ -24,6 +24,7 @@ use medgrid_infra::executor::{AttemptSpec, Executor, ExecutorError, Status, Trac
 use medgrid_infra::jobfiles::JobArea;
 use medgrid_infra::store::ReadYourWrites;
 use medgrid_projections::ProjectionError;
+use medgrid_projections::Reader;
 use medgrid_projections::jobs::{self, AttemptRow, JobRow};
 use medgrid_projections::resources::{self, ResourceRow};
 use medgrid_projections::runner;
@@ -87,6 +88,11 @@ fn parse<T: serde::de::DeserializeOwned + Default>(value: &serde_json::Value) ->
 }
 
 impl Dispatcher {
+    /// The dispatcher reads every tenant's jobs: as the service, not as a caller.
+    fn reads(&self) -> Reader {
+        Reader::system(&self.pool)
+    }
+
     pub fn new(
         pool: PgPool,
         bus: Arc<dyn CommandBus>,
@@ -160,7 +166,7 @@ impl Dispatcher {
     }
 
     async fn resources(&self) -> Result<HashMap<Uuid, ResourceRow>, DispatchError> {
-        Ok(resources::list(&self.pool)
+        Ok(resources::list(&self.reads())
             .await?
             .into_iter()
             .map(|r| (r.id, r))
@@ -174,7 +180,7 @@ impl Dispatcher {
         let resources = self.resources().await?;
         let staged = self.settled(self.stage().await?).await?;
         let admitted = self.settled(self.admit(&resources).await?).await?;
-        let active = jobs::active_attempts(&self.pool).await?;
+        let active = jobs::active_attempts(&self.reads()).await?;
         let mut done = self.submit(&resources, &active).await?;
         done += self.cancel(&resources, &active).await;
         // the next call reads this one's writes
@@ -186,7 +192,7 @@ impl Dispatcher {
     /// work, so it runs on a timer, beside `advance`) and records what changed.
     pub async fn poll_all(&self) -> Result<usize, DispatchError> {
         let resources = self.resources().await?;
-        let active = jobs::active_attempts(&self.pool).await?;
+        let active = jobs::active_attempts(&self.reads()).await?;
         let done = self.poll(&resources, &active).await?;
         self.settled(done).await
     }
@@ -201,7 +207,7 @@ impl Dispatcher {
 
     /// Submitted jobs: check their inputs are there, then queue them.
     async fn stage(&self) -> Result<usize, DispatchError> {
-        let submitted = jobs::unfinished(&self.pool, &[JobState::Submitted], 500).await?;
+        let submitted = jobs::unfinished(&self.reads(), &[JobState::Submitted], 500).await?;
         let n = submitted.len();
         futures::stream::iter(submitted)
             .for_each_concurrent(CONCURRENCY, |job| async move {
@@ -224,12 +230,12 @@ impl Dispatcher {
     /// Queued and due jobs, fairly across tenants, while their resources have room.
     async fn admit(&self, resources: &HashMap<Uuid, ResourceRow>) -> Result<usize, DispatchError> {
         let mut used: HashMap<Uuid, usize> = HashMap::new();
-        for a in jobs::active_attempts(&self.pool).await? {
+        for a in jobs::active_attempts(&self.reads()).await? {
             *used.entry(a.resource_id).or_default() += 1;
         }
         let now = Utc::now();
         let mut admitted = Vec::new();
-        for job in jobs::fair_queue(&self.pool, now, 1000).await? {
+        for job in jobs::fair_queue(&self.reads(), now, 1000).await? {
             let wanted = next_placements(&job);
             let fits = wanted.iter().all(|p| {
                 resources.get(&p.resource_id.as_uuid()).is_some_and(|r| {
@@ -270,7 +276,7 @@ impl Dispatcher {
         }
         let found = self.find(resources, &planned).await;
         let ids: Vec<Uuid> = planned.iter().map(|a| a.job_id).collect();
-        let jobs: HashMap<Uuid, JobRow> = jobs::by_ids(&self.pool, &ids)
+        let jobs: HashMap<Uuid, JobRow> = jobs::by_ids(&self.reads(), &ids)
             .await?
             .into_iter()
             .map(|j| (j.id, j))
@@ -544,7 +550,7 @@ impl Dispatcher {
             return (outcome, vec![]);
         }
         let job_id = JobId::from_uuid(a.job_id);
-        let Ok(Some(job)) = jobs::by_id(&self.pool, job_id).await else {
+        let Ok(Some(job)) = jobs::by_id(&self.reads(), job_id).await else {
             return (outcome, vec![]);
         };
         let specs: Vec<OutputSpec> = parse(&job.output_specs);

@@ -12,6 +12,7 @@ mod introspection;
 mod isolation;
 mod jobs;
 mod processors;
+mod rls;
 mod runner;
 mod signin;
 mod slurm;

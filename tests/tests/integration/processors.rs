@@ -57,9 +57,12 @@ async fn one_process_runs_each_processor_and_another_takes_over() {
     )
     .await
     .unwrap();
-    let row = medgrid_projections::tenants::by_slug(app.pool(), "after")
-        .await
-        .unwrap();
+    let row = medgrid_projections::tenants::by_slug(
+        &medgrid_projections::Reader::system(app.pool()),
+        "after",
+    )
+    .await
+    .unwrap();
     assert!(row.is_some(), "the standby did not take over");
     standby.stop().await;
 }
@@ -94,9 +97,12 @@ async fn polling_finds_events_that_were_never_notified() {
         .await
         .unwrap();
     app.tenant("quiet").await;
-    let row = medgrid_projections::tenants::by_slug(app.pool(), "quiet")
-        .await
-        .unwrap();
+    let row = medgrid_projections::tenants::by_slug(
+        &medgrid_projections::Reader::system(app.pool()),
+        "quiet",
+    )
+    .await
+    .unwrap();
     assert!(row.is_some());
 }
 
