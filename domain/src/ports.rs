@@ -136,3 +136,18 @@ pub trait IdentityTokens: Send + Sync {
         audiences: &[String],
     ) -> Result<serde_json::Value, TokenRejected>;
 }
+
+/// How job-scoped tokens begin (so they are told apart from other bearer tokens).
+pub const JOB_TOKEN_PREFIX: &str = "mgj_";
+
+/// Tokens the portal gives a running attempt (`MEDGRID_JOB_TOKEN`) in place of any
+/// person's credentials: they name one attempt of one job, and the service checks on each
+/// use that the attempt is still running.
+#[async_trait]
+pub trait JobTokens: Send + Sync {
+    /// The token of attempt `attempt` of `job` (the same every time it is asked).
+    async fn mint(&self, job: crate::ids::JobId, attempt: u32) -> Result<String, CommandError>;
+
+    /// The attempt a token names, if it is one of ours (not whether it is still alive).
+    async fn verify(&self, token: &str) -> Option<(crate::ids::JobId, u32)>;
+}

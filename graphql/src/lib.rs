@@ -35,6 +35,8 @@ pub struct Services {
     pub secrets: Arc<dyn Secrets>,
     /// Bearer JWTs of the identity providers tenants trust.
     pub identity: Arc<dyn IdentityTokens>,
+    /// Tokens of running attempts (`MEDGRID_JOB_TOKEN`).
+    pub job_tokens: Arc<dyn medgrid_domain::ports::JobTokens>,
     /// Job logs, outputs and shipped samples.
     pub files: Arc<dyn medgrid_domain::ports::JobFiles>,
     /// Bumped when in-process processors apply events (wakes subscriptions early).

@@ -6,6 +6,7 @@ pub mod db;
 pub mod embedded;
 pub mod executor;
 pub mod jobfiles;
+pub mod jobtokens;
 pub mod oidc;
 pub mod secrets;
 pub mod store;

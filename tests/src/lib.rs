@@ -135,11 +135,14 @@ impl TestApp {
     }
 
     pub async fn spawn_with(config: Config) -> Self {
+        let mut config = config;
         let db = TestDb::new().await;
         let core = Core::new(&db.pool, &config).expect("core");
-        let worker = core.worker(&config);
         let server = Server::start(&core, &config).await.expect("server");
         let url = format!("http://{}", server.addr);
+        // running jobs reach this server (MEDGRID_URL): its port is known only now
+        config.public_url = Some(url.clone());
+        let worker = core.worker(&config);
         Self {
             db,
             core,

@@ -9,6 +9,7 @@ use medgrid_domain::actor::{Actor, GroupRole, Role};
 use medgrid_domain::ids::{GroupId, MemberId, TenantId, TokenId};
 use medgrid_domain::metadata::{Causer, EventMetadata};
 use medgrid_domain::names::{Email, TenantSlug};
+use medgrid_domain::ports::JOB_TOKEN_PREFIX;
 use medgrid_projections::{groups, members, tenants};
 
 use crate::{ApiError, Services};
@@ -26,6 +27,12 @@ pub const LOGIN_TOKEN_HOURS: i64 = 12;
 pub async fn resolve_bearer(svc: &Services, token: &str) -> Result<Actor, ApiError> {
     if let Some(issuer) = svc.identity.claimed_issuer(token) {
         return super::federation::resolve(svc, token, &issuer).await;
+    }
+    if token.starts_with(JOB_TOKEN_PREFIX) {
+        return Err(ApiError::new(
+            Code::Forbidden,
+            "a job token opens only its job's files, not the API",
+        ));
     }
     let hash = svc.secrets.token_hash(token);
     let holder = members::token_holder(&system(svc), &hash)

@@ -5,6 +5,7 @@ pub mod access;
 pub mod auth;
 pub mod catalog;
 pub mod compute;
+pub mod delegation;
 pub mod federation;
 pub mod groups;
 pub mod identity;

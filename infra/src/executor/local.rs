@@ -223,6 +223,7 @@ impl Executor for LocalExecutor {
             .arg(&wrapper)
             .arg(spec.walltime.as_secs().max(1).to_string())
             .current_dir(&spec.work_dir)
+            .envs(spec.secret_env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

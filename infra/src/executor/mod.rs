@@ -30,6 +30,9 @@ pub struct AttemptSpec {
     pub tasks: u32,
     pub walltime: Duration,
     pub env: Vec<(String, String)>,
+    /// Given to the attempt's process environment only, never written to `job.sh` (the
+    /// job-scoped token).
+    pub secret_env: Vec<(String, String)>,
 }
 
 /// An attempt the resource already has (or may have).

@@ -38,8 +38,19 @@ impl SlurmExecutor {
 /// Runs a Slurm command; a failure to run it or to reach the controller is `Unavailable`,
 /// anything else it refuses is `Refused`.
 async fn slurm(program: &str, args: &[String]) -> Result<String, ExecutorError> {
+    slurm_with(program, args, &[]).await
+}
+
+/// [`slurm`] with variables in the command's environment (sbatch passes its environment
+/// on to the job: `--export=ALL` is Slurm's default).
+async fn slurm_with(
+    program: &str,
+    args: &[String],
+    env: &[(String, String)],
+) -> Result<String, ExecutorError> {
     let out = tokio::process::Command::new(program)
         .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .output()
         .await
@@ -217,7 +228,7 @@ impl Executor for SlurmExecutor {
             format!("--time={}", minutes(spec)),
             batch.display().to_string(),
         ];
-        let out = slurm("sbatch", &args).await?;
+        let out = slurm_with("sbatch", &args, &spec.secret_env).await?;
         let id = out.trim().split(';').next().unwrap_or_default().to_owned();
         if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) {
             return Err(ExecutorError::Unavailable(format!(

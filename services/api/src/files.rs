@@ -9,7 +9,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use medgrid_domain::Caller;
 use medgrid_domain::ids::JobId;
-use medgrid_graphql::usecases::{Scope, jobs};
+use medgrid_domain::ports::JOB_TOKEN_PREFIX;
+use medgrid_graphql::usecases::{Scope, delegation, jobs};
 use medgrid_graphql::{ApiError, Services};
 use serde_json::json;
 use tokio_util::io::ReaderStream;
@@ -39,6 +40,12 @@ pub async fn job_output(
     let credentials = header_value(&headers, "authorization")
         .map(str::to_owned)
         .or_else(|| medgrid_web::session(&headers).map(|t| format!("Bearer {t}")));
+    let bearer = credentials
+        .as_deref()
+        .and_then(|c| c.strip_prefix("Bearer "));
+    if let Some(token) = bearer.filter(|t| t.starts_with(JOB_TOKEN_PREFIX)) {
+        return for_job(&services, token, &id, &path).await;
+    }
     let request = context(&services, credentials.as_deref(), None).await;
     let actor = match request.caller {
         Ok(actor) => actor,
@@ -56,7 +63,24 @@ pub async fn job_output(
         Ok(job) => job,
         Err(e) => return error(&e),
     };
-    let Some(file) = services.files.output(JobId::from_uuid(job.id), &path) else {
+    serve(&services, JobId::from_uuid(job.id), &path).await
+}
+
+/// A download by a running attempt, with its job token: its job's files and its inputs.
+async fn for_job(services: &Services, token: &str, id: &str, path: &str) -> Response {
+    let grant = match delegation::job_grant(services, token).await {
+        Ok(grant) => grant,
+        Err(e) => return error(&e),
+    };
+    match id.parse::<uuid::Uuid>() {
+        Ok(job) if grant.may_read(job, path) => serve(services, JobId::from_uuid(job), path).await,
+        _ => error(&ApiError::not_found("output")),
+    }
+}
+
+/// Streams output `path` of `job`.
+async fn serve(services: &Services, job: JobId, path: &str) -> Response {
+    let Some(file) = services.files.output(job, path) else {
         return error(&ApiError::not_found("output"));
     };
     let opened = match tokio::fs::File::open(&file).await {

@@ -14,6 +14,7 @@ use medgrid_api::{ApiConfig, AppState};
 use medgrid_graphql::{Limits, MedgridSchema, Services};
 use medgrid_infra::config::Config;
 use medgrid_infra::jobfiles::JobArea;
+use medgrid_infra::jobtokens::SignedJobTokens;
 use medgrid_infra::oidc::{KeyPolicy, ProviderKeys};
 use medgrid_infra::secrets::LocalSecrets;
 use medgrid_infra::store::{EventStore, ReadYourWrites};
@@ -21,7 +22,7 @@ use medgrid_infra::telemetry::Metrics;
 use medgrid_projections::runner::RunnerConfig;
 use medgrid_web::Portal;
 use medgrid_worker::Worker;
-use medgrid_worker::dispatcher::{Dispatcher, DispatcherConfig};
+use medgrid_worker::dispatcher::{Delegation, Dispatcher, DispatcherConfig};
 use sqlx::PgPool;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -70,6 +71,7 @@ impl Core {
                 refetch_interval: config.oidc_key_refetch_interval(),
             })?),
             files: Arc::new(area.clone()),
+            job_tokens: Arc::new(SignedJobTokens::new(pool)),
             progress: progress_rx,
         };
         Ok(Self {
@@ -127,7 +129,20 @@ impl Core {
             config.read_your_writes_timeout(),
             progress,
         );
-        Dispatcher::new(pool.clone(), Arc::new(bus), settle, self.area.clone())
+        let delegation = Delegation {
+            tokens: self.services.job_tokens.clone(),
+            url: config
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{}", config.listen)),
+        };
+        Dispatcher::new(
+            pool.clone(),
+            Arc::new(bus),
+            settle,
+            self.area.clone(),
+            delegation,
+        )
     }
 }
 

@@ -18,6 +18,7 @@ use medgrid_domain::ids::{JobId, TenantId};
 use medgrid_domain::jobs::{InputFile, JobCommand, JobState, Outcome, OutputSpec, Placement};
 use medgrid_domain::metadata::{Causer, EventMetadata};
 use medgrid_domain::ports::CommandBus;
+use medgrid_domain::ports::JobTokens;
 use medgrid_infra::executor::local::LocalExecutor;
 use medgrid_infra::executor::slurm::SlurmExecutor;
 use medgrid_infra::executor::{AttemptSpec, Executor, ExecutorError, Status, Tracked};
@@ -44,8 +45,16 @@ pub struct DispatcherConfig {
     pub interval: Duration,
 }
 
+/// What a running attempt gets instead of anyone's credentials: a token for its job alone
+/// (`MEDGRID_JOB_TOKEN`) and where to use it (`MEDGRID_URL`).
+pub struct Delegation {
+    pub tokens: Arc<dyn JobTokens>,
+    pub url: String,
+}
+
 pub struct Dispatcher {
     pool: PgPool,
+    delegation: Delegation,
     /// Returns as soon as a command is written: the dispatcher waits for the `jobs` read
     /// model once per step (`settle`), not once per command.
     bus: Arc<dyn CommandBus>,
@@ -98,9 +107,11 @@ impl Dispatcher {
         bus: Arc<dyn CommandBus>,
         settle: ReadYourWrites,
         area: JobArea,
+        delegation: Delegation,
     ) -> Self {
         Self {
             pool,
+            delegation,
             bus,
             settle,
             area,
@@ -386,6 +397,12 @@ impl Dispatcher {
             .stage(&inputs, &work_dir)
             .map_err(|e| ExecutorError::Refused(e.to_string()))?;
         let nodes = a.nodes.max(1) as u32;
+        let token = self
+            .delegation
+            .tokens
+            .mint(JobId::from_uuid(job.id), a.number as u32)
+            .await
+            .map_err(|e| ExecutorError::Unavailable(e.to_string()))?;
         let spec = AttemptSpec {
             key: attempt_key(a.job_id, a.number),
             work_dir,
@@ -400,7 +417,9 @@ impl Dispatcher {
                 ),
                 ("MEDGRID_JOB_ID".into(), job.id.to_string()),
                 ("MEDGRID_ATTEMPT".into(), a.number.to_string()),
+                ("MEDGRID_URL".into(), self.delegation.url.clone()),
             ],
+            secret_env: vec![("MEDGRID_JOB_TOKEN".into(), token)],
         };
         executor.submit(&spec).await
     }

@@ -6,6 +6,7 @@
 mod access;
 mod catalog;
 mod compute;
+mod delegation;
 mod federation;
 mod http;
 mod introspection;

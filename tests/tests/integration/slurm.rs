@@ -182,6 +182,7 @@ async fn attempts_are_found_by_key_and_cancelled_without_their_id() {
         tasks: 1,
         walltime: std::time::Duration::from_secs(600),
         env: vec![],
+        secret_env: vec![],
     };
     let id = slurm.submit(&spec).await.unwrap();
     let found = slurm.find(&[hidden.clone(), never.clone()]).await.unwrap();
@@ -208,4 +209,40 @@ async fn attempts_are_found_by_key_and_cancelled_without_their_id() {
         "cancelled by key"
     );
     let _ = std::fs::remove_dir_all(&hidden.work_dir);
+}
+
+/// The job-scoped token reaches a Slurm job through sbatch's environment (not job.sh),
+/// and it is valid there: its own job's files answer 404 (authenticated, no such file),
+/// not 401.
+#[tokio::test]
+async fn a_slurm_job_gets_its_job_token() {
+    slurm_running();
+    let app = TestApp::spawn().await;
+    let (admin, member, _) = setup(&app, "uni").await;
+    hpc(&app).await;
+    let shell = shell_app(&app, &admin).await;
+    let script = r#"curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $MEDGRID_JOB_TOKEN" "$MEDGRID_URL/files/jobs/$MEDGRID_JOB_ID/outputs/none" > out.txt; echo " ${MEDGRID_JOB_TOKEN%%_*} $(grep -cF "$MEDGRID_JOB_TOKEN" job.sh)" >> out.txt"#;
+    let j = submit(
+        &app,
+        &member,
+        json!({"applicationId": shell, "parameters": {"script": script}, "resourceIds": ["hpc"]}),
+    )
+    .await;
+    let id = j["id"].as_str().unwrap();
+    let done = wait_until(&app, &member, id, 120, |j| {
+        ["SUCCEEDED", "FAILED"].contains(&j["state"].as_str().unwrap())
+    })
+    .await;
+    assert_eq!(done["state"], "SUCCEEDED", "{done:#}");
+    let out = app
+        .http()
+        .get(format!("{}/files/jobs/{id}/outputs/out.txt", app.url))
+        .bearer_auth(&member)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(out.trim(), "404 mgj 0", "{out}");
 }
