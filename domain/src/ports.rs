@@ -151,3 +151,21 @@ pub trait JobTokens: Send + Sync {
     /// The attempt a token names, if it is one of ours (not whether it is still alive).
     async fn verify(&self, token: &str) -> Option<(crate::ids::JobId, u32)>;
 }
+
+/// Secrets the service must read back (an identity provider's client secret), kept
+/// sealed outside the event log: events record only a fingerprint.
+#[async_trait]
+pub trait SecretStore: Send + Sync {
+    /// Keeps `secret` for `owner` (sealed), replacing an earlier one; returns its
+    /// fingerprint.
+    async fn put(
+        &self,
+        tenant: crate::ids::TenantId,
+        owner: uuid::Uuid,
+        secret: &str,
+    ) -> Result<String, CommandError>;
+
+    async fn get(&self, owner: uuid::Uuid) -> Result<Option<String>, CommandError>;
+
+    async fn remove(&self, owner: uuid::Uuid) -> Result<(), CommandError>;
+}

@@ -80,6 +80,9 @@ pub struct IdentityProviderInput {
     audience: String,
     /// The client for browser sign-in.
     client_id: Option<String>,
+    /// A confidential client's secret (never shown again); `""` removes it, leaving it out
+    /// keeps the current one. Public clients (PKCE alone) need none.
+    client_secret: Option<String>,
     claims: Option<ClaimMappingInput>,
 }
 
@@ -90,6 +93,7 @@ impl From<IdentityProviderInput> for ProviderInput {
             issuer: i.issuer,
             audience: i.audience,
             client_id: i.client_id,
+            client_secret: i.client_secret,
             claims: i.claims.map(Into::into),
         }
     }
@@ -123,6 +127,10 @@ impl IdentityProvider {
     }
     async fn client_id(&self) -> Option<&str> {
         self.0.client_id.as_deref()
+    }
+    /// Whether a client secret is set (it is never shown).
+    async fn has_client_secret(&self) -> bool {
+        self.0.client_secret_fingerprint.is_some()
     }
     async fn claims(&self) -> ClaimMappingOut {
         let c = self.0.claims.0.clone();

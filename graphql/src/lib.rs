@@ -35,6 +35,8 @@ pub struct Services {
     pub secrets: Arc<dyn Secrets>,
     /// Bearer JWTs of the identity providers tenants trust.
     pub identity: Arc<dyn IdentityTokens>,
+    /// Secrets read back later, sealed outside the event log (providers' client secrets).
+    pub sealed: Arc<dyn medgrid_domain::ports::SecretStore>,
     /// Tokens of running attempts (`MEDGRID_JOB_TOKEN`).
     pub job_tokens: Arc<dyn medgrid_domain::ports::JobTokens>,
     /// Job logs, outputs and shipped samples.

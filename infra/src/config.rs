@@ -54,6 +54,9 @@ pub struct Config {
     pub rate_limit_member_per_minute: u32,
     /// Requests all members of one tenant may make per minute, in each process (0 = no limit).
     pub rate_limit_tenant_per_minute: u32,
+    /// Requests without valid credentials (sign-in, password login, bad tokens) one client
+    /// address may make per minute, in each process (0 = no limit).
+    pub rate_limit_anonymous_per_minute: u32,
     /// Identity providers' keys are fetched again after this long.
     pub oidc_keys_ttl_seconds: u64,
     /// A token signed with a key not in the cache makes Medgrid fetch the provider's keys
@@ -79,6 +82,7 @@ struct Defaults {
     dispatch_interval_ms: u64,
     rate_limit_member_per_minute: u32,
     rate_limit_tenant_per_minute: u32,
+    rate_limit_anonymous_per_minute: u32,
     oidc_keys_ttl_seconds: u64,
     oidc_key_refetch_ms: u64,
 }
@@ -102,6 +106,7 @@ impl Default for Defaults {
             dispatch_interval_ms: 1000,
             rate_limit_member_per_minute: 600,
             rate_limit_tenant_per_minute: 6000,
+            rate_limit_anonymous_per_minute: 60,
             oidc_keys_ttl_seconds: 3600,
             oidc_key_refetch_ms: 10_000,
         }

@@ -10,47 +10,24 @@ use hmac::{Hmac, Mac};
 use medgrid_domain::CommandError;
 use medgrid_domain::ids::JobId;
 use medgrid_domain::ports::{JOB_TOKEN_PREFIX, JobTokens};
-use rand::RngCore;
 use sha2::Sha256;
 use sqlx::PgPool;
-use tokio::sync::OnceCell;
 
-const KEY_NAME: &str = "job-tokens";
+use crate::service_keys::ServiceKey;
 
 pub struct SignedJobTokens {
-    pool: PgPool,
-    key: OnceCell<Vec<u8>>,
+    key: ServiceKey,
 }
 
 impl SignedJobTokens {
     pub fn new(pool: &PgPool) -> Self {
         Self {
-            pool: pool.clone(),
-            key: OnceCell::new(),
+            key: ServiceKey::new(pool, "job-tokens"),
         }
     }
 
-    /// The key: made by the first process that asks, read by the others.
     async fn key(&self) -> Result<&[u8], sqlx::Error> {
-        let key = self
-            .key
-            .get_or_try_init(|| async {
-                let mut fresh = vec![0u8; 32];
-                rand::rng().fill_bytes(&mut fresh);
-                sqlx::query(
-                    "INSERT INTO service_keys (name, key) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                )
-                .bind(KEY_NAME)
-                .bind(&fresh)
-                .execute(&self.pool)
-                .await?;
-                sqlx::query_scalar::<_, Vec<u8>>("SELECT key FROM service_keys WHERE name = $1")
-                    .bind(KEY_NAME)
-                    .fetch_one(&self.pool)
-                    .await
-            })
-            .await?;
-        Ok(key)
+        self.key.get().await
     }
 }
 

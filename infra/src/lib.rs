@@ -8,6 +8,8 @@ pub mod executor;
 pub mod jobfiles;
 pub mod jobtokens;
 pub mod oidc;
+pub mod sealed;
 pub mod secrets;
+pub mod service_keys;
 pub mod store;
 pub mod telemetry;

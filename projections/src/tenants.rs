@@ -103,10 +103,11 @@ impl EventByEvent for Tenants {
                 provider,
             } => sqlx::query(
                 "INSERT INTO identity_providers
-                        (id, tenant_id, name, issuer, audience, client_id, claims, created_at, updated_at, position)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)
+                        (id, tenant_id, name, issuer, audience, client_id, claims, created_at, updated_at,
+                         position, client_secret_fingerprint)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10)
                  ON CONFLICT (id) DO UPDATE SET name = $3, issuer = $4, audience = $5,
-                        client_id = $6, claims = $7, updated_at = $8",
+                        client_id = $6, claims = $7, updated_at = $8, client_secret_fingerprint = $10",
             )
             .bind(provider_id.as_uuid())
             .bind(id)
@@ -116,7 +117,8 @@ impl EventByEvent for Tenants {
             .bind(&provider.client_id)
             .bind(sqlx::types::Json(&provider.claims))
             .bind(at)
-            .bind(e.position.global_position),
+            .bind(e.position.global_position)
+            .bind(&provider.client_secret_fingerprint),
             TenantEvent::IdentityProviderRemoved { provider_id } => {
                 sqlx::query("DELETE FROM identity_providers WHERE id = $1")
                     .bind(provider_id.as_uuid())
@@ -164,6 +166,7 @@ pub struct ProviderRow {
     pub issuer: String,
     pub audience: String,
     pub client_id: Option<String>,
+    pub client_secret_fingerprint: Option<String>,
     pub claims: sqlx::types::Json<ClaimMapping>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -177,13 +180,14 @@ impl ProviderRow {
             issuer: self.issuer.parse()?,
             audience: self.audience.clone(),
             client_id: self.client_id.clone(),
+            client_secret_fingerprint: self.client_secret_fingerprint.clone(),
             claims: self.claims.0.clone(),
         })
     }
 }
 
-const PROVIDER_COLUMNS: &str =
-    "id, tenant_id, name, issuer, audience, client_id, claims, created_at, updated_at";
+const PROVIDER_COLUMNS: &str = "id, tenant_id, name, issuer, audience, client_id,
+     client_secret_fingerprint, claims, created_at, updated_at";
 
 pub async fn providers(db: &Reader, tenant: TenantId) -> Result<Vec<ProviderRow>, sqlx::Error> {
     sqlx::query_as(&format!(

@@ -45,6 +45,14 @@ server.service.on('beforeTokenSigning', (token) => {
   }
 });
 
+// How the last token request authenticated its client (Basic header, or form fields).
+let tokenAuth = null;
+server.service.on('beforeResponse', (_response, req) => {
+  const body = req.body ?? {};
+  tokenAuth = req.headers.authorization
+    ?? (body.client_secret ? `post ${body.client_id}:${body.client_secret}` : null);
+});
+
 await server.start(0, '127.0.0.1');
 // The library names itself `localhost`; tests bind and speak only 127.0.0.1.
 server.issuer.url = `http://127.0.0.1:${server.address().port}`;
@@ -100,7 +108,7 @@ async function control(req, res) {
     nonceOverride = body.nonce;
     answer = { ok: true };
   } else if (req.url === '/state') {
-    answer = { issuer: issuerUrl, kid: current, jwksFetches };
+    answer = { issuer: issuerUrl, kid: current, jwksFetches, tokenAuth };
   } else {
     res.writeHead(404).end();
     return;

@@ -106,6 +106,7 @@ pub fn test_config() -> Config {
     // tests poll jobs fast; the limits have a test of their own
     config.rate_limit_member_per_minute = 0;
     config.rate_limit_tenant_per_minute = 0;
+    config.rate_limit_anonymous_per_minute = 0;
     // key rotation is tested without waiting ten seconds
     config.oidc_key_refetch_ms = 300;
     config

@@ -289,6 +289,7 @@ mod tests {
             issuer: issuer.parse().expect("issuer"),
             audience: audience.into(),
             client_id: None,
+            client_secret_fingerprint: None,
             claims: Default::default(),
         }
     }

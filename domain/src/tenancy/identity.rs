@@ -286,6 +286,10 @@ pub struct IdentityProvider {
     pub audience: String,
     /// The client for browser sign-in (and `{client}` in role paths).
     pub client_id: Option<String>,
+    /// Which client secret is in use (a fingerprint: the secret itself is kept sealed
+    /// outside the event log); none for a public client.
+    #[serde(default)]
+    pub client_secret_fingerprint: Option<String>,
     pub claims: ClaimMapping,
 }
 

@@ -21,20 +21,66 @@ pub struct ProviderInput {
     pub issuer: String,
     pub audience: String,
     pub client_id: Option<String>,
+    /// For a confidential client: set it, `""` to remove it, None to keep the current one.
+    pub client_secret: Option<String>,
     pub claims: Option<ClaimMapping>,
 }
 
 impl ProviderInput {
-    fn parse(self) -> Result<IdentityProvider, ApiError> {
+    /// The provider (its secret fingerprint still unset) and what to do with the secret.
+    fn parse(self) -> Result<(IdentityProvider, SecretChange), ApiError> {
         let provider = IdentityProvider {
             name: self.name.parse::<DisplayName>()?,
             issuer: self.issuer.trim().parse::<IssuerUrl>()?,
             audience: self.audience.trim().to_owned(),
             client_id: self.client_id.map(|c| c.trim().to_owned()),
+            client_secret_fingerprint: None,
             claims: self.claims.unwrap_or_default(),
         };
         provider.validate()?;
-        Ok(provider)
+        let secret = match self.client_secret {
+            None => SecretChange::Keep,
+            Some(s) if s.is_empty() => SecretChange::Remove,
+            Some(s) if s.len() > 1000 || s.chars().any(char::is_control) => {
+                return Err(ApiError::invalid(
+                    "clientSecret: at most 1000 characters, no control characters",
+                ));
+            }
+            Some(s) => SecretChange::Set(s),
+        };
+        if !matches!(secret, SecretChange::Keep | SecretChange::Remove)
+            && provider.client_id.is_none()
+        {
+            return Err(ApiError::invalid("clientSecret: needs a clientId"));
+        }
+        Ok((provider, secret))
+    }
+}
+
+/// What an add or update does with the client secret.
+enum SecretChange {
+    Keep,
+    Remove,
+    Set(String),
+}
+
+/// Applies a secret change for provider `id` (before the event that records it, so a
+/// recorded fingerprint always has its sealed secret); returns the fingerprint to record.
+async fn secret(
+    scope: &Scope<'_>,
+    tenant: TenantId,
+    id: ProviderId,
+    change: SecretChange,
+    current: Option<String>,
+) -> Result<Option<String>, ApiError> {
+    let sealed = &scope.svc.sealed;
+    match change {
+        SecretChange::Keep => Ok(current),
+        SecretChange::Remove => {
+            sealed.remove(id.as_uuid()).await?;
+            Ok(None)
+        }
+        SecretChange::Set(s) => Ok(Some(sealed.put(tenant, id.as_uuid(), &s).await?)),
     }
 }
 
@@ -43,9 +89,10 @@ pub async fn add_provider(
     tenant: TenantId,
     input: ProviderInput,
 ) -> Result<ProviderRow, ApiError> {
-    let provider = input.parse()?;
+    let (mut provider, change) = input.parse()?;
     scope.require_admin_of(tenant)?;
     let id = ProviderId::random();
+    provider.client_secret_fingerprint = secret(scope, tenant, id, change, None).await?;
     let command = TenantCommand::AddIdentityProvider {
         provider_id: id,
         provider,
@@ -63,10 +110,18 @@ pub async fn update_provider(
     id: &str,
     input: ProviderInput,
 ) -> Result<ProviderRow, ApiError> {
-    let provider = input.parse()?;
+    let (mut provider, change) = input.parse()?;
     let row = administered_provider(scope, id).await?;
     let id = ProviderId::from_uuid(row.id);
     let tenant = TenantId::from_uuid(row.tenant_id);
+    provider.client_secret_fingerprint = secret(
+        scope,
+        tenant,
+        id,
+        change,
+        row.client_secret_fingerprint.clone(),
+    )
+    .await?;
     let command = TenantCommand::UpdateIdentityProvider {
         provider_id: id,
         provider,

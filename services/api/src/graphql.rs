@@ -1,5 +1,6 @@
 //! GraphQL over HTTP (POST /graphql) and WebSocket (/graphql/ws, graphql-transport-ws).
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
@@ -7,7 +8,7 @@ use async_graphql::{Data, ServerError};
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{State, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use medgrid_domain::Code;
@@ -68,6 +69,7 @@ pub async fn execute(
     State(schema): State<MedgridSchema>,
     State(services): State<Services>,
     State(limits): State<Arc<RateLimits>>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -83,9 +85,11 @@ pub async fn execute(
     let request_id = header(&headers, "x-request-id").map(str::to_owned);
     let authorization = authorization(&headers);
     let ctx = context(&services, authorization.as_deref(), request_id).await;
-    if let Ok(actor) = &ctx.caller
-        && let Err(wait) = limits.check(actor)
-    {
+    let counted = match &ctx.caller {
+        Ok(actor) => limits.check(actor),
+        Err(_) => limits.check_anonymous(client.ip()),
+    };
+    if let Err(wait) = counted {
         return too_many(wait);
     }
     let mut response = schema.execute(request.data(ctx)).await;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, FromRef, MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRef, MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -82,9 +82,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(medgrid_web::front))
         .route("/login", get(medgrid_web::sign_in_page))
-        .route("/login/local", post(medgrid_web::sign_in_local))
-        .route("/login/oidc/{provider}", get(medgrid_web::oidc_start))
-        .route("/login/callback", get(medgrid_web::oidc_callback))
+        .merge(sign_in_routes(&state))
         .route("/logout", post(medgrid_web::sign_out))
         .route("/graphql", get(graphql::graphiql).post(graphql::execute))
         .route("/graphql/ws", get(graphql::websocket))
@@ -109,6 +107,30 @@ pub fn router(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// Where people without credentials sign in: limited per client address.
+fn sign_in_routes(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route("/login/local", post(medgrid_web::sign_in_local))
+        .route("/login/oidc/{provider}", get(medgrid_web::oidc_start))
+        .route("/login/callback", get(medgrid_web::oidc_callback))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            anonymous_limit,
+        ))
+}
+
+async fn anonymous_limit(
+    State(limits): State<Arc<RateLimits>>,
+    ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
+    req: Request,
+    next: Next,
+) -> Response {
+    match limits.check_anonymous(client.ip()) {
+        Ok(()) => next.run(req).await,
+        Err(wait) => limits::too_many(wait),
+    }
 }
 
 /// Records every request's latency by method, route template and status.

@@ -1,8 +1,12 @@
 //! Rate limits per member and per tenant: one script cannot take the service from
-//! everyone else. Token buckets held in this process (each replica counts on its own): a
-//! bucket holds a minute's worth of requests and refills continuously.
+//! everyone else; and per client address for requests without valid credentials (sign-in
+//! forms, password login, bad tokens), so passwords cannot be guessed at speed. Token
+//! buckets held in this process (each replica counts on its own): a bucket holds a
+//! minute's worth of requests and refills continuously.
 
 use std::collections::HashMap;
+use std::hash::Hash;
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -21,13 +25,13 @@ struct Bucket {
     at: Instant,
 }
 
-/// One bucket per key (a member, a tenant).
-struct Buckets {
+/// One bucket per key (a member, a tenant, a client address).
+struct Buckets<K> {
     per_minute: u32,
-    state: Mutex<HashMap<Uuid, Bucket>>,
+    state: Mutex<HashMap<K, Bucket>>,
 }
 
-impl Buckets {
+impl<K: Hash + Eq + Copy> Buckets<K> {
     fn new(per_minute: u32) -> Self {
         Self {
             per_minute,
@@ -42,7 +46,7 @@ impl Buckets {
     }
 
     /// How long until `key` may make a request; zero when it may now.
-    fn wait(&self, key: Uuid, now: Instant) -> Duration {
+    fn wait(&self, key: K, now: Instant) -> Duration {
         if self.per_minute == 0 {
             return Duration::ZERO;
         }
@@ -59,7 +63,7 @@ impl Buckets {
         }
     }
 
-    fn take(&self, key: Uuid, now: Instant) {
+    fn take(&self, key: K, now: Instant) {
         if self.per_minute == 0 {
             return;
         }
@@ -81,17 +85,39 @@ impl Buckets {
     }
 }
 
+/// Requests per minute: of one member, of one tenant's members, of one client address
+/// without valid credentials (0 = no limit).
+#[derive(Debug, Clone, Copy)]
+pub struct Budgets {
+    pub member: u32,
+    pub tenant: u32,
+    pub anonymous: u32,
+}
+
 pub struct RateLimits {
-    member: Buckets,
-    tenant: Buckets,
+    member: Buckets<Uuid>,
+    tenant: Buckets<Uuid>,
+    anonymous: Buckets<IpAddr>,
 }
 
 impl RateLimits {
-    pub fn new(member_per_minute: u32, tenant_per_minute: u32) -> Self {
+    pub fn new(budgets: Budgets) -> Self {
         Self {
-            member: Buckets::new(member_per_minute),
-            tenant: Buckets::new(tenant_per_minute),
+            member: Buckets::new(budgets.member),
+            tenant: Buckets::new(budgets.tenant),
+            anonymous: Buckets::new(budgets.anonymous),
         }
+    }
+
+    /// Counts a request without valid credentials from `client`.
+    pub fn check_anonymous(&self, client: IpAddr) -> Result<(), Duration> {
+        let now = Instant::now();
+        let wait = self.anonymous.wait(client, now);
+        if !wait.is_zero() {
+            return Err(wait);
+        }
+        self.anonymous.take(client, now);
+        Ok(())
     }
 
     /// Counts a request of `actor`; Err(wait) when its member or tenant budget is spent
@@ -132,7 +158,7 @@ mod tests {
 
     #[test]
     fn a_bucket_holds_a_minute_and_refills() {
-        let b = Buckets::new(60);
+        let b = Buckets::<Uuid>::new(60);
         let key = Uuid::nil();
         let t0 = Instant::now();
         for _ in 0..60 {
@@ -149,7 +175,7 @@ mod tests {
 
     #[test]
     fn zero_means_no_limit() {
-        let b = Buckets::new(0);
+        let b = Buckets::<Uuid>::new(0);
         let t0 = Instant::now();
         for _ in 0..1000 {
             b.take(Uuid::nil(), t0);

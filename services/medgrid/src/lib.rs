@@ -9,13 +9,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use medgrid_api::limits::RateLimits;
+use medgrid_api::limits::{Budgets, RateLimits};
 use medgrid_api::{ApiConfig, AppState};
 use medgrid_graphql::{Limits, MedgridSchema, Services};
 use medgrid_infra::config::Config;
 use medgrid_infra::jobfiles::JobArea;
 use medgrid_infra::jobtokens::SignedJobTokens;
 use medgrid_infra::oidc::{KeyPolicy, ProviderKeys};
+use medgrid_infra::sealed::SealedSecrets;
 use medgrid_infra::secrets::LocalSecrets;
 use medgrid_infra::store::{EventStore, ReadYourWrites};
 use medgrid_infra::telemetry::Metrics;
@@ -72,6 +73,7 @@ impl Core {
             })?),
             files: Arc::new(area.clone()),
             job_tokens: Arc::new(SignedJobTokens::new(pool)),
+            sealed: Arc::new(SealedSecrets::new(pool)),
             progress: progress_rx,
         };
         Ok(Self {
@@ -168,10 +170,11 @@ impl Server {
             schema: core.schema(config),
             services: core.services.clone(),
             metrics: core.metrics.clone(),
-            limits: Arc::new(RateLimits::new(
-                config.rate_limit_member_per_minute,
-                config.rate_limit_tenant_per_minute,
-            )),
+            limits: Arc::new(RateLimits::new(Budgets {
+                member: config.rate_limit_member_per_minute,
+                tenant: config.rate_limit_tenant_per_minute,
+                anonymous: config.rate_limit_anonymous_per_minute,
+            })),
             config: Arc::new(ApiConfig {
                 dev_mode: config.dev_mode,
                 max_body_bytes: config.max_body_bytes,
@@ -181,11 +184,15 @@ impl Server {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let app = medgrid_api::router(state);
         let task = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await
+            // client addresses for the per-address limits of anonymous requests
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
         });
         tracing::info!(%addr, "listening");
         Ok(Self { addr, stop, task })

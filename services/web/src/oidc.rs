@@ -13,8 +13,8 @@ use medgrid_projections::Reader;
 use medgrid_projections::tenants::{self, ProviderRow};
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
 use openidconnect::{
-    AuthorizationCode, ClientId, CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet,
-    IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet,
+    EndpointSet, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -45,15 +45,31 @@ fn refusal(status: StatusCode, message: &str) -> Response {
     (status, Html(pages::layout("Sign-in", &body))).into_response()
 }
 
-/// The provider's client, from its discovery document.
-async fn client(portal: &Portal, row: &ProviderRow, client_id: &str) -> Result<Client, String> {
+/// The provider's client, from its discovery document, with its secret if it has one.
+async fn client(
+    svc: &Services,
+    portal: &Portal,
+    row: &ProviderRow,
+    client_id: &str,
+) -> Result<Client, String> {
+    let secret = match row.client_secret_fingerprint {
+        None => None,
+        Some(_) => Some(
+            svc.sealed
+                .get(row.id)
+                .await
+                .map_err(|e| e.to_string())?
+                .map(ClientSecret::new)
+                .ok_or("the client secret is missing: set it again")?,
+        ),
+    };
     let issuer = IssuerUrl::new(row.issuer.clone()).map_err(|e| e.to_string())?;
     let metadata = CoreProviderMetadata::discover_async(issuer, &portal.http)
         .await
         .map_err(|e| format!("discovery failed: {e}"))?;
     let redirect = RedirectUrl::new(portal.redirect_url()).map_err(|e| e.to_string())?;
     Ok(
-        CoreClient::from_provider_metadata(metadata, ClientId::new(client_id.to_owned()), None)
+        CoreClient::from_provider_metadata(metadata, ClientId::new(client_id.to_owned()), secret)
             .set_redirect_uri(redirect),
     )
 }
@@ -94,7 +110,7 @@ pub async fn start(
         Ok(found) => found,
         Err(page) => return page,
     };
-    let client = match client(&portal, &row, &client_id).await {
+    let client = match client(&svc, &portal, &row, &client_id).await {
         Ok(client) => client,
         Err(e) => {
             tracing::warn!(issuer = %row.issuer, error = %e, "a provider cannot be reached");
@@ -239,7 +255,7 @@ async fn finish(
             "Your institution's sign-in service could not complete the sign-in. Start again.",
         )
     };
-    let client = client(portal, &row, &client_id)
+    let client = client(svc, portal, &row, &client_id)
         .await
         .map_err(&unreachable)?;
     let response = client

@@ -223,3 +223,39 @@ async fn members_and_tenants_are_rate_limited() {
         .unwrap();
     assert_eq!(download.status(), 429);
 }
+
+/// Requests without valid credentials (password login, sign-in forms, bad tokens) are
+/// limited per client address: passwords cannot be guessed at speed.
+#[tokio::test]
+async fn anonymous_requests_are_rate_limited_per_address() {
+    let mut config = test_config();
+    config.rate_limit_anonymous_per_minute = 4;
+    let app = TestApp::spawn_with(config).await;
+    app.tenant("acme").await;
+    let (_, member) = app.member("acme", "ann@acme.org", &[]).await;
+    let guess = "mutation { login(tenant: \"acme\", email: \"ann@acme.org\", password: \"guess guess guess\") { token } }";
+    for _ in 0..3 {
+        let body = app.gql(None, guess, json!({})).await;
+        assert_eq!(error_code(&body).as_deref(), Some("UNAUTHENTICATED"));
+    }
+    // a bad token counts as anonymous too
+    let body = app.gql(Some("mgt_wrong"), "{ me { id } }", json!({})).await;
+    assert_eq!(error_code(&body).as_deref(), Some("UNAUTHENTICATED"));
+    let body = app.gql(None, guess, json!({})).await;
+    assert_eq!(error_code(&body).as_deref(), Some("RATE_LIMITED"), "{body}");
+    let form = app
+        .http()
+        .post(format!("{}/login/local", app.url))
+        .form(&[
+            ("csrf", "x"),
+            ("tenant", "acme"),
+            ("email", "a@b.c"),
+            ("password", "p"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), 429);
+    // members with valid credentials are not held back by the address's budget
+    app.ok(&member, "{ me { id } }", json!({})).await;
+}

@@ -2,6 +2,8 @@
 //! provider, the session cookie, CSRF on forms, sign-out; one full run in headless
 //! Chromium.
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use medgrid_domain::Role;
 use medgrid_tests::oidc::Issuer;
 use medgrid_tests::{TestApp, error_code};
@@ -19,7 +21,7 @@ async fn institution(app: &TestApp) -> (Issuer, String) {
         .await;
     let q = "mutation($i: IdentityProviderInput!) { addIdentityProvider(input: $i) { id } }";
     let input = json!({"name": "CHU", "issuer": issuer.url, "audience": "medgrid",
-                       "clientId": "medgrid-portal"});
+                       "clientId": "medgrid-portal", "clientSecret": SECRET});
     let id = app.ok(&admin, q, json!({"i": input})).await["addIdentityProvider"]["id"]
         .as_str()
         .unwrap()
@@ -38,6 +40,9 @@ async fn institution(app: &TestApp) -> (Issuer, String) {
         .await;
     (issuer, id)
 }
+
+/// The portal's client secret at the provider (a confidential client).
+const SECRET: &str = "chu-portal-secret-4711";
 
 fn browser() -> Client {
     Client::builder().redirect(Policy::none()).build().unwrap()
@@ -137,6 +142,18 @@ async fn the_code_flow_checks_state_once_and_the_nonce() {
     let body = me(&app, &http, &session, "application/json").await;
     assert_eq!(body["data"]["me"]["email"], "ada@chu.org");
     assert_eq!(body["data"]["me"]["subject"], "u-42");
+    // the code was exchanged with the client secret, which no event holds
+    let basic = format!(
+        "Basic {}",
+        STANDARD.encode(format!("medgrid-portal:{SECRET}"))
+    );
+    assert_eq!(issuer.state().await["tokenAuth"], basic.as_str());
+    let leaked: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE payload::text LIKE $1")
+        .bind(format!("%{SECRET}%"))
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(leaked, 0, "the client secret is in the event log");
     // the cookie is not a credential for what a cross-site form can send
     let body = me(&app, &http, &session, "text/plain").await;
     assert_eq!(error_code(&body).as_deref(), Some("UNAUTHENTICATED"));
@@ -271,4 +288,52 @@ async fn a_browser_signs_in_with_an_institution_and_out() {
         Some("UNAUTHENTICATED")
     );
     assert!(shots.join("02-signed-in.png").exists());
+}
+
+#[tokio::test]
+async fn a_client_secret_is_kept_replaced_and_removed_never_shown() {
+    let app = TestApp::spawn().await;
+    let (_issuer, provider) = institution(&app).await;
+    let (_, admin) = app
+        .member("chu", "second@chu.org", &[Role::TenantAdmin])
+        .await;
+    let has = |data: Value| data["tenant"]["identityProviders"][0]["hasClientSecret"].clone();
+    let list = "{ tenant { identityProviders { hasClientSecret } } }";
+    assert_eq!(has(app.ok(&admin, list, json!({})).await), json!(true));
+    let update = "mutation($id: ID!, $i: IdentityProviderInput!) { updateIdentityProvider(id: $id, input: $i) { hasClientSecret } }";
+    let input = |secret: Option<&str>| {
+        let mut i = json!({"name": "CHU", "issuer": "http://127.0.0.1:1", "audience": "medgrid",
+                           "clientId": "medgrid-portal"});
+        if let Some(s) = secret {
+            i["clientSecret"] = json!(s);
+        }
+        i
+    };
+    // left out: kept
+    let kept = app
+        .ok(&admin, update, json!({"id": provider, "i": input(None)}))
+        .await;
+    assert_eq!(kept["updateIdentityProvider"]["hasClientSecret"], true);
+    // "": removed, and its sealed copy too
+    let removed = app
+        .ok(
+            &admin,
+            update,
+            json!({"id": provider, "i": input(Some(""))}),
+        )
+        .await;
+    assert_eq!(removed["updateIdentityProvider"]["hasClientSecret"], false);
+    let sealed: i64 = sqlx::query_scalar("SELECT count(*) FROM provider_secrets")
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(sealed, 0);
+    // a secret without a client is refused
+    let mut bad = input(Some("x"));
+    bad["clientId"] = Value::Null;
+    assert_eq!(
+        app.code(Some(&admin), update, json!({"id": provider, "i": bad}))
+            .await,
+        "INVALID_INPUT"
+    );
 }
