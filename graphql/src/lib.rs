@@ -35,6 +35,8 @@ pub struct Services {
     pub secrets: Arc<dyn Secrets>,
     /// Bearer JWTs of the identity providers tenants trust.
     pub identity: Arc<dyn IdentityTokens>,
+    /// Identity providers on this machine may be trusted (development and tests).
+    pub allow_loopback_issuers: bool,
     /// Secrets read back later, sealed outside the event log (providers' client secrets).
     pub sealed: Arc<dyn medgrid_domain::ports::SecretStore>,
     /// Tokens of running attempts (`MEDGRID_JOB_TOKEN`).

@@ -62,6 +62,10 @@ pub struct Config {
     /// A token signed with a key not in the cache makes Medgrid fetch the provider's keys
     /// again, at most once per this interval per provider.
     pub oidc_key_refetch_ms: u64,
+    /// Accept identity providers on this machine (`localhost`, `127.*`, `[::1]`): for
+    /// development and tests; otherwise a tenant admin could make the server probe its own
+    /// ports.
+    pub oidc_allow_loopback: bool,
 }
 
 #[derive(Serialize)]
@@ -85,6 +89,7 @@ struct Defaults {
     rate_limit_anonymous_per_minute: u32,
     oidc_keys_ttl_seconds: u64,
     oidc_key_refetch_ms: u64,
+    oidc_allow_loopback: bool,
 }
 
 impl Default for Defaults {
@@ -109,6 +114,7 @@ impl Default for Defaults {
             rate_limit_anonymous_per_minute: 60,
             oidc_keys_ttl_seconds: 3600,
             oidc_key_refetch_ms: 10_000,
+            oidc_allow_loopback: false,
         }
     }
 }

@@ -42,6 +42,8 @@ const ACCEPTED: &[Algorithm] = &[
 pub struct KeyPolicy {
     pub ttl: Duration,
     pub refetch_interval: Duration,
+    /// Fetch from providers on this machine (development and tests only).
+    pub allow_loopback: bool,
 }
 
 /// The cache of each issuer's keys, and the verifier that uses it.
@@ -110,6 +112,11 @@ impl ProviderKeys {
     }
 
     async fn fetch(&self, issuer: &IssuerUrl) -> Result<JwkSet, String> {
+        if issuer.is_loopback() && !self.policy.allow_loopback {
+            return Err(
+                "providers on this machine are not allowed (MEDGRID_OIDC_ALLOW_LOOPBACK)".into(),
+            );
+        }
         let discovery: Value = self.get_json(&issuer.discovery_url()).await?;
         // OpenID Connect Discovery §4.3: the document must name the issuer it was asked for.
         if discovery.get("issuer").and_then(Value::as_str) != Some(issuer.as_ref()) {
@@ -119,10 +126,13 @@ impl ProviderKeys {
             .get("jwks_uri")
             .and_then(Value::as_str)
             .ok_or("the discovery document has no jwks_uri")?;
-        // The same rule as for issuers: https, or http on loopback.
-        jwks_uri
+        // The same rules as for issuers: https, or http on loopback if allowed.
+        let jwks = jwks_uri
             .parse::<IssuerUrl>()
             .map_err(|e| format!("jwks_uri refused: {e}"))?;
+        if jwks.is_loopback() && !self.policy.allow_loopback {
+            return Err("jwks_uri on this machine refused".into());
+        }
         let keys: Value = self.get_json(jwks_uri).await?;
         serde_json::from_value(keys).map_err(|e| format!("the key set does not parse: {e}"))
     }
@@ -234,6 +244,7 @@ mod tests {
         ProviderKeys::new(KeyPolicy {
             ttl: Duration::from_secs(60),
             refetch_interval: Duration::from_secs(1),
+            allow_loopback: false,
         })
         .expect("client")
     }

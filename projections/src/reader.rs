@@ -52,22 +52,21 @@ impl Reader {
         }
     }
 
-    /// A transaction as the reader role with the tenant set for it alone.
+    /// A transaction as the reader role with the tenant set for it alone: one round trip
+    /// (BEGIN and the settings go as one simple query).
     async fn begin(&self, sees: Sees) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
         let (tenant, all) = match sees {
             Sees::Tenant(t) => (t.to_string(), "off"),
             Sees::AllTenants => (String::new(), "on"),
         };
         // Values are a formatted UUID and a constant: nothing of a caller's text.
-        let setup = format!(
-            "SET LOCAL ROLE {READER_ROLE};
-             SELECT set_config('medgrid.tenant', '{tenant}', true),
-                    set_config('medgrid.all_tenants', '{all}', true)"
-        );
-        let conn: &mut PgConnection = &mut tx;
-        conn.execute(sqlx::raw_sql(&setup)).await?;
-        Ok(tx)
+        self.pool
+            .begin_with(format!(
+                "BEGIN; SET LOCAL ROLE {READER_ROLE};
+                 SELECT set_config('medgrid.tenant', '{tenant}', true),
+                        set_config('medgrid.all_tenants', '{all}', true)"
+            ))
+            .await
     }
 }
 

@@ -109,6 +109,8 @@ pub fn test_config() -> Config {
     config.rate_limit_anonymous_per_minute = 0;
     // key rotation is tested without waiting ten seconds
     config.oidc_key_refetch_ms = 300;
+    // the tests' provider runs on 127.0.0.1
+    config.oidc_allow_loopback = true;
     config
 }
 

@@ -57,6 +57,22 @@ impl FromStr for IssuerUrl {
 }
 
 impl IssuerUrl {
+    /// Whether it names this machine (`localhost`, `127.0.0.1`, `[::1]`): fine for
+    /// development and tests, a way to make the server probe its own ports otherwise.
+    pub fn is_loopback(&self) -> bool {
+        let rest = self.0.split_once("://").map_or(self.0.as_str(), |(_, r)| r);
+        let host = if rest.starts_with('[') {
+            rest.split(']')
+                .next()
+                .map(|h| format!("{h}]"))
+                .unwrap_or_default()
+        } else {
+            rest.split(['/', ':']).next().unwrap_or_default().to_owned()
+        };
+        matches!(host.to_ascii_lowercase().as_str(), "localhost" | "[::1]")
+            || host.starts_with("127.")
+    }
+
     /// Where the provider's discovery document lives (OpenID Connect Discovery 1.0 §4).
     pub fn discovery_url(&self) -> String {
         format!(
@@ -338,6 +354,22 @@ mod tests {
         ] {
             assert!(bad.parse::<IssuerUrl>().is_err(), "{bad} must be refused");
         }
+        for local in [
+            "http://127.0.0.1:8080",
+            "https://localhost/x",
+            "https://[::1]:9/r",
+        ] {
+            assert!(
+                local.parse::<IssuerUrl>().expect("valid").is_loopback(),
+                "{local}"
+            );
+        }
+        assert!(
+            !"https://sso.org"
+                .parse::<IssuerUrl>()
+                .expect("valid")
+                .is_loopback()
+        );
         let issuer: IssuerUrl = "https://sso.org/realms/a/".parse().expect("valid");
         assert_eq!(
             issuer.discovery_url(),

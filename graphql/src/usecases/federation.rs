@@ -8,6 +8,7 @@ use medgrid_domain::access::MemberCommand;
 use medgrid_domain::actor::Actor;
 use medgrid_domain::ids::{MemberId, TenantId};
 use medgrid_domain::metadata::{Causer, EventMetadata};
+use medgrid_domain::ports::TokenRejected;
 use medgrid_domain::tenancy::{ClaimError, IssuerUrl, MappedIdentity, Provisioning};
 use medgrid_domain::{Code, CommandError};
 use medgrid_projections::members::{self, MemberRow};
@@ -38,7 +39,16 @@ pub async fn resolve(svc: &Services, token: &str, claimed: &str) -> Result<Actor
         .identity
         .verify(token, &issuer, &audiences)
         .await
-        .map_err(|e| unauthenticated(e.to_string()))?;
+        .map_err(|e| match e {
+            TokenRejected::Invalid(_) => unauthenticated(e.to_string()),
+            // the detail (addresses, errors) is for the logs, not the caller
+            TokenRejected::Unreachable(detail) => {
+                tracing::warn!(issuer = %issuer, %detail, "a provider's keys could not be fetched");
+                unauthenticated(
+                    "the identity provider's keys could not be fetched: try again later",
+                )
+            }
+        })?;
     let provider = provider_for(&providers, &claims)?;
     let member = admit(svc, provider, &claims).await?;
     super::auth::actor(

@@ -57,6 +57,17 @@ impl ProviderInput {
     }
 }
 
+/// A provider on this machine only where the operator allows it: otherwise a tenant admin
+/// could make the server probe its own ports through discovery.
+fn refuse_loopback(scope: &Scope<'_>, provider: &IdentityProvider) -> Result<(), ApiError> {
+    if provider.issuer.is_loopback() && !scope.svc.allow_loopback_issuers {
+        return Err(ApiError::invalid(
+            "issuer: providers on this machine are not allowed here (MEDGRID_OIDC_ALLOW_LOOPBACK)",
+        ));
+    }
+    Ok(())
+}
+
 /// What an add or update does with the client secret.
 enum SecretChange {
     Keep,
@@ -90,6 +101,7 @@ pub async fn add_provider(
     input: ProviderInput,
 ) -> Result<ProviderRow, ApiError> {
     let (mut provider, change) = input.parse()?;
+    refuse_loopback(scope, &provider)?;
     scope.require_admin_of(tenant)?;
     let id = ProviderId::random();
     provider.client_secret_fingerprint = secret(scope, tenant, id, change, None).await?;
@@ -111,6 +123,7 @@ pub async fn update_provider(
     input: ProviderInput,
 ) -> Result<ProviderRow, ApiError> {
     let (mut provider, change) = input.parse()?;
+    refuse_loopback(scope, &provider)?;
     let row = administered_provider(scope, id).await?;
     let id = ProviderId::from_uuid(row.id);
     let tenant = TenantId::from_uuid(row.tenant_id);

@@ -20,6 +20,7 @@ use tokio::sync::watch;
 
 use crate::database::Scratch;
 
+mod reads;
 mod submit;
 
 #[derive(Subcommand, Clone)]
@@ -34,6 +35,13 @@ pub enum Bench {
     Replay {
         #[arg(long, default_value_t = 1_000_000)]
         events: i64,
+    },
+    /// A read-model lookup as a caller (row-level security: transaction, reader role,
+    /// tenant set) and as the service, vs a raw SELECT, at 1 and 16 readers.
+    Reads {
+        /// Seconds per measurement.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
     },
     /// submitJob to SCHEDULED on a real Slurm cluster vs a plain sbatch loop; the
     /// dispatcher's round with 10 and 1,000 attempts at the cluster.
@@ -50,6 +58,7 @@ pub async fn run(bench: Bench, config: &Config) -> anyhow::Result<()> {
     let result = match bench {
         Bench::Append { seconds } => append(&scratch.pool, Duration::from_secs(seconds)).await,
         Bench::Replay { events } => replay(&scratch.pool, events).await,
+        Bench::Reads { seconds } => reads::run(&scratch.pool, Duration::from_secs(seconds)).await,
         Bench::Submit { jobs, partition } => {
             submit::run(&scratch.pool, config, jobs, &partition).await
         }

@@ -70,7 +70,9 @@ impl Core {
             identity: Arc::new(ProviderKeys::new(KeyPolicy {
                 ttl: config.oidc_keys_ttl(),
                 refetch_interval: config.oidc_key_refetch_interval(),
+                allow_loopback: config.oidc_allow_loopback,
             })?),
+            allow_loopback_issuers: config.oidc_allow_loopback,
             files: Arc::new(area.clone()),
             job_tokens: Arc::new(SignedJobTokens::new(pool)),
             sealed: Arc::new(SealedSecrets::new(pool)),

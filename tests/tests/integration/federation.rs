@@ -529,3 +529,30 @@ async fn providers_are_managed_by_tenant_admins_as_events() {
         assert!(audit.contains(action), "{action} missing from {audit}");
     }
 }
+
+/// Unless the operator allows it (development, tests), a provider on the server's own
+/// machine is refused: discovery would make the server probe its own ports.
+#[tokio::test]
+async fn providers_on_this_machine_need_the_operators_consent() {
+    let mut config = medgrid_tests::test_config();
+    config.oidc_allow_loopback = false;
+    let app = TestApp::spawn_with(config).await;
+    app.tenant("alpha").await;
+    let (_, admin) = app
+        .member("alpha", "admin@alpha.org", &[Role::TenantAdmin])
+        .await;
+    let before = app.event_count().await;
+    let add = "mutation($i: IdentityProviderInput!) { addIdentityProvider(input: $i) { id } }";
+    for issuer in [
+        "http://127.0.0.1:5432",
+        "https://localhost/realms/x",
+        "https://[::1]:8443",
+    ] {
+        let input = json!({"name": "Local", "issuer": issuer, "audience": "medgrid"});
+        let code = app.code(Some(&admin), add, json!({"i": input})).await;
+        assert_eq!(code, "INVALID_INPUT", "{issuer}");
+    }
+    assert_eq!(app.event_count().await, before);
+    app.trust(&admin, "https://sso.alpha.org/realms/a", "medgrid")
+        .await;
+}
