@@ -322,9 +322,13 @@ impl IdentityProvider {
         self.claims.validate()
     }
 
-    /// What `{client}` stands for in role paths.
-    pub fn client(&self) -> &str {
-        self.client_id.as_deref().unwrap_or(&self.audience)
+    /// What `{client}` stands for in role paths: the client id, else the client the token
+    /// was issued to (Keycloak's `azp`), else the audience.
+    pub fn client<'a>(&'a self, claims: &'a Value) -> &'a str {
+        self.client_id
+            .as_deref()
+            .or_else(|| claims.get("azp").and_then(Value::as_str))
+            .unwrap_or(&self.audience)
     }
 }
 
@@ -413,6 +417,23 @@ mod tests {
             .map(&keycloak_token(), "other-client")
             .expect("maps");
         assert!(mapped.roles.is_empty());
+    }
+
+    #[test]
+    fn the_client_is_the_client_id_else_azp_else_the_audience() {
+        let mut provider = IdentityProvider {
+            name: "CHU".parse().expect("name"),
+            issuer: "https://sso.org/realms/a".parse().expect("issuer"),
+            audience: "api".into(),
+            client_id: None,
+            client_secret_fingerprint: None,
+            claims: ClaimMapping::default(),
+        };
+        let token = keycloak_token();
+        assert_eq!(provider.client(&token), "medgrid");
+        assert_eq!(provider.client(&json!({})), "api");
+        provider.client_id = Some("portal".into());
+        assert_eq!(provider.client(&token), "portal");
     }
 
     #[test]

@@ -80,7 +80,7 @@ pub async fn admit(
     })?;
     let identity = mapping
         .claims
-        .map(claims, mapping.client())
+        .map(claims, mapping.client(claims))
         .map_err(|e| match e {
             ClaimError::MissingSubject => unauthenticated(e.to_string()),
             ClaimError::MissingEmail => ApiError::new(Code::Forbidden, e.to_string()),
