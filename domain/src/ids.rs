@@ -85,6 +85,36 @@ id_type!(
     ProviderId
 );
 
+id_type!(
+    /// A member's home or a group's space.
+    SpaceId
+);
+
+id_type!(
+    /// A folder or file in a space.
+    NodeId
+);
+
+impl SpaceId {
+    /// A member's home: one per member.
+    pub fn home(member: MemberId) -> Self {
+        Self(Uuid::new_v5(&member.0, b"space:home"))
+    }
+
+    /// A group's space: one per group.
+    pub fn of_group(group: GroupId) -> Self {
+        Self(Uuid::new_v5(&group.0, b"space:group"))
+    }
+}
+
+impl NodeId {
+    /// The id of the copy of `original` made inside the copy `copy` of a folder: the same
+    /// every time the copy is replayed.
+    pub fn copied(copy: NodeId, original: NodeId) -> Self {
+        Self(Uuid::new_v5(&copy.0, original.0.as_bytes()))
+    }
+}
+
 impl ResourceId {
     /// The id of the resource with this name: a name is taken at most once.
     pub fn for_name(name: &str) -> Self {

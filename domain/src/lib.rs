@@ -15,6 +15,7 @@ pub mod jobs;
 pub mod metadata;
 pub mod names;
 pub mod ports;
+pub mod spaces;
 pub mod tenancy;
 pub mod upcast;
 
