@@ -1,6 +1,7 @@
 //! Medgrid's infrastructure: configuration, database and migrations, the embedded
 //! PostgreSQL cluster, the event store, secrets and telemetry.
 
+pub mod blobs;
 pub mod config;
 pub mod db;
 pub mod embedded;
