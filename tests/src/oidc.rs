@@ -15,7 +15,7 @@ pub struct Issuer {
     pub url: String,
     control: String,
     http: reqwest::Client,
-    _child: Child,
+    child: Child,
 }
 
 fn node_modules() -> String {
@@ -54,8 +54,13 @@ impl Issuer {
             url: started["issuer"].as_str().unwrap().to_owned(),
             control: started["control"].as_str().unwrap().to_owned(),
             http: reqwest::Client::new(),
-            _child: child,
+            child,
         }
+    }
+
+    /// Stops the provider (an outage): discovery and keys stop answering.
+    pub async fn stop(&mut self) {
+        let _ = self.child.kill().await;
     }
 
     async fn call(&self, path: &str, body: Value) -> Value {

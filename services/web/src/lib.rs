@@ -53,3 +53,22 @@ impl Portal {
 pub fn session(headers: &axum::http::HeaderMap) -> Option<String> {
     cookies::get(headers, cookies::SESSION)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_cookies_are_secure_behind_https_only() {
+        let https = Portal::new("https://medgrid.example.org/").expect("portal");
+        let cookie = https.session_cookie("t");
+        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"));
+        assert!(cookie.ends_with("; Secure"), "{cookie}");
+        assert_eq!(
+            https.redirect_url(),
+            "https://medgrid.example.org/login/callback"
+        );
+        let http = Portal::new("http://127.0.0.1:8080").expect("portal");
+        assert!(!http.session_cookie("t").contains("Secure"));
+    }
+}

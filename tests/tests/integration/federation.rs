@@ -556,3 +556,22 @@ async fn providers_on_this_machine_need_the_operators_consent() {
     app.trust(&admin, "https://sso.alpha.org/realms/a", "medgrid")
         .await;
 }
+
+/// Keys already fetched keep working while the provider is down, even past their time to
+/// live: an outage of an institution's provider does not sign its people out of Medgrid.
+#[tokio::test]
+async fn known_keys_outlive_a_provider_outage() {
+    let mut config = medgrid_tests::test_config();
+    config.oidc_keys_ttl_seconds = 0; // every use wants fresh keys
+    let app = TestApp::spawn_with(config).await;
+    let (mut issuer, admin) = institution(&app, "alpha").await;
+    just_in_time(&app, &admin).await;
+    let person = issuer.person("u-1", "ada@alpha.org", "medgrid");
+    let first = issuer.token(person.clone()).await;
+    let later = issuer.token(person).await;
+    me(&app, &first).await;
+    issuer.stop().await;
+    // past the refetch interval: Medgrid tries the provider, fails, keeps its keys
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(me(&app, &later).await["email"], "ada@alpha.org");
+}
