@@ -6,10 +6,11 @@ use crate::access::{GroupCommand, MemberCommand};
 use crate::catalog::ApplicationCommand;
 use crate::compute::ResourceCommand;
 use crate::error::CommandError;
-use crate::ids::{ApplicationId, GroupId, JobId, MemberId, ResourceId, TenantId};
+use crate::ids::{ApplicationId, GroupId, JobId, MemberId, ResourceId, SpaceId, TenantId};
 use crate::jobs::JobCommand;
 use crate::metadata::EventMetadata;
 use crate::names::Password;
+use crate::spaces::SpaceCommand;
 use crate::tenancy::TenantCommand;
 
 /// Executes commands against aggregates and returns once the read models include the
@@ -55,6 +56,13 @@ pub trait CommandBus: Send + Sync {
         &self,
         id: JobId,
         command: JobCommand,
+        meta: &EventMetadata,
+    ) -> Result<(), CommandError>;
+
+    async fn space(
+        &self,
+        id: SpaceId,
+        command: SpaceCommand,
         meta: &EventMetadata,
     ) -> Result<(), CommandError>;
 }

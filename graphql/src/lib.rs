@@ -16,6 +16,7 @@ mod identity_types;
 mod job_types;
 mod mutation;
 mod query;
+mod space_types;
 mod subscription;
 mod types;
 pub mod usecases;
@@ -23,8 +24,14 @@ pub mod usecases;
 pub use error::ApiError;
 /// Every mutation: one object per area, merged.
 #[derive(async_graphql::MergedObject, Default)]
-pub struct Mutation(mutation::CoreMutation, identity_types::IdentityMutation);
-pub use query::Query;
+pub struct Mutation(
+    mutation::CoreMutation,
+    identity_types::IdentityMutation,
+    space_types::SpaceMutation,
+);
+/// Every query: one object per area, merged.
+#[derive(async_graphql::MergedObject, Default)]
+pub struct Query(query::CoreQuery, space_types::SpaceQuery);
 pub use subscription::Subscription;
 
 /// What the use cases work with.
@@ -73,7 +80,7 @@ pub struct Limits {
 }
 
 pub fn build_schema(services: Services, limits: Limits) -> MedgridSchema {
-    Schema::build(Query, Mutation::default(), Subscription)
+    Schema::build(Query::default(), Mutation::default(), Subscription)
         .data(services)
         .limit_depth(limits.depth)
         .limit_complexity(limits.complexity)
@@ -84,7 +91,7 @@ pub fn build_schema(services: Services, limits: Limits) -> MedgridSchema {
 
 /// The schema in SDL, for clients and for the isolation test generated from it.
 pub fn sdl() -> String {
-    Schema::build(Query, Mutation::default(), Subscription)
+    Schema::build(Query::default(), Mutation::default(), Subscription)
         .finish()
         .sdl()
 }

@@ -11,7 +11,8 @@ use crate::job_types::{Job, JobFilterInput};
 use crate::types::{Group, Member, Tenant, connection, forbidden, page_request, scope};
 use crate::usecases::{self, access, parse_id, tenancy};
 
-pub struct Query;
+#[derive(Default)]
+pub struct CoreQuery;
 
 /// The tenant a list is about: the caller's own, or (platform admins only) the one named.
 fn target_tenant(
@@ -34,7 +35,7 @@ fn target_tenant(
 }
 
 #[Object]
-impl Query {
+impl CoreQuery {
     /// The authenticated member.
     async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<Member> {
         let scope = scope(ctx)?;

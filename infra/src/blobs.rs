@@ -33,15 +33,42 @@ pub enum BlobError {
     Io(#[from] io::Error),
 }
 
+/// Content written but not yet in place: its hash is known, so the caller can claim it
+/// (see `contents`) before it becomes visible under that hash.
+#[derive(Debug)]
+pub struct Staged {
+    pub blob: StoredBlob,
+    /// Where the store keeps it meanwhile (a temporary file or object).
+    key: String,
+}
+
+impl Staged {
+    pub fn new(blob: StoredBlob, key: String) -> Self {
+        Self { blob, key }
+    }
+
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+}
+
 /// Where contents live.
 #[async_trait]
 pub trait BlobStore: Send + Sync {
-    /// Stores what `body` yields, at most `limit` bytes; returns its hash and size.
-    async fn put(
+    /// Writes what `body` yields, at most `limit` bytes, to a temporary place, hashing on
+    /// the way. Nothing is left behind when it fails.
+    async fn stage(
         &self,
         body: &mut (dyn AsyncRead + Send + Unpin),
         limit: u64,
-    ) -> Result<StoredBlob, BlobError>;
+    ) -> Result<Staged, BlobError>;
+
+    /// Puts staged content in place under its hash (written again even when present, so
+    /// a concurrent removal of the same content cannot win).
+    async fn commit(&self, staged: Staged) -> Result<StoredBlob, BlobError>;
+
+    /// Drops staged content.
+    async fn discard(&self, staged: Staged);
 
     /// Reads `range` (start, end exclusive) of a blob, or all of it.
     async fn open(
@@ -52,6 +79,24 @@ pub trait BlobStore: Send + Sync {
 
     /// Removes a blob nothing refers to any more (absent is fine).
     async fn delete(&self, sha256: &str) -> Result<(), BlobError>;
+
+    /// Stages and commits at once (for content nobody else can be removing).
+    async fn put(
+        &self,
+        body: &mut (dyn AsyncRead + Send + Unpin),
+        limit: u64,
+    ) -> Result<StoredBlob, BlobError> {
+        let staged = self.stage(body, limit).await?;
+        self.commit(staged).await
+    }
+}
+
+/// Whether `sha256` is 64 lower-case hex digits (so no key or path can be forged).
+pub fn is_hash(sha256: &str) -> bool {
+    sha256.len() == 64
+        && sha256
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// Blobs as files under a directory: `<dir>/ab/cd/abcd…` (two levels keep directories
@@ -69,11 +114,7 @@ impl LocalBlobs {
 
     /// The file of a blob; None when `sha256` is not a hash (so no path can be forged).
     fn path(&self, sha256: &str) -> Option<PathBuf> {
-        let valid = sha256.len() == 64
-            && sha256
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        valid.then(|| self.dir.join(&sha256[..2]).join(&sha256[2..4]).join(sha256))
+        is_hash(sha256).then(|| self.dir.join(&sha256[..2]).join(&sha256[2..4]).join(sha256))
     }
 
     fn temp_path(&self) -> PathBuf {
@@ -114,34 +155,40 @@ impl LocalBlobs {
 
 #[async_trait]
 impl BlobStore for LocalBlobs {
-    async fn put(
+    async fn stage(
         &self,
         body: &mut (dyn AsyncRead + Send + Unpin),
         limit: u64,
-    ) -> Result<StoredBlob, BlobError> {
+    ) -> Result<Staged, BlobError> {
         let temp = self.temp_path();
-        let written = Self::write(&temp, body, limit).await;
-        let stored = match written {
-            Ok(stored) => stored,
+        match Self::write(&temp, body, limit).await {
+            Ok(blob) => Ok(Staged {
+                blob,
+                key: temp.to_string_lossy().into_owned(),
+            }),
             Err(e) => {
                 let _ = tokio::fs::remove_file(&temp).await;
-                return Err(e);
+                Err(e)
             }
-        };
-        let Some(path) = self.path(&stored.sha256) else {
+        }
+    }
+
+    async fn commit(&self, staged: Staged) -> Result<StoredBlob, BlobError> {
+        let temp = PathBuf::from(&staged.key);
+        let Some(path) = self.path(&staged.blob.sha256) else {
             let _ = tokio::fs::remove_file(&temp).await;
             return Err(BlobError::Io(io::Error::other("hash is not hex")));
         };
-        if tokio::fs::try_exists(&path).await? {
-            // the same content is already here: stored once
-            tokio::fs::remove_file(&temp).await?;
-        } else {
-            if let Some(parent) = path.parent() {
-                tokio::fs::create_dir_all(parent).await?;
-            }
-            tokio::fs::rename(&temp, &path).await?;
+        if let Some(parent) = path.parent() {
+            tokio::fs::create_dir_all(parent).await?;
         }
-        Ok(stored)
+        // same bytes, same name: replacing is harmless and wins over a removal under way
+        tokio::fs::rename(&temp, &path).await?;
+        Ok(staged.blob)
+    }
+
+    async fn discard(&self, staged: Staged) {
+        let _ = tokio::fs::remove_file(&staged.key).await;
     }
 
     async fn open(

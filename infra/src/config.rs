@@ -66,6 +66,21 @@ pub struct Config {
     /// development and tests; otherwise a tenant admin could make the server probe its own
     /// ports.
     pub oidc_allow_loopback: bool,
+    /// The largest file one upload may bring, in bytes (quotas may allow less).
+    pub upload_max_bytes: u64,
+    /// File contents nothing refers to any more are removed this often.
+    pub blob_sweep_interval_ms: u64,
+    /// File contents go to this S3 bucket; without it, to `<data_dir>/blobs`.
+    pub s3_bucket: Option<String>,
+    /// The S3 server, e.g. `http://127.0.0.1:3900` (Garage); default AWS's.
+    pub s3_endpoint: Option<String>,
+    pub s3_region: String,
+    pub s3_access_key_id: Option<String>,
+    pub s3_secret_access_key: Option<SecretString>,
+    /// Path-style addressing (`endpoint/bucket/key`), which self-hosted servers expect.
+    pub s3_path_style: bool,
+    /// Keys start with this (several installations may share a bucket).
+    pub s3_prefix: String,
 }
 
 #[derive(Serialize)]
@@ -90,6 +105,11 @@ struct Defaults {
     oidc_keys_ttl_seconds: u64,
     oidc_key_refetch_ms: u64,
     oidc_allow_loopback: bool,
+    upload_max_bytes: u64,
+    blob_sweep_interval_ms: u64,
+    s3_region: String,
+    s3_path_style: bool,
+    s3_prefix: String,
 }
 
 impl Default for Defaults {
@@ -115,6 +135,11 @@ impl Default for Defaults {
             oidc_keys_ttl_seconds: 3600,
             oidc_key_refetch_ms: 10_000,
             oidc_allow_loopback: false,
+            upload_max_bytes: 100 << 30,
+            blob_sweep_interval_ms: 300_000,
+            s3_region: "us-east-1".to_owned(),
+            s3_path_style: true,
+            s3_prefix: String::new(),
         }
     }
 }
@@ -162,6 +187,15 @@ impl Config {
 
     pub fn oidc_key_refetch_interval(&self) -> Duration {
         Duration::from_millis(self.oidc_key_refetch_ms)
+    }
+
+    /// Where the local blob store keeps file contents.
+    pub fn blobs_dir(&self) -> PathBuf {
+        self.data_dir.join("blobs")
+    }
+
+    pub fn blob_sweep_interval(&self) -> Duration {
+        Duration::from_millis(self.blob_sweep_interval_ms)
     }
 
     pub fn poll_interval(&self) -> Duration {

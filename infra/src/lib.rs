@@ -3,12 +3,14 @@
 
 pub mod blobs;
 pub mod config;
+pub mod contents;
 pub mod db;
 pub mod embedded;
 pub mod executor;
 pub mod jobfiles;
 pub mod jobtokens;
 pub mod oidc;
+pub mod s3;
 pub mod sealed;
 pub mod secrets;
 pub mod service_keys;

@@ -13,10 +13,11 @@ use medgrid_domain::access::{Group, GroupCommand, Member, MemberCommand};
 use medgrid_domain::catalog::{Application, ApplicationCommand};
 use medgrid_domain::compute::{Resource, ResourceCommand};
 use medgrid_domain::error::Coded;
-use medgrid_domain::ids::{ApplicationId, GroupId, JobId, MemberId, ResourceId, TenantId};
+use medgrid_domain::ids::{ApplicationId, GroupId, JobId, MemberId, ResourceId, SpaceId, TenantId};
 use medgrid_domain::jobs::{Job, JobCommand};
 use medgrid_domain::metadata::EventMetadata;
 use medgrid_domain::ports::CommandBus;
+use medgrid_domain::spaces::{Space, SpaceCommand};
 use medgrid_domain::tenancy::{Tenant, TenantCommand};
 use medgrid_domain::{CommandError, upcast};
 use medgrid_projections::runner::{self, Position, Projection};
@@ -132,6 +133,7 @@ pub struct EventStore {
     applications: PostgresCqrs<Application>,
     resources: PostgresCqrs<Resource>,
     jobs: PostgresCqrs<Job>,
+    spaces: PostgresCqrs<Space>,
     read_your_writes: ReadYourWrites,
     metrics: Arc<Metrics>,
 }
@@ -157,6 +159,7 @@ impl EventStore {
             applications: framework(pool, None),
             resources: framework(pool, None),
             jobs: framework(pool, Some(SNAPSHOT_EVERY)),
+            spaces: framework(pool, Some(SNAPSHOT_EVERY)),
             read_your_writes,
             metrics,
         }
@@ -282,6 +285,16 @@ impl CommandBus for EventStore {
         meta: &EventMetadata,
     ) -> Result<(), CommandError> {
         self.execute(&self.jobs, id.to_string(), command, meta)
+            .await
+    }
+
+    async fn space(
+        &self,
+        id: SpaceId,
+        command: SpaceCommand,
+        meta: &EventMetadata,
+    ) -> Result<(), CommandError> {
+        self.execute(&self.spaces, id.to_string(), command, meta)
             .await
     }
 }

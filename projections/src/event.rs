@@ -9,6 +9,7 @@ use medgrid_domain::catalog::ApplicationEvent;
 use medgrid_domain::compute::ResourceEvent;
 use medgrid_domain::jobs::JobEvent;
 use medgrid_domain::metadata::EventMetadata;
+use medgrid_domain::spaces::SpaceEvent;
 use medgrid_domain::tenancy::TenantEvent;
 use medgrid_domain::upcast;
 use serde_json::Value;
@@ -40,6 +41,7 @@ pub enum DomainEvent {
     Application(ApplicationEvent),
     Resource(ResourceEvent),
     Job(Box<JobEvent>),
+    Space(SpaceEvent),
     /// An aggregate this build does not know (written by a newer version): skipped.
     Other,
 }
@@ -92,6 +94,7 @@ impl StoredEvent {
                 DomainEvent::Resource(serde_json::from_value(up.payload).map_err(parse_err)?)
             }
             "Job" => DomainEvent::Job(serde_json::from_value(up.payload).map_err(parse_err)?),
+            "Space" => DomainEvent::Space(serde_json::from_value(up.payload).map_err(parse_err)?),
             _ => DomainEvent::Other,
         };
         Ok(Self {

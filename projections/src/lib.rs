@@ -15,6 +15,7 @@ pub mod page;
 pub mod reader;
 pub mod resources;
 pub mod runner;
+pub mod spaces;
 pub mod tenants;
 
 pub use event::{DomainEvent, StoredEvent};
@@ -30,6 +31,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(applications::Applications),
         Arc::new(resources::Resources),
         Arc::new(jobs::Jobs),
+        Arc::new(spaces::Spaces),
     ]
 }
 

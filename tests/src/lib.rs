@@ -111,6 +111,8 @@ pub fn test_config() -> Config {
     config.oidc_key_refetch_ms = 300;
     // the tests' provider runs on 127.0.0.1
     config.oidc_allow_loopback = true;
+    // unused contents go quickly, so tests see them go
+    config.blob_sweep_interval_ms = 200;
     config
 }
 
@@ -140,6 +142,8 @@ impl TestApp {
     pub async fn spawn_with(config: Config) -> Self {
         let mut config = config;
         let db = TestDb::new().await;
+        // blobs and job files of their own: one test's sweep must not touch another's
+        config.data_dir = config.data_dir.join(uuid::Uuid::now_v7().to_string());
         let core = Core::new(&db.pool, &config).expect("core");
         let server = Server::start(&core, &config).await.expect("server");
         let url = format!("http://{}", server.addr);
@@ -253,6 +257,66 @@ impl TestApp {
             .send()
             .await
             .unwrap()
+    }
+
+    /// Uploads `bytes` as `name` into folder `parent`; returns the status and JSON body.
+    pub async fn upload(
+        &self,
+        token: &str,
+        parent: &str,
+        name: &str,
+        bytes: Vec<u8>,
+    ) -> (reqwest::StatusCode, Value) {
+        let response = self
+            .http
+            .post(format!("{}/files/upload", self.url))
+            .query(&[("parent", parent), ("name", name)])
+            .bearer_auth(token)
+            .body(bytes)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Downloads a node's content (with an optional Range header).
+    pub async fn download(
+        &self,
+        token: &str,
+        node: &str,
+        range: Option<&str>,
+    ) -> reqwest::Response {
+        let mut req = self
+            .http
+            .get(format!("{}/files/nodes/{node}", self.url))
+            .bearer_auth(token);
+        if let Some(range) = range {
+            req = req.header("range", range);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// How many contents the blob store keeps (per its bookkeeping and on disk).
+    pub async fn blob_count(&self) -> (i64, usize) {
+        let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM blobs")
+            .fetch_one(self.pool())
+            .await
+            .unwrap();
+        let dir = self.config.blobs_dir();
+        let mut files = 0;
+        let mut stack = vec![dir.clone()];
+        while let Some(d) = stack.pop() {
+            for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else {
+                    files += 1;
+                }
+            }
+        }
+        (rows, files)
     }
 
     pub fn http(&self) -> &reqwest::Client {

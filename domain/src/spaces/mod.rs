@@ -8,9 +8,11 @@ mod command;
 mod error;
 mod event;
 mod names;
+mod rights;
 
 pub use aggregate::{MAX_NODES, Space};
 pub use command::SpaceCommand;
 pub use error::SpaceError;
 pub use event::{Access, Blob, Grantee, NodeKind, SpaceEvent, SpaceOwner};
 pub use names::{NodeName, SpacePath};
+pub use rights::{Right, right};

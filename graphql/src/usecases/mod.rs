@@ -10,6 +10,7 @@ pub mod federation;
 pub mod groups;
 pub mod identity;
 pub mod jobs;
+pub mod spaces;
 pub mod tenancy;
 
 use medgrid_domain::Caller;
@@ -32,6 +33,15 @@ impl<'a> Scope<'a> {
         Self {
             svc,
             caller: Caller::Operator,
+            request_id: None,
+        }
+    }
+
+    /// A member acting outside GraphQL (file transfers).
+    pub fn member(svc: &'a Services, actor: medgrid_domain::Actor) -> Self {
+        Self {
+            svc,
+            caller: Caller::Member(actor),
             request_id: None,
         }
     }

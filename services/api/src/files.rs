@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use medgrid_domain::Caller;
+use medgrid_domain::Actor;
 use medgrid_domain::ids::JobId;
 use medgrid_domain::ports::JOB_TOKEN_PREFIX;
 use medgrid_graphql::usecases::{Scope, delegation, jobs};
@@ -18,12 +18,16 @@ use tokio_util::io::ReaderStream;
 use crate::graphql::{context, header as header_value};
 use crate::limits::{RateLimits, too_many};
 
-fn error(e: &ApiError) -> Response {
+pub(crate) fn error(e: &ApiError) -> Response {
+    use medgrid_domain::Code;
     let status = match e.code {
-        medgrid_domain::Code::Unauthenticated => StatusCode::UNAUTHORIZED,
-        medgrid_domain::Code::Forbidden => StatusCode::FORBIDDEN,
-        medgrid_domain::Code::NotFound => StatusCode::NOT_FOUND,
-        medgrid_domain::Code::InvalidInput => StatusCode::BAD_REQUEST,
+        Code::Unauthenticated => StatusCode::UNAUTHORIZED,
+        Code::Forbidden => StatusCode::FORBIDDEN,
+        Code::NotFound => StatusCode::NOT_FOUND,
+        Code::InvalidInput => StatusCode::BAD_REQUEST,
+        Code::Conflict => StatusCode::CONFLICT,
+        Code::QuotaExceeded => StatusCode::PAYLOAD_TOO_LARGE,
+        Code::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
     let body = json!({"error": {"code": e.code.as_str(), "message": e.message}});
@@ -46,24 +50,42 @@ pub async fn job_output(
     if let Some(token) = bearer.filter(|t| t.starts_with(JOB_TOKEN_PREFIX)) {
         return for_job(&services, token, &id, &path).await;
     }
-    let request = context(&services, credentials.as_deref(), None).await;
-    let actor = match request.caller {
+    let actor = match member(&services, &limits, credentials.as_deref()).await {
         Ok(actor) => actor,
-        Err(e) => return error(&e),
+        Err(response) => return response,
     };
-    if let Err(wait) = limits.check(&actor) {
-        return too_many(wait);
-    }
-    let scope = Scope {
-        svc: &services,
-        caller: Caller::Member(actor),
-        request_id: None,
-    };
+    let scope = Scope::member(&services, actor);
     let job = match jobs::visible(&scope, &id).await {
         Ok(job) => job,
         Err(e) => return error(&e),
     };
     serve(&services, JobId::from_uuid(job.id), &path).await
+}
+
+/// The member a request's bearer token or session cookie stands for, within their rate
+/// limit.
+pub(crate) async fn authenticate(
+    services: &Services,
+    limits: &RateLimits,
+    headers: &HeaderMap,
+) -> Result<Actor, Response> {
+    let credentials = header_value(headers, "authorization")
+        .map(str::to_owned)
+        .or_else(|| medgrid_web::session(headers).map(|t| format!("Bearer {t}")));
+    member(services, limits, credentials.as_deref()).await
+}
+
+async fn member(
+    services: &Services,
+    limits: &RateLimits,
+    credentials: Option<&str>,
+) -> Result<Actor, Response> {
+    let actor = context(services, credentials, None)
+        .await
+        .caller
+        .map_err(|e| error(&e))?;
+    limits.check(&actor).map_err(too_many)?;
+    Ok(actor)
 }
 
 /// A download by a running attempt, with its job token: its job's files and its inputs.

@@ -5,6 +5,7 @@ mod files;
 mod graphql;
 mod health;
 pub mod limits;
+pub mod transfers;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -39,6 +40,21 @@ pub struct AppState {
     pub config: Arc<ApiConfig>,
     pub limits: Arc<RateLimits>,
     pub portal: Arc<medgrid_web::Portal>,
+    /// File contents of spaces.
+    pub contents: medgrid_infra::contents::Contents,
+    pub upload_limit: transfers::UploadLimit,
+}
+
+impl FromRef<AppState> for medgrid_infra::contents::Contents {
+    fn from_ref(state: &AppState) -> Self {
+        state.contents.clone()
+    }
+}
+
+impl FromRef<AppState> for transfers::UploadLimit {
+    fn from_ref(state: &AppState) -> Self {
+        state.upload_limit
+    }
 }
 
 impl FromRef<AppState> for Arc<medgrid_web::Portal> {
@@ -87,6 +103,11 @@ pub fn router(state: AppState) -> Router {
         .route("/graphql", get(graphql::graphiql).post(graphql::execute))
         .route("/graphql/ws", get(graphql::websocket))
         .route("/files/jobs/{id}/outputs/{*path}", get(files::job_output))
+        .route(
+            "/files/upload",
+            post(transfers::upload).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/files/nodes/{id}", get(transfers::download))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

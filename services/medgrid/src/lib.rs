@@ -10,12 +10,16 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use medgrid_api::limits::{Budgets, RateLimits};
+use medgrid_api::transfers::UploadLimit;
 use medgrid_api::{ApiConfig, AppState};
 use medgrid_graphql::{Limits, MedgridSchema, Services};
+use medgrid_infra::blobs::{BlobStore, LocalBlobs};
 use medgrid_infra::config::Config;
+use medgrid_infra::contents::Contents;
 use medgrid_infra::jobfiles::JobArea;
 use medgrid_infra::jobtokens::SignedJobTokens;
 use medgrid_infra::oidc::{KeyPolicy, ProviderKeys};
+use medgrid_infra::s3::{S3Blobs, S3Settings};
 use medgrid_infra::sealed::SealedSecrets;
 use medgrid_infra::secrets::LocalSecrets;
 use medgrid_infra::store::{EventStore, ReadYourWrites};
@@ -43,6 +47,31 @@ pub struct Core {
     /// Bumped by in-process processors; shared with the worker.
     pub progress: Arc<watch::Sender<u64>>,
     pub area: JobArea,
+    /// File contents of spaces.
+    pub contents: Contents,
+}
+
+/// Where file contents live: the S3 bucket when one is configured, else a directory in
+/// the data dir.
+pub fn blob_store(config: &Config) -> anyhow::Result<Arc<dyn BlobStore>> {
+    let Some(bucket) = &config.s3_bucket else {
+        return Ok(Arc::new(LocalBlobs::new(config.blobs_dir())?));
+    };
+    let (Some(key_id), Some(secret)) = (&config.s3_access_key_id, &config.s3_secret_access_key)
+    else {
+        anyhow::bail!(
+            "MEDGRID_S3_BUCKET needs MEDGRID_S3_ACCESS_KEY_ID and MEDGRID_S3_SECRET_ACCESS_KEY"
+        );
+    };
+    Ok(Arc::new(S3Blobs::new(&S3Settings {
+        endpoint: config.s3_endpoint.clone(),
+        region: config.s3_region.clone(),
+        bucket: bucket.clone(),
+        access_key_id: key_id.clone(),
+        secret_access_key: secret.clone(),
+        path_style: config.s3_path_style,
+        prefix: config.s3_prefix.clone(),
+    })))
 }
 
 /// An absolute form of `path` (relative paths are taken from the current directory), so
@@ -78,11 +107,13 @@ impl Core {
             sealed: Arc::new(SealedSecrets::new(pool)),
             progress: progress_rx,
         };
+        let contents = Contents::new(pool.clone(), blob_store(config)?);
         Ok(Self {
             services,
             metrics,
             progress: Arc::new(progress),
             area,
+            contents,
         })
     }
 
@@ -114,6 +145,7 @@ impl Core {
             },
             self.progress.clone(),
             dispatcher,
+            Some((self.contents.clone(), config.blob_sweep_interval())),
         )
     }
 
@@ -182,6 +214,8 @@ impl Server {
                 max_body_bytes: config.max_body_bytes,
                 projections: projection_names(),
             }),
+            contents: core.contents.clone(),
+            upload_limit: UploadLimit(config.upload_max_bytes),
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let app = medgrid_api::router(state);

@@ -137,6 +137,7 @@ pub async fn populate(app: &TestApp) {
         json!({"t": other}),
     )
     .await;
+    crate::spaces::populate(app, &admin, &group).await;
     // a job that ran: jobs, attempts and timeline
     medgrid::bootstrap::local_resource(&app.core.services)
         .await

@@ -15,6 +15,8 @@ mod jobs;
 mod processors;
 mod rls;
 mod runner;
+mod s3;
 mod signin;
 mod slurm;
+mod spaces;
 mod subscriptions;
