@@ -22,6 +22,7 @@ use crate::database::Scratch;
 
 mod reads;
 mod submit;
+mod transfer;
 
 #[derive(Subcommand, Clone)]
 pub enum Bench {
@@ -51,6 +52,13 @@ pub enum Bench {
         #[arg(long, default_value = "debug")]
         partition: String,
     },
+    /// Upload and download of one large file through Medgrid into the configured S3
+    /// bucket vs a direct aws-sdk PUT and GET of the same bytes; Medgrid's peak RSS.
+    Transfer {
+        /// Size of the file in MiB.
+        #[arg(long, default_value_t = 1024)]
+        mib: u64,
+    },
 }
 
 pub async fn run(bench: Bench, config: &Config) -> anyhow::Result<()> {
@@ -62,6 +70,7 @@ pub async fn run(bench: Bench, config: &Config) -> anyhow::Result<()> {
         Bench::Submit { jobs, partition } => {
             submit::run(&scratch.pool, config, jobs, &partition).await
         }
+        Bench::Transfer { mib } => transfer::run(&scratch.pool, config, mib).await,
     };
     scratch.close().await?;
     result
