@@ -70,6 +70,8 @@ pub struct Config {
     pub upload_max_bytes: u64,
     /// File contents nothing refers to any more are removed this often.
     pub blob_sweep_interval_ms: u64,
+    /// What stays in a trash longer than this is purged (at the next sweep).
+    pub trash_retention_hours: u64,
     /// File contents go to this S3 bucket; without it, to `<data_dir>/blobs`.
     pub s3_bucket: Option<String>,
     /// The S3 server, e.g. `http://127.0.0.1:3900` (Garage); default AWS's.
@@ -107,6 +109,7 @@ struct Defaults {
     oidc_allow_loopback: bool,
     upload_max_bytes: u64,
     blob_sweep_interval_ms: u64,
+    trash_retention_hours: u64,
     s3_region: String,
     s3_path_style: bool,
     s3_prefix: String,
@@ -137,6 +140,7 @@ impl Default for Defaults {
             oidc_allow_loopback: false,
             upload_max_bytes: 100 << 30,
             blob_sweep_interval_ms: 300_000,
+            trash_retention_hours: 720,
             s3_region: "us-east-1".to_owned(),
             s3_path_style: true,
             s3_prefix: String::new(),
@@ -192,6 +196,10 @@ impl Config {
     /// Where the local blob store keeps file contents.
     pub fn blobs_dir(&self) -> PathBuf {
         self.data_dir.join("blobs")
+    }
+
+    pub fn trash_retention(&self) -> Duration {
+        Duration::from_secs(self.trash_retention_hours * 3600)
     }
 
     pub fn blob_sweep_interval(&self) -> Duration {

@@ -28,6 +28,7 @@ use medgrid_projections::runner::RunnerConfig;
 use medgrid_web::Portal;
 use medgrid_worker::Worker;
 use medgrid_worker::dispatcher::{Delegation, Dispatcher, DispatcherConfig};
+use medgrid_worker::housekeeping::Housekeeping;
 use sqlx::PgPool;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -145,7 +146,13 @@ impl Core {
             },
             self.progress.clone(),
             dispatcher,
-            Some((self.contents.clone(), config.blob_sweep_interval())),
+            Some(Housekeeping {
+                pool: self.services.pool.clone(),
+                bus: self.services.bus.clone(),
+                contents: self.contents.clone(),
+                trash_retention: config.trash_retention(),
+                every: config.blob_sweep_interval(),
+            }),
         )
     }
 

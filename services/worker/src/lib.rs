@@ -1,13 +1,13 @@
 //! Background processors: the read-model projections and the dispatcher, each with its
-//! own lease; the sweeper of unused file contents; later the notifier and archiver.
+//! own lease; the housekeeping of spaces (trash retention, unused contents); later the notifier and archiver.
 
 pub mod dispatcher;
+pub mod housekeeping;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use dispatcher::{Dispatcher, DispatcherConfig};
-use medgrid_infra::contents::Contents;
+use housekeeping::Housekeeping;
 use medgrid_projections::runner::{self, RunnerConfig};
 use sqlx::PgPool;
 use tokio::sync::watch;
@@ -27,7 +27,7 @@ impl Worker {
         config: RunnerConfig,
         progress: Arc<watch::Sender<u64>>,
         dispatcher: Option<(Arc<Dispatcher>, DispatcherConfig)>,
-        sweeper: Option<(Contents, Duration)>,
+        housekeeping: Option<Housekeeping>,
     ) -> Self {
         let (shutdown, stop) = watch::channel(false);
         let mut tasks: Vec<JoinHandle<()>> = medgrid_projections::all()
@@ -49,8 +49,8 @@ impl Worker {
                 stop.clone(),
             )));
         }
-        if let Some((contents, every)) = sweeper {
-            tasks.push(tokio::spawn(sweep(contents, every, stop)));
+        if let Some(chores) = housekeeping {
+            tasks.push(tokio::spawn(chores.run(stop)));
         }
         Self { shutdown, tasks }
     }
@@ -60,22 +60,6 @@ impl Worker {
         let _ = self.shutdown.send(true);
         for task in self.tasks {
             let _ = task.await;
-        }
-    }
-}
-
-/// Removes, every `every`, the file contents nothing refers to any more (purged files,
-/// uploads that were given up).
-async fn sweep(contents: Contents, every: Duration, mut stop: watch::Receiver<bool>) {
-    loop {
-        match contents.sweep().await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(removed = n, "unused file contents removed"),
-            Err(e) => tracing::warn!(error = %e, "sweeping unused file contents failed"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = stop.changed() => return,
         }
     }
 }

@@ -647,3 +647,36 @@ async fn an_upload_that_stops_halfway_leaves_nothing_behind() {
         Vec::<String>::new()
     );
 }
+
+#[tokio::test]
+async fn what_outstays_the_trash_retention_is_purged_and_its_content_freed() {
+    let mut config = medgrid_tests::test_config();
+    config.trash_retention_hours = 0;
+    let app = TestApp::spawn_with(config).await;
+    app.tenant("acme").await;
+    let (_, ann) = app.member("acme", "ann@acme.org", &[]).await;
+    let root = home_id(&app, &ann).await;
+    let kept = upload(&app, &ann, &root, "kept.txt", b"kept").await;
+    let old = upload(&app, &ann, &root, "old.txt", b"old").await;
+    wait_for_blobs(&app, 2).await;
+    mutate(&app, &ann, "deleteNode(id: $id)", "", json!({"id": old})).await;
+    // the housekeeping purges it (a system-caused event) and the sweep frees its content
+    wait_for_blobs(&app, 1).await;
+    assert_eq!(
+        app.code(Some(&ann), NODE, json!({"id": old})).await,
+        "NOT_FOUND"
+    );
+    assert!(
+        space(&app, &ann, "/home").await["trash"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let causer: String =
+        sqlx::query_scalar("SELECT metadata->>'actor' FROM events WHERE event_type = 'NodePurged'")
+            .fetch_one(app.pool())
+            .await
+            .unwrap();
+    assert_eq!(causer, "system:trash-retention");
+    assert_eq!(app.download(&ann, &kept, None).await.status(), 200);
+}
