@@ -433,16 +433,6 @@ pub async fn space_by_id(db: &Reader, id: Uuid) -> Result<Option<SpaceRow>, sqlx
         .await
 }
 
-/// Every space of a tenant's members and groups, with its usage.
-pub async fn tenant_used(db: &Reader, tenant: TenantId) -> Result<i64, sqlx::Error> {
-    let (used,): (Option<i64>,) =
-        sqlx::query_as("SELECT SUM(used)::bigint FROM spaces WHERE tenant_id = $1")
-            .bind(tenant.as_uuid())
-            .one(db)
-            .await?;
-    Ok(used.unwrap_or(0))
-}
-
 pub async fn node(db: &Reader, id: Uuid) -> Result<Option<NodeRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {NODE_COLUMNS} FROM space_nodes WHERE id = $1"
@@ -562,14 +552,4 @@ pub async fn shared_with(db: &Reader, grantees: &[Uuid]) -> Result<Vec<NodeRow>,
     .bind(grantees)
     .all(db)
     .await
-}
-
-/// Whether any file (the trash included) refers to this content.
-pub async fn blob_referenced(db: &Reader, sha256: &str) -> Result<bool, sqlx::Error> {
-    let (found,): (bool,) =
-        sqlx::query_as("SELECT EXISTS (SELECT 1 FROM space_nodes WHERE sha256 = $1)")
-            .bind(sha256)
-            .one(db)
-            .await?;
-    Ok(found)
 }

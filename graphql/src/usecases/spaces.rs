@@ -109,6 +109,14 @@ pub async fn group_space(scope: &Scope<'_>, group: GroupId) -> Result<SpaceRow, 
     ensure(scope, actor.tenant_id, SpaceOwner::Group(group)).await
 }
 
+/// Whether the space is the caller's own: their home, or a space of one of their groups.
+fn owns(actor: &Actor, owner: SpaceOwner) -> bool {
+    match owner {
+        SpaceOwner::Member(m) => m == actor.member_id,
+        SpaceOwner::Group(g) => actor.groups.contains_key(&g),
+    }
+}
+
 /// The ids a share may name for the caller: themselves and their groups.
 fn grantee_ids(actor: &Actor) -> Vec<Uuid> {
     std::iter::once(actor.member_id.as_uuid())
@@ -221,11 +229,7 @@ async fn shared_with_me(scope: &Scope<'_>) -> Result<Vec<Located>, ApiError> {
     let mut out = vec![];
     for row in rows {
         let at = locate(scope, NodeId::from_uuid(row.id)).await?;
-        let own = match owner_of(&at.space) {
-            SpaceOwner::Member(m) => m == actor.member_id,
-            SpaceOwner::Group(g) => actor.groups.contains_key(&g),
-        };
-        if !own {
+        if !owns(actor, owner_of(&at.space)) {
             out.push(at);
         }
     }
@@ -299,10 +303,7 @@ pub async fn path_of(scope: &Scope<'_>, at: &Located) -> Result<String, ApiError
     let db = scope.reader();
     let lineage = spaces::lineage(&db, at.node.id).await?;
     let owner = owner_of(&at.space);
-    let own = match owner {
-        SpaceOwner::Member(m) => m == actor.member_id,
-        SpaceOwner::Group(g) => actor.groups.contains_key(&g),
-    };
+    let own = owns(actor, owner);
     // from the root (or the shared folder) down to the node
     let mut names: Vec<&str> = vec![];
     let prefix = if own {
