@@ -29,8 +29,9 @@ use crate::telemetry::Metrics;
 
 /// Aggregates that grow (tokens, memberships) are snapshotted every this many events.
 const SNAPSHOT_EVERY: usize = 20;
-/// Attempts at a command that keeps meeting concurrent writers.
-const ATTEMPTS: u32 = 5;
+/// Attempts at a command that keeps meeting concurrent writers: enough for a dozen writers
+/// on one aggregate at once (each round lets one of them through).
+const ATTEMPTS: u32 = 12;
 
 /// Waits until the read models include a given write.
 #[derive(Clone)]
@@ -215,7 +216,8 @@ impl EventStore {
                         attempt,
                         "concurrent write; retrying"
                     );
-                    let jitter = u64::from(rand::random::<u8>() % 20);
+                    // spread the retries, more with every round lost
+                    let jitter = u64::from(rand::random::<u8>()) % (10 * u64::from(attempt));
                     tokio::time::sleep(Duration::from_millis(u64::from(attempt) * 5 + jitter))
                         .await;
                 }
