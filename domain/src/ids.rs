@@ -108,6 +108,18 @@ impl SpaceId {
 }
 
 impl NodeId {
+    /// The root folder of a space: derived from the space, so a retried creation names
+    /// the same root.
+    pub fn root_of(space: SpaceId) -> Self {
+        Self(Uuid::new_v5(&space.0, b"space:root"))
+    }
+
+    /// A node the system makes under `parent` for `key` (a job's output folder, one of its
+    /// files): the same every time, so a retry lands on the node made before.
+    pub fn derived(parent: NodeId, key: &str) -> Self {
+        Self(Uuid::new_v5(&parent.0, key.as_bytes()))
+    }
+
     /// The id of the copy of `original` made inside the copy `copy` of a folder: the same
     /// every time the copy is replayed.
     pub fn copied(copy: NodeId, original: NodeId) -> Self {

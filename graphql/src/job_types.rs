@@ -1,17 +1,20 @@
 //! GraphQL types of jobs: the job, its attempts, timeline, logs and outputs; the inputs
 //! of `submitJob`.
 
-use async_graphql::{Context, Enum, ID, InputObject, Json, Object, SimpleObject};
+use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
-use medgrid_domain::ids::JobId;
+use medgrid_domain::Code;
+use medgrid_domain::ids::{JobId, NodeId};
 use medgrid_domain::jobs::{self as domain, FailureClass, ReplicaCancel};
 use medgrid_domain::ports::LogStream;
 use medgrid_projections::jobs::{self, AttemptRow, JobRow};
 use serde_json::Value;
 
 use crate::ApiError;
-use crate::types::services;
+use crate::space_types::SpaceNode;
+use crate::types::{scope, services};
 use crate::usecases::jobs::{PlacementRequest, RetryRequest, SubmitRequest};
+use crate::usecases::spaces;
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 pub enum JobState {
@@ -188,11 +191,36 @@ pub struct TimelineEntry {
 }
 
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct JobOutput {
     path: String,
     size: u64,
     /// GET it with the same bearer token.
     download_url: String,
+    #[graphql(skip)]
+    folder: Option<NodeId>,
+}
+
+#[ComplexObject]
+impl JobOutput {
+    /// The file in the owner's space (`/home/jobs/<job>/…`) once the outputs are saved
+    /// there; None before, or when the caller may not see it (or it is gone).
+    async fn node(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<SpaceNode>> {
+        let Some(folder) = self.folder else {
+            return Ok(None);
+        };
+        let id = domain::OutputFile::node_in(folder, &self.path);
+        visible_node(ctx, id).await
+    }
+}
+
+/// A node of a space if the caller may see it; None when not (or gone).
+async fn visible_node(ctx: &Context<'_>, id: NodeId) -> async_graphql::Result<Option<SpaceNode>> {
+    match spaces::located(&scope(ctx)?, &id.to_string()).await {
+        Ok(at) => Ok(Some(SpaceNode(at))),
+        Err(e) if e.code == Code::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// A piece of a log.
@@ -285,8 +313,21 @@ impl Job {
                 download_url: format!("/files/jobs/{}/outputs/{}", self.0.id, f.path),
                 path: f.path,
                 size: f.size,
+                folder: self.0.outputs_folder.map(NodeId::from_uuid),
             })
             .collect()
+    }
+    /// The folder of the owner's space the outputs were saved in (`/home/jobs/<job>`),
+    /// once they are; None before or when the caller may not see it.
+    async fn outputs_folder(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<SpaceNode>> {
+        match self.0.outputs_folder {
+            Some(id) => visible_node(ctx, NodeId::from_uuid(id)).await,
+            None => Ok(None),
+        }
+    }
+    /// Why the outputs could not be saved in the owner's space, if they could not.
+    async fn outputs_note(&self) -> Option<&str> {
+        self.0.outputs_note.as_deref()
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at

@@ -132,6 +132,20 @@ impl CoreMutation {
         Ok(Tenant(row))
     }
 
+    /// Limits the bytes all of a tenant's spaces may hold together (null lifts it);
+    /// platform admins only.
+    async fn set_tenant_storage_quota(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        bytes: Option<f64>,
+    ) -> async_graphql::Result<Tenant> {
+        let scope = scope(ctx)?;
+        let bytes = crate::space_types::byte_count(bytes)?;
+        let row = tenancy::change(&scope, &id, TenantCommand::SetStorageQuota(bytes)).await?;
+        Ok(Tenant(row))
+    }
+
     async fn reactivate_tenant(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Tenant> {
         let scope = scope(ctx)?;
         let row = tenancy::change(&scope, &id, TenantCommand::Reactivate).await?;

@@ -53,7 +53,7 @@ impl From<ShareAccess> for Access {
 }
 
 /// A folder or file in a space.
-pub struct SpaceNode(Located);
+pub struct SpaceNode(pub(crate) Located);
 
 #[derive(SimpleObject)]
 pub struct Share {
@@ -301,6 +301,22 @@ impl SpaceListing {
     }
 }
 
+/// A number of bytes given as a GraphQL Float (Int is 32-bit): whole, non-negative.
+pub fn byte_count(bytes: Option<f64>) -> Result<Option<u64>, ApiError> {
+    bytes
+        .map(|b| {
+            if b.is_finite() && b >= 0.0 && b.fract() == 0.0 && b < 9.0e15 {
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                Ok(b as u64)
+            } else {
+                Err(ApiError::invalid(
+                    "bytes must be a whole, non-negative number",
+                ))
+            }
+        })
+        .transpose()
+}
+
 #[derive(Default)]
 pub struct SpaceQuery;
 
@@ -439,18 +455,7 @@ impl SpaceMutation {
         owner: GranteeInput,
         bytes: Option<f64>,
     ) -> async_graphql::Result<SpaceQuota> {
-        let bytes = bytes
-            .map(|b| {
-                if b.is_finite() && b >= 0.0 && b.fract() == 0.0 && b < 9.0e15 {
-                    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-                    Ok(b as u64)
-                } else {
-                    Err(ApiError::invalid(
-                        "bytes must be a whole, non-negative number",
-                    ))
-                }
-            })
-            .transpose()?;
+        let bytes = byte_count(bytes)?;
         let row = spaces::set_quota(&scope(ctx)?, owner.with()?, bytes).await?;
         Ok((&row).into())
     }

@@ -115,6 +115,18 @@ impl Tenant {
             .map(crate::identity_types::IdentityProvider)
             .collect())
     }
+    /// Bytes all its spaces may hold together; None: no limit.
+    async fn storage_quota(&self) -> Option<f64> {
+        #[allow(clippy::cast_precision_loss)]
+        self.0.storage_quota.map(|b| b as f64)
+    }
+    /// Bytes all its spaces hold (trash included).
+    async fn storage_used(&self, ctx: &Context<'_>) -> async_graphql::Result<f64> {
+        let scope = scope(ctx)?;
+        let used = medgrid_projections::spaces::tenant_used(&scope.reader(), self.0.id).await?;
+        #[allow(clippy::cast_precision_loss)]
+        Ok(used as f64)
+    }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }

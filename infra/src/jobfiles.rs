@@ -1,7 +1,9 @@
 //! Where jobs keep their files: `<root>/<job id>/attempt-<n>/` is an attempt's work
 //! directory (its logs, `job.sh`, what it wrote); `<root>/<job id>/outputs/` holds the
 //! outputs collected from the attempt that succeeded. Inputs are staged from the shipped
-//! samples (`sample:APP/FILE`) or from another job's outputs (`job:ID/PATH`).
+//! samples (`sample:APP/FILE`), from another job's outputs (`job:ID/PATH`), or from files of
+//! spaces (`space:NODE/SHA256`), fetched once from the blob store into
+//! `<root>/<job id>/inputs/`.
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Component, Path, PathBuf};
@@ -9,6 +11,8 @@ use std::path::{Component, Path, PathBuf};
 use medgrid_domain::ids::JobId;
 use medgrid_domain::jobs::{InputFile, OutputFile, OutputSpec};
 use medgrid_domain::ports::{JobFiles, LogStream, LogText};
+
+use crate::blobs::{BlobError, BlobStore};
 
 #[derive(Debug, Clone)]
 pub struct JobArea {
@@ -32,8 +36,10 @@ pub enum StageError {
         source_name: String,
         error: std::io::Error,
     },
-    #[error("input {input}: {source_name} is not a sample or a job output")]
+    #[error("input {input}: {source_name} is not a sample, a job output or a file of a space")]
     UnknownSource { input: String, source_name: String },
+    #[error("input {input}: the file was purged before the job could read it")]
+    Gone { input: String },
 }
 
 impl JobArea {
@@ -61,7 +67,15 @@ impl JobArea {
     }
 
     /// The file an input source names, if the source is well formed.
-    fn source_path(&self, source: &str) -> Option<PathBuf> {
+    fn source_path(&self, job: JobId, input: &InputFile) -> Option<PathBuf> {
+        if input.space_content().is_some() {
+            return is_inside(&input.name).then(|| self.inputs_dir(job).join(&input.name));
+        }
+        self.shipped_or_output(&input.source)
+    }
+
+    /// A sample of the shipped catalog, or an output of a job.
+    fn shipped_or_output(&self, source: &str) -> Option<PathBuf> {
         if let Some(rest) = source.strip_prefix("sample:") {
             let (app, file) = rest.split_once('/')?;
             return (is_inside(app) && is_inside(file))
@@ -73,26 +87,79 @@ impl JobArea {
         is_inside(path).then(|| self.outputs_dir(job).join(path))
     }
 
+    /// Fetches the inputs taken from spaces out of the blob store into the job's inputs
+    /// directory (written aside, then renamed: a crash leaves no half file under the name).
+    pub async fn fetch(
+        &self,
+        job: JobId,
+        inputs: &[InputFile],
+        blobs: &dyn BlobStore,
+    ) -> Result<(), StageError> {
+        let dir = self.inputs_dir(job);
+        for input in inputs {
+            let Some(sha256) = input.space_content() else {
+                continue;
+            };
+            let unreadable = |error: std::io::Error| StageError::Unreadable {
+                input: input.input_id.clone(),
+                source_name: input.source.clone(),
+                error,
+            };
+            if !is_inside(&input.name) {
+                return Err(StageError::UnknownSource {
+                    input: input.input_id.clone(),
+                    source_name: input.source.clone(),
+                });
+            }
+            tokio::fs::create_dir_all(&dir).await.map_err(unreadable)?;
+            let mut content = blobs.open(sha256, None).await.map_err(|e| match e {
+                BlobError::NotFound => StageError::Gone {
+                    input: input.input_id.clone(),
+                },
+                other => unreadable(std::io::Error::other(other.to_string())),
+            })?;
+            let partial = dir.join(format!(".{}.part", input.name));
+            let mut file = tokio::fs::File::create(&partial)
+                .await
+                .map_err(unreadable)?;
+            tokio::io::copy(&mut content, &mut file)
+                .await
+                .map_err(unreadable)?;
+            file.sync_all().await.map_err(unreadable)?;
+            tokio::fs::rename(&partial, dir.join(&input.name))
+                .await
+                .map_err(unreadable)?;
+        }
+        Ok(())
+    }
+
     /// Copies the inputs into an attempt's work directory.
-    pub fn stage(&self, inputs: &[InputFile], work_dir: &Path) -> Result<(), StageError> {
+    pub fn stage(
+        &self,
+        job: JobId,
+        inputs: &[InputFile],
+        work_dir: &Path,
+    ) -> Result<(), StageError> {
         std::fs::create_dir_all(work_dir).map_err(|error| StageError::Unreadable {
             input: String::new(),
             source_name: work_dir.display().to_string(),
             error,
         })?;
         for input in inputs {
-            let from =
-                self.source_path(&input.source)
-                    .ok_or_else(|| StageError::UnknownSource {
-                        input: input.input_id.clone(),
-                        source_name: input.source.clone(),
-                    })?;
-            std::fs::copy(&from, work_dir.join(&input.name)).map_err(|error| {
-                StageError::Unreadable {
+            let from = self
+                .source_path(job, input)
+                .ok_or_else(|| StageError::UnknownSource {
                     input: input.input_id.clone(),
                     source_name: input.source.clone(),
-                    error,
-                }
+                })?;
+            let to = work_dir.join(&input.name);
+            if from == to {
+                continue; // fetched into the inputs directory itself
+            }
+            std::fs::copy(&from, to).map_err(|error| StageError::Unreadable {
+                input: input.input_id.clone(),
+                source_name: input.source.clone(),
+                error,
             })?;
         }
         Ok(())
@@ -173,7 +240,7 @@ impl JobFiles for JobArea {
     }
 
     fn sample_exists(&self, app: &str, file: &str) -> bool {
-        self.source_path(&format!("sample:{app}/{file}"))
+        self.shipped_or_output(&format!("sample:{app}/{file}"))
             .is_some_and(|p| p.is_file())
     }
 }

@@ -39,6 +39,10 @@ pub struct JobRow {
     pub reason: String,
     pub retry_at: Option<DateTime<Utc>>,
     pub outputs: Value,
+    /// The folder of the owner's space the outputs were saved in.
+    pub outputs_folder: Option<Uuid>,
+    /// Why the outputs could not be saved there.
+    pub outputs_note: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub position: i64,
@@ -167,6 +171,21 @@ async fn transition(
     .fetch_one(db)
     .await?;
     Ok(state)
+}
+
+async fn outputs_settled(
+    db: &mut PgConnection,
+    e: &StoredEvent,
+    folder: Option<Uuid>,
+    note: Option<&str>,
+) -> Result<(), ProjectionError> {
+    sqlx::query("UPDATE jobs SET outputs_folder = $2, outputs_note = $3 WHERE id = $1")
+        .bind(e.aggregate_uuid()?)
+        .bind(folder)
+        .bind(note)
+        .execute(db)
+        .await?;
+    Ok(())
 }
 
 async fn timeline(
@@ -387,6 +406,13 @@ impl EventByEvent for Jobs {
             JobEvent::JobFailed { reason } => {
                 transit(db, e, JobState::Failed, &UNFINISHED, reason, None).await?;
             }
+            // not timeline lines: the timeline holds state transitions, one terminal each
+            JobEvent::OutputsSaved { folder_id, .. } => {
+                outputs_settled(db, e, Some(folder_id.as_uuid()), None).await?;
+            }
+            JobEvent::OutputsNotSaved { reason } => {
+                outputs_settled(db, e, None, Some(reason)).await?;
+            }
             JobEvent::JobCancelled { reason } => {
                 transit(db, e, JobState::Cancelled, &UNFINISHED, reason, None).await?;
             }
@@ -398,7 +424,7 @@ impl EventByEvent for Jobs {
 const JOB_COLUMNS: &str = "id, tenant_id, owner_id, group_id, application_id, application_name,
     application_version, parameters, command, inputs, output_specs, placements, tasks_per_node,
     walltime_seconds, retry, replica_cancel, resubmitted_from, state, reason, retry_at, outputs,
-    created_at, updated_at, position";
+    outputs_folder, outputs_note, created_at, updated_at, position";
 
 const ATTEMPT_COLUMNS: &str = "job_id, number, tenant_id, resource_id, resource_name, kind, nodes,
     state, external_id, node_list, cancel_requested, outcome, exit_code, reason, started_at,
@@ -501,6 +527,19 @@ pub async fn unfinished(
         "SELECT {JOB_COLUMNS} FROM jobs WHERE state = ANY($1) ORDER BY position LIMIT $2"
     ))
     .bind(states)
+    .bind(limit)
+    .all(db)
+    .await
+}
+
+/// Succeeded jobs with outputs the archiver has yet to put in their owners' spaces.
+pub async fn outputs_unsaved(db: &Reader, limit: i64) -> Result<Vec<JobRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {JOB_COLUMNS} FROM jobs
+          WHERE state = 'SUCCEEDED' AND outputs_folder IS NULL AND outputs_note IS NULL
+            AND outputs <> '[]'::jsonb
+          ORDER BY position LIMIT $1"
+    ))
     .bind(limit)
     .all(db)
     .await

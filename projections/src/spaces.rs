@@ -433,6 +433,14 @@ pub async fn space_by_id(db: &Reader, id: Uuid) -> Result<Option<SpaceRow>, sqlx
         .await
 }
 
+/// Bytes all the spaces of a tenant hold (their trash included).
+pub async fn tenant_used(db: &Reader, tenant: Uuid) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT COALESCE(SUM(used), 0)::bigint FROM spaces WHERE tenant_id = $1")
+        .bind(tenant)
+        .one(db)
+        .await
+}
+
 pub async fn node(db: &Reader, id: Uuid) -> Result<Option<NodeRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {NODE_COLUMNS} FROM space_nodes WHERE id = $1"

@@ -24,6 +24,8 @@ pub struct TenantRow {
     pub status: String,
     pub suspended_reason: Option<String>,
     pub provisioning: String,
+    /// Bytes all the tenant's spaces may hold together.
+    pub storage_quota: Option<i64>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub position: i64,
@@ -94,6 +96,12 @@ impl EventByEvent for Tenants {
             .bind(id)
             .bind(provisioning.as_str())
             .bind(at),
+            TenantEvent::StorageQuotaSet { bytes } => sqlx::query(
+                "UPDATE tenants SET storage_quota = $2, updated_at = $3 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(bytes.map(|b| i64::try_from(b).unwrap_or(i64::MAX)))
+            .bind(at),
             TenantEvent::IdentityProviderAdded {
                 provider_id,
                 provider,
@@ -130,7 +138,8 @@ impl EventByEvent for Tenants {
 }
 
 const COLUMNS: &str =
-    "id, slug, name, status, suspended_reason, provisioning, created_at, updated_at, position";
+    "id, slug, name, status, suspended_reason, provisioning, storage_quota, created_at, updated_at,
+     position";
 
 pub async fn by_id(db: &Reader, id: TenantId) -> Result<Option<TenantRow>, sqlx::Error> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM tenants WHERE id = $1"))

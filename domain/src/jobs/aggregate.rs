@@ -33,6 +33,9 @@ struct JobData {
     attempts: BTreeMap<u32, Attempt>,
     /// The retry waiting to be planned: its number and when it may start.
     pending_retry: Option<(u32, DateTime<Utc>)>,
+    /// Whether the outputs were put in the owner's space (or given up on).
+    #[serde(default)]
+    outputs_settled: bool,
 }
 
 /// A job. The dispatcher reports what resources say; the job decides what follows, so
@@ -69,6 +72,20 @@ fn check_new(job: &NewJob) -> Result<(), JobError> {
 }
 
 impl JobData {
+    /// Outputs are saved once, after success; a second report (a retry) changes nothing.
+    fn settle_outputs(&self, event: JobEvent) -> Result<Vec<JobEvent>, JobError> {
+        if self.state != JobState::Succeeded {
+            return Err(JobError::NotSucceeded {
+                state: self.state.as_str(),
+            });
+        }
+        Ok(if self.outputs_settled {
+            vec![]
+        } else {
+            vec![event]
+        })
+    }
+
     fn require_unfinished(&self) -> Result<(), JobError> {
         if self.state.is_terminal() {
             return Err(JobError::Finished {
@@ -311,6 +328,22 @@ impl Job {
                     now,
                 },
             ) => d.ended(attempt, outcome, usage, outputs, now),
+            (
+                d,
+                JobCommand::RecordOutputsSaved {
+                    space_id,
+                    folder_id,
+                    path,
+                },
+            ) => d.settle_outputs(JobEvent::OutputsSaved {
+                space_id,
+                folder_id,
+                reason: format!("Outputs saved in {path}"),
+                path,
+            }),
+            (d, JobCommand::RecordOutputsNotSaved { reason }) => {
+                d.settle_outputs(JobEvent::OutputsNotSaved { reason })
+            }
         }
     }
 }
@@ -341,6 +374,7 @@ impl Aggregate for Job {
                 replica_cancel: job.replica_cancel,
                 attempts: BTreeMap::new(),
                 pending_retry: None,
+                outputs_settled: false,
             });
             return;
         }
@@ -410,6 +444,9 @@ impl Aggregate for Job {
             JobEvent::JobSucceeded { .. } => d.state = JobState::Succeeded,
             JobEvent::JobFailed { .. } => d.state = JobState::Failed,
             JobEvent::JobCancelled { .. } => d.state = JobState::Cancelled,
+            JobEvent::OutputsSaved { .. } | JobEvent::OutputsNotSaved { .. } => {
+                d.outputs_settled = true;
+            }
         }
     }
 }

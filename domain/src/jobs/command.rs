@@ -2,6 +2,7 @@ use chrono::{DateTime, Utc};
 
 use super::event::{NewJob, OutputFile, Usage};
 use super::qos::Outcome;
+use crate::ids::{NodeId, SpaceId};
 
 /// What people and the dispatcher ask of a job. The dispatcher's commands report facts
 /// from the resources; the job decides what they mean (retry, fail, succeed).
@@ -34,6 +35,17 @@ pub enum JobCommand {
         now: DateTime<Utc>,
     },
     Cancel {
+        reason: String,
+    },
+    /// The outputs of the job that succeeded are in its owner's space, in `folder_id`
+    /// (shown to the owner as `path`).
+    RecordOutputsSaved {
+        space_id: SpaceId,
+        folder_id: NodeId,
+        path: String,
+    },
+    /// The outputs could not be put in the owner's space (they stay with the job).
+    RecordOutputsNotSaved {
         reason: String,
     },
     /// Give up on the job (e.g. its inputs cannot be staged).

@@ -8,6 +8,8 @@ pub enum JobError {
     AlreadyExists,
     #[error("the job has already finished ({state})")]
     Finished { state: &'static str },
+    #[error("the job has not succeeded ({state}): it has no outputs to save")]
+    NotSucceeded { state: &'static str },
     #[error("no such attempt: {0}")]
     NoSuchAttempt(u32),
     #[error("{field}: {rule}")]
@@ -21,7 +23,9 @@ impl Coded for JobError {
     fn code(&self) -> Code {
         match self {
             Self::NotFound | Self::NoSuchAttempt(_) => Code::NotFound,
-            Self::AlreadyExists | Self::Finished { .. } => Code::Conflict,
+            Self::AlreadyExists | Self::Finished { .. } | Self::NotSucceeded { .. } => {
+                Code::Conflict
+            }
             Self::Invalid { .. } => Code::InvalidInput,
         }
     }

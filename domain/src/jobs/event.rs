@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::qos::{Outcome, ReplicaCancel, RetryPolicy};
-use crate::ids::{ApplicationId, GroupId, JobId, MemberId, ResourceId, TenantId};
+use crate::ids::{ApplicationId, GroupId, JobId, MemberId, NodeId, ResourceId, SpaceId, TenantId};
 
 /// Where an attempt runs: a resource and a node count.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,10 +38,25 @@ pub struct AppRef {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InputFile {
     pub input_id: String,
-    /// Where it comes from: `sample:APP/FILE` or `job:JOB_ID/PATH`.
+    /// Where it comes from: `sample:APP/FILE`, `job:JOB_ID/PATH`, or a file of a space as
+    /// it was at submission, `space:NODE_ID/SHA256` (see [`InputFile::space_source`]).
     pub source: String,
     /// The name it gets in the work directory (what the command line says).
     pub name: String,
+}
+
+impl InputFile {
+    /// The source naming the content of a space's file: the job reads what the file held
+    /// when it was submitted, whatever happens to the file later.
+    pub fn space_source(node: NodeId, sha256: &str) -> String {
+        format!("space:{node}/{sha256}")
+    }
+
+    /// The content hash of an input taken from a space.
+    pub fn space_content(&self) -> Option<&str> {
+        let rest = self.source.strip_prefix("space:")?;
+        rest.split_once('/').map(|(_, sha256)| sha256)
+    }
 }
 
 /// A declared output: its descriptor id and its path in the work directory.
@@ -57,6 +72,23 @@ pub struct OutputSpec {
 pub struct OutputFile {
     pub path: String,
     pub size: u64,
+}
+
+impl OutputFile {
+    /// The folder a job's outputs get in its owner's space (`jobs/<job id>`).
+    pub fn folder_of(job: JobId) -> NodeId {
+        NodeId::from_uuid(uuid::Uuid::new_v5(&job.as_uuid(), b"job:outputs"))
+    }
+
+    /// The file an output `path` becomes in the job's folder of its owner's space.
+    pub fn node_in(folder: NodeId, path: &str) -> NodeId {
+        NodeId::derived(folder, &format!("output:{path}"))
+    }
+
+    /// The folder `dir` (a path inside the outputs) becomes in the job's folder.
+    pub fn folder_in(folder: NodeId, dir: &str) -> NodeId {
+        NodeId::derived(folder, &format!("folder:{dir}"))
+    }
 }
 
 /// What the resource measured of one attempt.
@@ -141,6 +173,16 @@ pub enum JobEvent {
     JobCancelled {
         reason: String,
     },
+    /// The outputs were copied into the owner's space (after the job succeeded).
+    OutputsSaved {
+        space_id: SpaceId,
+        folder_id: NodeId,
+        path: String,
+        reason: String,
+    },
+    OutputsNotSaved {
+        reason: String,
+    },
 }
 
 impl DomainEvent for JobEvent {
@@ -157,6 +199,8 @@ impl DomainEvent for JobEvent {
             Self::JobSucceeded { .. } => "JobSucceeded",
             Self::JobFailed { .. } => "JobFailed",
             Self::JobCancelled { .. } => "JobCancelled",
+            Self::OutputsSaved { .. } => "OutputsSaved",
+            Self::OutputsNotSaved { .. } => "OutputsNotSaved",
         }
         .to_owned()
     }

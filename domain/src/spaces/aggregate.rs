@@ -46,6 +46,13 @@ struct SpaceState {
     shares: BTreeMap<NodeId, BTreeMap<Grantee, Access>>,
 }
 
+/// Whether a new file must fit in the space's quota.
+#[derive(Debug, Clone, Copy)]
+enum Quota {
+    Applies,
+    Waived,
+}
+
 /// A member's home or a group's space: its tree of folders and files.
 #[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Space {
@@ -180,9 +187,7 @@ impl SpaceState {
     }
 
     fn room_for(&self, nodes: usize, bytes: u64) -> Result<(), SpaceError> {
-        if self.nodes.len() + nodes > MAX_NODES {
-            return Err(SpaceError::TooManyNodes(MAX_NODES));
-        }
+        self.room_for_nodes(nodes)?;
         if let Some(quota) = self.quota {
             let available = quota.saturating_sub(self.used);
             if bytes > available {
@@ -193,6 +198,39 @@ impl SpaceState {
             }
         }
         Ok(())
+    }
+
+    fn room_for_nodes(&self, nodes: usize) -> Result<(), SpaceError> {
+        if self.nodes.len() + nodes > MAX_NODES {
+            return Err(SpaceError::TooManyNodes(MAX_NODES));
+        }
+        Ok(())
+    }
+
+    /// A new file in a live folder, under a free name.
+    fn add_file(
+        &self,
+        node_id: NodeId,
+        parent: NodeId,
+        name: NodeName,
+        blob: super::event::Blob,
+        quota: Quota,
+    ) -> Result<Vec<SpaceEvent>, SpaceError> {
+        if !blob.is_valid() {
+            return Err(SpaceError::InvalidBlob);
+        }
+        self.live_folder(parent)?;
+        self.free(parent, &name, None)?;
+        match quota {
+            Quota::Applies => self.room_for(1, blob.size)?,
+            Quota::Waived => self.room_for_nodes(1)?,
+        }
+        Ok(vec![SpaceEvent::FileUploaded {
+            node_id,
+            parent,
+            name,
+            blob,
+        }])
     }
 
     fn decide(&self, command: SpaceCommand) -> Result<Vec<SpaceEvent>, SpaceError> {
@@ -226,21 +264,28 @@ impl SpaceState {
                 name,
                 blob,
             } => {
-                if !blob.is_valid() {
-                    return Err(SpaceError::InvalidBlob);
-                }
                 if self.nodes.contains_key(&node_id) {
                     return Err(SpaceError::AlreadyExists);
                 }
-                self.live_folder(parent)?;
-                self.free(parent, &name, None)?;
-                self.room_for(1, blob.size)?;
-                vec![SpaceEvent::FileUploaded {
-                    node_id,
-                    parent,
-                    name,
-                    blob,
-                }]
+                self.add_file(node_id, parent, name, blob, Quota::Applies)?
+            }
+            SpaceCommand::SaveOutput {
+                node_id,
+                parent,
+                name,
+                blob,
+            } => {
+                if let Some(n) = self.nodes.get(&node_id) {
+                    let same = n.parent == Some(parent)
+                        && n.name.as_ref() == Some(&name)
+                        && matches!(&n.kind, NodeKind::File(b) if b.sha256 == blob.sha256);
+                    return if same {
+                        Ok(vec![])
+                    } else {
+                        Err(SpaceError::AlreadyExists)
+                    };
+                }
+                self.add_file(node_id, parent, name, blob, Quota::Waived)?
             }
             SpaceCommand::Rename { node_id, name } => {
                 self.not_root(node_id)?;

@@ -24,6 +24,15 @@ pub enum SpaceCommand {
         name: NodeName,
         blob: Blob,
     },
+    /// A job's output put in its owner's space: recorded even past the quota (days of
+    /// compute are not thrown away; the space is then full until room is made), and a
+    /// retry of the same output is no change.
+    SaveOutput {
+        node_id: NodeId,
+        parent: NodeId,
+        name: NodeName,
+        blob: Blob,
+    },
     Rename {
         node_id: NodeId,
         name: NodeName,

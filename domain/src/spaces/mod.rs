@@ -7,6 +7,7 @@ mod aggregate;
 mod command;
 mod error;
 mod event;
+mod media;
 mod names;
 mod rights;
 
@@ -14,5 +15,6 @@ pub use aggregate::{MAX_NODES, Space};
 pub use command::SpaceCommand;
 pub use error::SpaceError;
 pub use event::{Access, Blob, Grantee, NodeKind, SpaceEvent, SpaceOwner};
+pub use media::guess_media_type;
 pub use names::{NodeName, SpacePath};
 pub use rights::{Right, right};

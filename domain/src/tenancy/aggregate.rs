@@ -27,6 +27,8 @@ struct TenantState {
     providers: BTreeMap<ProviderId, IdentityProvider>,
     #[serde(default)]
     provisioning: Provisioning,
+    #[serde(default)]
+    storage_quota: Option<u64>,
 }
 
 /// An institution. Its id is derived from its slug, so a slug is taken at most once.
@@ -70,6 +72,13 @@ impl Tenant {
                     return Err(TenantError::NotSuspended);
                 }
                 Ok(vec![TenantEvent::TenantReactivated])
+            }
+            (TenantCommand::SetStorageQuota(bytes), Some(state)) => {
+                Ok(if bytes == state.storage_quota {
+                    vec![]
+                } else {
+                    vec![TenantEvent::StorageQuotaSet { bytes }]
+                })
             }
             (command, Some(state)) => state.decide_identity(command),
         }
@@ -123,7 +132,8 @@ impl TenantState {
             TenantCommand::Create { .. }
             | TenantCommand::Rename { .. }
             | TenantCommand::Suspend { .. }
-            | TenantCommand::Reactivate => Ok(vec![]),
+            | TenantCommand::Reactivate
+            | TenantCommand::SetStorageQuota(_) => Ok(vec![]),
         }
     }
 
@@ -170,6 +180,7 @@ impl Aggregate for Tenant {
                     status: TenantStatus::Active,
                     providers: BTreeMap::new(),
                     provisioning: Provisioning::default(),
+                    storage_quota: None,
                 });
             }
             TenantEvent::TenantRenamed { name } => {
@@ -180,6 +191,11 @@ impl Aggregate for Tenant {
             TenantEvent::TenantSuspended { .. } => {
                 if let Some(s) = self.state.as_mut() {
                     s.status = TenantStatus::Suspended;
+                }
+            }
+            TenantEvent::StorageQuotaSet { bytes } => {
+                if let Some(s) = self.state.as_mut() {
+                    s.storage_quota = bytes;
                 }
             }
             TenantEvent::TenantReactivated => {

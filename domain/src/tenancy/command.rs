@@ -25,4 +25,6 @@ pub enum TenantCommand {
     },
     RemoveIdentityProvider(ProviderId),
     SetProvisioning(Provisioning),
+    /// Bytes all the tenant's spaces may hold together (None: no limit).
+    SetStorageQuota(Option<u64>),
 }

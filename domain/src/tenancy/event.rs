@@ -32,6 +32,9 @@ pub enum TenantEvent {
     ProvisioningSet {
         provisioning: Provisioning,
     },
+    StorageQuotaSet {
+        bytes: Option<u64>,
+    },
 }
 
 impl DomainEvent for TenantEvent {
@@ -45,6 +48,7 @@ impl DomainEvent for TenantEvent {
             Self::IdentityProviderUpdated { .. } => "IdentityProviderUpdated",
             Self::IdentityProviderRemoved { .. } => "IdentityProviderRemoved",
             Self::ProvisioningSet { .. } => "ProvisioningSet",
+            Self::StorageQuotaSet { .. } => "StorageQuotaSet",
         }
         .to_owned()
     }

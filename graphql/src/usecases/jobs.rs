@@ -5,7 +5,7 @@
 use medgrid_domain::catalog::{Descriptor, Input, InputType};
 use medgrid_domain::compute::ResourceKind;
 use medgrid_domain::error::Coded;
-use medgrid_domain::ids::{ApplicationId, GroupId, JobId, MemberId, ResourceId, TenantId};
+use medgrid_domain::ids::{ApplicationId, GroupId, JobId, MemberId, NodeId, ResourceId, TenantId};
 use medgrid_domain::jobs::{
     AppRef, FailureClass, InputFile, JobCommand, JobState, NewJob, OutputSpec, Placement,
     ReplicaCancel, RetryPolicy,
@@ -16,7 +16,7 @@ use medgrid_projections::page::{Page, PageRequest};
 use medgrid_projections::resources::{self, ResourceRow};
 use serde_json::Value;
 
-use super::{Scope, catalog, parse_id};
+use super::{Scope, catalog, parse_id, spaces};
 use crate::ApiError;
 
 /// Where one replica runs.
@@ -290,9 +290,9 @@ async fn file_inputs(
             other => other.as_str().into_iter().collect(),
         };
         let mut names = Vec::new();
-        for (i, source) in sources.iter().enumerate() {
-            check_source(scope, input, source).await?;
-            let base = source.rsplit('/').next().unwrap_or("input");
+        for (i, given) in sources.iter().enumerate() {
+            let source = resolve_source(scope, input, given).await?;
+            let base = given.rsplit('/').next().unwrap_or("input");
             let name = if sources.len() > 1 {
                 format!("{}_{i}_{base}", input.id)
             } else {
@@ -300,7 +300,7 @@ async fn file_inputs(
             };
             files.push(InputFile {
                 input_id: input.id.clone(),
-                source: (*source).to_owned(),
+                source,
                 name: name.clone(),
             });
             names.push(Value::String(name));
@@ -312,6 +312,30 @@ async fn file_inputs(
         };
     }
     Ok((files, staged))
+}
+
+/// What a File input names, as the job records it: a file of a space becomes its content
+/// as of now (`space:NODE/SHA256`), samples and job outputs stay as given.
+async fn resolve_source(
+    scope: &Scope<'_>,
+    input: &Input,
+    source: &str,
+) -> Result<String, ApiError> {
+    if source.starts_with('/') {
+        let at = spaces::readable_file_at(scope, source).await.map_err(|e| {
+            ApiError::new(e.code, format!("parameters.{}: {}", input.id, e.message))
+        })?;
+        let sha256 = at
+            .node
+            .sha256
+            .ok_or_else(|| ApiError::invalid(format!("parameters.{}: not a file", input.id)))?;
+        return Ok(InputFile::space_source(
+            NodeId::from_uuid(at.node.id),
+            &sha256,
+        ));
+    }
+    check_source(scope, input, source).await?;
+    Ok(source.to_owned())
 }
 
 async fn check_source(scope: &Scope<'_>, input: &Input, source: &str) -> Result<(), ApiError> {
@@ -342,7 +366,9 @@ async fn check_source(scope: &Scope<'_>, input: &Input, source: &str) -> Result<
             Err(bad("that job has no such output"))
         };
     }
-    Err(bad("a file is given as sample:APP/FILE or job:JOB_ID/PATH"))
+    Err(bad(
+        "a file is given as a path in a space (/home/…, /groups/…, /shared/…), sample:APP/FILE or job:JOB_ID/PATH",
+    ))
 }
 
 /// A resource by id or name, as the caller may use it. One not open to the caller is

@@ -12,6 +12,7 @@ use medgrid_domain::spaces::{
 };
 use medgrid_projections::groups::{self, GroupRow};
 use medgrid_projections::spaces::{self, NodeRow, Order, SpaceRow};
+use medgrid_projections::tenants;
 use uuid::Uuid;
 
 use super::{Scope, parse_id};
@@ -59,11 +60,6 @@ fn space_id(owner: SpaceOwner) -> SpaceId {
     }
 }
 
-/// A space's root: derived from the space, so a retried creation names the same root.
-fn root_of(space: SpaceId) -> NodeId {
-    NodeId::from_uuid(Uuid::new_v5(&space.as_uuid(), b"space:root"))
-}
-
 /// The space of `owner`, created on first use.
 async fn ensure(
     scope: &Scope<'_>,
@@ -77,7 +73,7 @@ async fn ensure(
     let create = SpaceCommand::Create {
         tenant_id: tenant,
         owner,
-        root: root_of(id),
+        root: NodeId::root_of(id),
     };
     match scope
         .svc
@@ -635,22 +631,43 @@ pub async fn plan_upload(
             "a file or folder of this name is already there",
         ));
     }
-    let free = folder
-        .space
-        .quota
-        .map(|quota| u64::try_from(quota.saturating_sub(folder.space.used)).unwrap_or(0));
-    let limit = free.map_or(max_bytes, |free| free.min(max_bytes));
-    if limit == 0 && free.is_some() {
-        return Err(ApiError::new(
-            Code::QuotaExceeded,
-            "the space's quota is used up",
-        ));
-    }
+    let limit = room(scope, &folder.space)
+        .await?
+        .map_or(max_bytes, |room| room.min(max_bytes));
     Ok(UploadPlan {
         folder,
         name,
         limit,
     })
+}
+
+/// The bytes a space may still take: what its own quota and its tenant's leave (None
+/// when neither has a limit). QUOTA_EXCEEDED when one of them is used up.
+async fn room(scope: &Scope<'_>, space: &SpaceRow) -> Result<Option<u64>, ApiError> {
+    let free = |quota: i64, used: i64| u64::try_from(quota.saturating_sub(used)).unwrap_or(0);
+    let space_free = space.quota.map(|quota| free(quota, space.used));
+    if space_free == Some(0) {
+        return Err(ApiError::new(
+            Code::QuotaExceeded,
+            "the space's quota is used up",
+        ));
+    }
+    let db = scope.reader();
+    let tenant = TenantId::from_uuid(space.tenant_id);
+    let tenant_quota = tenants::by_id(&db, tenant)
+        .await?
+        .and_then(|t| t.storage_quota);
+    let Some(quota) = tenant_quota else {
+        return Ok(space_free);
+    };
+    let tenant_free = free(quota, spaces::tenant_used(&db, space.tenant_id).await?);
+    if tenant_free == 0 {
+        return Err(ApiError::new(
+            Code::QuotaExceeded,
+            "your institution's storage quota is used up",
+        ));
+    }
+    Ok(Some(space_free.map_or(tenant_free, |f| f.min(tenant_free))))
 }
 
 /// Records an uploaded file (its content already stored) in the planned folder.
@@ -673,6 +690,19 @@ pub async fn finish_upload(
 /// A file the caller may read and that is not in the trash: what a download serves.
 pub async fn readable_file(scope: &Scope<'_>, id: &str) -> Result<Located, ApiError> {
     let at = located(scope, id).await?;
+    live_file(at)
+}
+
+/// The file at `path` (`/home/…`, `/groups/…`, `/shared/…`) if the caller may read it:
+/// what a job's File input names.
+pub async fn readable_file_at(scope: &Scope<'_>, path: &str) -> Result<Located, ApiError> {
+    match at_path(scope, path).await? {
+        Place::Node(at) => live_file(*at),
+        _ => Err(ApiError::invalid("this is a folder, not a file")),
+    }
+}
+
+fn live_file(at: Located) -> Result<Located, ApiError> {
     require_live(&at)?;
     if at.node.is_folder() {
         return Err(ApiError::invalid("this is a folder: download its files"));

@@ -46,32 +46,8 @@ fn media_type(headers: &HeaderMap, name: &str) -> String {
         .filter(|t| !t.is_empty() && *t != "application/octet-stream" && t.len() <= 255);
     match given {
         Some(t) => t.to_owned(),
-        None => guess_media_type(name).to_owned(),
+        None => medgrid_domain::spaces::guess_media_type(name).to_owned(),
     }
-}
-
-/// The media types of the files this portal sees most.
-fn guess_media_type(name: &str) -> &'static str {
-    let lower = name.to_ascii_lowercase();
-    let types = [
-        (".nii.gz", "application/gzip"),
-        (".nii", "application/x-nifti"),
-        (".dcm", "application/dicom"),
-        (".png", "image/png"),
-        (".jpg", "image/jpeg"),
-        (".jpeg", "image/jpeg"),
-        (".csv", "text/csv"),
-        (".txt", "text/plain"),
-        (".json", "application/json"),
-        (".zip", "application/zip"),
-        (".gz", "application/gzip"),
-        (".tar", "application/x-tar"),
-        (".pdf", "application/pdf"),
-    ];
-    types
-        .iter()
-        .find(|(ext, _)| lower.ends_with(ext))
-        .map_or("application/octet-stream", |(_, t)| t)
 }
 
 fn content_error(e: &ContentError) -> ApiError {

@@ -26,9 +26,10 @@ use medgrid_infra::store::{EventStore, ReadYourWrites};
 use medgrid_infra::telemetry::Metrics;
 use medgrid_projections::runner::RunnerConfig;
 use medgrid_web::Portal;
-use medgrid_worker::Worker;
+use medgrid_worker::archiver::Archiver;
 use medgrid_worker::dispatcher::{Delegation, Dispatcher, DispatcherConfig};
 use medgrid_worker::housekeeping::Housekeeping;
+use medgrid_worker::{Processors, Worker};
 use sqlx::PgPool;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -145,15 +146,29 @@ impl Core {
                 ..RunnerConfig::default()
             },
             self.progress.clone(),
-            dispatcher,
-            Some(Housekeeping {
-                pool: self.services.pool.clone(),
-                bus: self.services.bus.clone(),
-                contents: self.contents.clone(),
-                trash_retention: config.trash_retention(),
-                every: config.blob_sweep_interval(),
-            }),
+            Processors {
+                dispatcher,
+                archiver: config.dispatcher.then(|| Arc::new(self.archiver(config))),
+                housekeeping: Some(Housekeeping {
+                    pool: self.services.pool.clone(),
+                    bus: self.services.bus.clone(),
+                    contents: self.contents.clone(),
+                    trash_retention: config.trash_retention(),
+                    every: config.blob_sweep_interval(),
+                }),
+            },
         )
+    }
+
+    /// Job outputs into their owners' homes; runs where the dispatcher runs.
+    pub fn archiver(&self, config: &Config) -> Archiver {
+        Archiver {
+            pool: self.services.pool.clone(),
+            bus: self.services.bus.clone(),
+            contents: self.contents.clone(),
+            area: self.area.clone(),
+            every: config.dispatch_interval(),
+        }
     }
 
     /// The dispatcher's commands return once written; it waits for the `jobs` read
@@ -184,6 +199,7 @@ impl Core {
             Arc::new(bus),
             settle,
             self.area.clone(),
+            self.contents.store().clone(),
             delegation,
         )
     }

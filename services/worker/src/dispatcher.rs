@@ -19,6 +19,7 @@ use medgrid_domain::jobs::{InputFile, JobCommand, JobState, Outcome, OutputSpec,
 use medgrid_domain::metadata::{Causer, EventMetadata};
 use medgrid_domain::ports::CommandBus;
 use medgrid_domain::ports::JobTokens;
+use medgrid_infra::blobs::BlobStore;
 use medgrid_infra::executor::local::LocalExecutor;
 use medgrid_infra::executor::slurm::SlurmExecutor;
 use medgrid_infra::executor::{AttemptSpec, Executor, ExecutorError, Status, Tracked};
@@ -60,6 +61,8 @@ pub struct Dispatcher {
     bus: Arc<dyn CommandBus>,
     settle: ReadYourWrites,
     area: JobArea,
+    /// Where the contents of inputs taken from spaces are.
+    blobs: Arc<dyn BlobStore>,
     local: Arc<LocalExecutor>,
     /// Attempts this instance already asked to stop (a cancel is sent once).
     cancelled: Mutex<HashSet<String>>,
@@ -107,6 +110,7 @@ impl Dispatcher {
         bus: Arc<dyn CommandBus>,
         settle: ReadYourWrites,
         area: JobArea,
+        blobs: Arc<dyn BlobStore>,
         delegation: Delegation,
     ) -> Self {
         Self {
@@ -115,6 +119,7 @@ impl Dispatcher {
             bus,
             settle,
             area,
+            blobs,
             local: Arc::new(LocalExecutor::new()),
             cancelled: Mutex::new(HashSet::new()),
             leased_at: Mutex::new(None),
@@ -223,8 +228,10 @@ impl Dispatcher {
         futures::stream::iter(submitted)
             .for_each_concurrent(CONCURRENCY, |job| async move {
                 let inputs: Vec<InputFile> = parse(&job.inputs);
-                let staged = self.area.inputs_dir(JobId::from_uuid(job.id));
-                let command = match self.area.stage(&inputs, &staged) {
+                let id = JobId::from_uuid(job.id);
+                let staged = self.area.inputs_dir(id);
+                let fetched = self.area.fetch(id, &inputs, self.blobs.as_ref()).await;
+                let command = match fetched.and_then(|()| self.area.stage(id, &inputs, &staged)) {
                     Ok(()) => JobCommand::Queue {
                         reason: queued_reason(&job, inputs.len()),
                     },
@@ -394,7 +401,7 @@ impl Dispatcher {
             .work_dir(JobId::from_uuid(job.id), a.number as u32);
         let inputs: Vec<InputFile> = parse(&job.inputs);
         self.area
-            .stage(&inputs, &work_dir)
+            .stage(JobId::from_uuid(job.id), &inputs, &work_dir)
             .map_err(|e| ExecutorError::Refused(e.to_string()))?;
         let nodes = a.nodes.max(1) as u32;
         let token = self

@@ -1,17 +1,28 @@
 //! Background processors: the read-model projections and the dispatcher, each with its
-//! own lease; the housekeeping of spaces (trash retention, unused contents); later the notifier and archiver.
+//! own lease; the archiver (job outputs into their owners' homes); the housekeeping of
+//! spaces (trash retention, unused contents); later the notifier.
 
+pub mod archiver;
 pub mod dispatcher;
 pub mod housekeeping;
 
 use std::sync::Arc;
 
+use archiver::Archiver;
 use dispatcher::{Dispatcher, DispatcherConfig};
 use housekeeping::Housekeeping;
 use medgrid_projections::runner::{self, RunnerConfig};
 use sqlx::PgPool;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+
+/// The processors besides the projections this process runs (each when given).
+#[derive(Default)]
+pub struct Processors {
+    pub dispatcher: Option<(Arc<Dispatcher>, DispatcherConfig)>,
+    pub archiver: Option<Arc<Archiver>>,
+    pub housekeeping: Option<Housekeeping>,
+}
 
 /// The running processors of this process.
 pub struct Worker {
@@ -20,15 +31,19 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Starts one runner per projection, and the dispatcher if given. `progress` is bumped
-    /// after every applied batch.
+    /// Starts one runner per projection, and the other processors given. `progress` is
+    /// bumped after every applied batch.
     pub fn spawn(
         pool: PgPool,
         config: RunnerConfig,
         progress: Arc<watch::Sender<u64>>,
-        dispatcher: Option<(Arc<Dispatcher>, DispatcherConfig)>,
-        housekeeping: Option<Housekeeping>,
+        processors: Processors,
     ) -> Self {
+        let Processors {
+            dispatcher,
+            archiver,
+            housekeeping,
+        } = processors;
         let (shutdown, stop) = watch::channel(false);
         let mut tasks: Vec<JoinHandle<()>> = medgrid_projections::all()
             .into_iter()
@@ -48,6 +63,9 @@ impl Worker {
                 config,
                 stop.clone(),
             )));
+        }
+        if let Some(archiver) = archiver {
+            tasks.push(tokio::spawn(archiver.run(stop.clone())));
         }
         if let Some(chores) = housekeeping {
             tasks.push(tokio::spawn(chores.run(stop)));

@@ -146,11 +146,13 @@ pub async fn populate(app: &TestApp) {
     let job = crate::jobs::submit(
         app,
         &admin,
-        json!({"applicationId": shell, "parameters": {"script": "echo hi"}}),
+        json!({"applicationId": shell, "parameters": {"script": "echo hi > out.txt"}}),
     )
     .await;
     let id = job["id"].as_str().unwrap();
     crate::jobs::wait_until(app, &admin, id, 60, crate::jobs::in_state("SUCCEEDED")).await;
+    // and its output filed in the admin's home by the archiver
+    crate::job_files::settled(app, &admin, id).await;
 }
 
 #[tokio::test]

@@ -39,6 +39,11 @@ pub async fn shell_app(app: &TestApp, admin: &str) -> String {
         "inputs": [{"id": "script", "name": "Script", "type": "String", "value-key": "[SCRIPT]"}],
         "output-files": [{"id": "out", "name": "Out", "path-template": "out.txt", "optional": true}]
     });
+    register_app(app, admin, descriptor).await
+}
+
+/// Registers a Boutiques descriptor; returns the application's id.
+pub async fn register_app(app: &TestApp, admin: &str, descriptor: Value) -> String {
     let data = app
         .ok(
             admin,

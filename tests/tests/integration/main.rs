@@ -11,6 +11,7 @@ mod federation;
 mod http;
 mod introspection;
 mod isolation;
+mod job_files;
 mod jobs;
 mod processors;
 mod rls;

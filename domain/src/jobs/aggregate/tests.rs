@@ -398,3 +398,50 @@ fn refuses_impossible_jobs() {
         })
     ));
 }
+
+#[test]
+fn outputs_are_saved_once_and_only_after_success() {
+    let a = placement("local", "local");
+    let given = history(vec![
+        submitted(new_job(vec![a.clone()], RetryPolicy::infrastructure())),
+        vec![planned(1, &a)],
+        running(1),
+    ]);
+    let saved = || JobCommand::RecordOutputsSaved {
+        space_id: crate::ids::SpaceId::random(),
+        folder_id: crate::ids::NodeId::random(),
+        path: "/home/jobs/x".into(),
+    };
+    // still running: nothing to save
+    Given::with(())
+        .given(given.clone())
+        .when(saved())
+        .then_expect_error(JobError::NotSucceeded { state: "RUNNING" });
+    let mut done = given;
+    done.extend(
+        Given::with(())
+            .given(done.clone())
+            .when(ended(1, Outcome::Succeeded))
+            .inspect_result()
+            .unwrap_or_default(),
+    );
+    let events = Given::with(())
+        .given(done.clone())
+        .when(saved())
+        .inspect_result()
+        .unwrap_or_default();
+    assert!(matches!(
+        &events[..],
+        [JobEvent::OutputsSaved { reason, .. }] if reason == "Outputs saved in /home/jobs/x"
+    ));
+    done.extend(events);
+    // the archiver reporting again after a crash changes nothing
+    Given::with(())
+        .given(done.clone())
+        .when(saved())
+        .then_expect_events(vec![]);
+    Given::with(())
+        .given(done)
+        .when(JobCommand::RecordOutputsNotSaved { reason: "x".into() })
+        .then_expect_events(vec![]);
+}

@@ -314,3 +314,48 @@ fn a_bad_blob_and_a_missing_space_are_refused() {
         .when(SpaceCommand::SetQuota(Some(1)))
         .then_expect_error(SpaceError::NotFound);
 }
+
+#[test]
+fn a_job_output_is_kept_past_the_quota_and_saved_once() {
+    let mut history = tree();
+    history.push(SpaceEvent::QuotaSet { bytes: Some(160) });
+    let output = || SpaceCommand::SaveOutput {
+        node_id: id(9),
+        parent: id(4),
+        name: name("result.nii"),
+        blob: blob(500),
+    };
+    // an upload of the same size is refused, the output is not
+    Given::with(())
+        .given(history.clone())
+        .when(SpaceCommand::UploadFile {
+            node_id: id(9),
+            parent: id(4),
+            name: name("result.nii"),
+            blob: blob(500),
+        })
+        .then_expect_error(SpaceError::QuotaExceeded {
+            needed: 500,
+            available: 10,
+        });
+    Given::with(())
+        .given(history.clone())
+        .when(output())
+        .then_expect_events(vec![file(9, 4, "result.nii", 500)]);
+    // the archiver retrying after a crash changes nothing
+    history.push(file(9, 4, "result.nii", 500));
+    Given::with(())
+        .given(history.clone())
+        .when(output())
+        .then_expect_events(vec![]);
+    // another output under a taken id is refused
+    Given::with(())
+        .given(history)
+        .when(SpaceCommand::SaveOutput {
+            node_id: id(9),
+            parent: id(4),
+            name: name("other.nii"),
+            blob: blob(5),
+        })
+        .then_expect_error(SpaceError::AlreadyExists);
+}
