@@ -336,6 +336,8 @@ mod tests {
     use dicom_object::FileMetaTableBuilder;
 
     const STUDY: &str = "1.2.826.0.1.3680043.99.1";
+    const SERIES: &str = "1.2.826.0.1.3680043.99.2";
+    const SOP: &str = "1.2.826.0.1.3680043.99.3";
     const REFERENCED: &str = "1.2.826.0.1.3680043.99.77";
     const PRIVATE_CREATOR: Tag = Tag(0x0009, 0x0010);
     const PRIVATE_VALUE: Tag = Tag(0x0009, 0x1001);
@@ -438,6 +440,12 @@ mod tests {
         bytes
     }
 
+    /// The first instance of the study, de-identified.
+    fn first_instance(deid: &Deidentifier, patient_id: &str) -> Deidentified {
+        deid.deidentify(&instance(SERIES, SOP, patient_id))
+            .expect("de-identifies")
+    }
+
     fn parse(bytes: &[u8]) -> DefaultDicomObject {
         OpenFileOptions::new()
             .from_reader(&bytes[128..])
@@ -451,13 +459,7 @@ mod tests {
     #[test]
     fn identifying_data_is_removed_or_replaced() {
         let deid = Deidentifier::new([1; 32]);
-        let out = deid
-            .deidentify(&instance(
-                "1.2.826.0.1.3680043.99.2",
-                "1.2.826.0.1.3680043.99.3",
-                "PID-12345",
-            ))
-            .expect("de-identifies");
+        let out = first_instance(&deid, "PID-12345");
         for needle in IDENTIFYING {
             assert!(
                 memchr::memmem::find(&out.bytes, needle.as_bytes()).is_none(),
@@ -513,13 +515,7 @@ mod tests {
     #[test]
     fn the_deidentification_is_recorded() {
         let deid = Deidentifier::new([1; 32]);
-        let out = deid
-            .deidentify(&instance(
-                "1.2.826.0.1.3680043.99.2",
-                "1.2.826.0.1.3680043.99.3",
-                "P",
-            ))
-            .expect("de-identifies");
+        let out = first_instance(&deid, "P");
         let obj = parse(&out.bytes);
         assert_eq!(text(&obj, tags::PATIENT_IDENTITY_REMOVED), "YES");
         assert_eq!(
@@ -542,13 +538,7 @@ mod tests {
     #[test]
     fn uids_are_remapped_consistently_within_an_import_only() {
         let deid = Deidentifier::new([1; 32]);
-        let a = deid
-            .deidentify(&instance(
-                "1.2.826.0.1.3680043.99.2",
-                "1.2.826.0.1.3680043.99.3",
-                "P",
-            ))
-            .expect("de-identifies");
+        let a = first_instance(&deid, "P");
         let b = deid
             .deidentify(&instance(
                 "1.2.826.0.1.3680043.99.4",
@@ -606,13 +596,7 @@ mod tests {
         assert_eq!(obj.meta().source_application_entity_title(), None);
 
         let other = Deidentifier::new([2; 32]);
-        let c = other
-            .deidentify(&instance(
-                "1.2.826.0.1.3680043.99.2",
-                "1.2.826.0.1.3680043.99.3",
-                "P",
-            ))
-            .expect("de-identifies");
+        let c = first_instance(&other, "P");
         assert_ne!(c.study_instance_uid, a.study_instance_uid);
         assert_ne!(other.pseudonym_for("P"), deid.pseudonym_for("P"));
         let again = Deidentifier::new([1; 32]);
@@ -628,13 +612,7 @@ mod tests {
         let deid = Deidentifier::new([1; 32])
             .with_pseudonym("ANON-0001")
             .expect("valid pseudonym");
-        let out = deid
-            .deidentify(&instance(
-                "1.2.826.0.1.3680043.99.2",
-                "1.2.826.0.1.3680043.99.3",
-                "P",
-            ))
-            .expect("de-identifies");
+        let out = first_instance(&deid, "P");
         let obj = parse(&out.bytes);
         assert_eq!(text(&obj, tags::PATIENT_ID), "ANON-0001");
         assert_eq!(text(&obj, tags::PATIENT_NAME), "ANON-0001");
@@ -649,7 +627,7 @@ mod tests {
     #[test]
     fn files_without_preamble_parse_and_others_are_refused() {
         let deid = Deidentifier::new([1; 32]);
-        let file = instance("1.2.826.0.1.3680043.99.2", "1.2.826.0.1.3680043.99.3", "P");
+        let file = instance(SERIES, SOP, "P");
         assert!(deid.deidentify(&file[128..]).is_ok());
         assert!(matches!(
             deid.deidentify(b"%PDF-1.7 nothing"),
