@@ -5,6 +5,7 @@ pub mod blobs;
 pub mod config;
 pub mod contents;
 pub mod db;
+pub mod dicom;
 pub mod embedded;
 pub mod executor;
 pub mod jobfiles;

@@ -7,6 +7,7 @@ mod access;
 mod catalog;
 mod compute;
 mod delegation;
+mod dicomweb;
 mod federation;
 mod http;
 mod introspection;

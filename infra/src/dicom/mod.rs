@@ -1,0 +1,14 @@
+//! DICOM from hospitals: a DICOMweb client (QIDO-RS search, WADO-RS retrieval one
+//! instance at a time) and the PS3.15 basic-profile de-identification every instance goes
+//! through before Medgrid stores it.
+
+pub mod deid;
+mod multipart;
+pub mod profile;
+pub mod web;
+
+pub use deid::{DeidError, Deidentified, Deidentifier};
+pub use web::{
+    DicomWebAuth, DicomWebClient, DicomWebError, DicomWebSettings, InstanceStream, SeriesSummary,
+    StudyQuery, StudySummary,
+};
