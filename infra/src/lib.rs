@@ -16,3 +16,4 @@ pub mod secrets;
 pub mod service_keys;
 pub mod store;
 pub mod telemetry;
+pub mod uploads;
