@@ -13,6 +13,7 @@ mod introspection;
 mod isolation;
 mod jobs;
 mod processors;
+mod resumable;
 mod rls;
 mod runner;
 mod s3;
