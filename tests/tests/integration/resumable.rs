@@ -539,9 +539,9 @@ async fn uploads_left_untouched_past_their_expiry_are_removed() {
     assert_eq!(response.status(), 201);
     let location = response.headers()["location"].to_str().unwrap().to_owned();
 
-    // the worker's housekeeping removes it, spool and all
+    // the worker's housekeeping removes it, spool and all (the row goes first)
     for _ in 0..100 {
-        if upload_rows(&app).await == 0 {
+        if (upload_rows(&app).await, spool_files(&app)) == (0, 0) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
