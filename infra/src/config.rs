@@ -68,6 +68,12 @@ pub struct Config {
     pub oidc_allow_loopback: bool,
     /// The largest file one upload may bring, in bytes (quotas may allow less).
     pub upload_max_bytes: u64,
+    /// Where resumable uploads keep the bytes received so far; default
+    /// `<data_dir>/uploads`. Several API replicas must share it (a resumed upload may reach
+    /// another replica).
+    pub upload_spool_dir: Option<PathBuf>,
+    /// Resumable uploads untouched this long are removed (at the next sweep).
+    pub upload_expiry_hours: u64,
     /// File contents nothing refers to any more are removed this often.
     pub blob_sweep_interval_ms: u64,
     /// What stays in a trash longer than this is purged (at the next sweep).
@@ -108,6 +114,7 @@ struct Defaults {
     oidc_key_refetch_ms: u64,
     oidc_allow_loopback: bool,
     upload_max_bytes: u64,
+    upload_expiry_hours: u64,
     blob_sweep_interval_ms: u64,
     trash_retention_hours: u64,
     s3_region: String,
@@ -139,6 +146,7 @@ impl Default for Defaults {
             oidc_key_refetch_ms: 10_000,
             oidc_allow_loopback: false,
             upload_max_bytes: 100 << 30,
+            upload_expiry_hours: 24,
             blob_sweep_interval_ms: 300_000,
             trash_retention_hours: 720,
             s3_region: "us-east-1".to_owned(),
@@ -196,6 +204,17 @@ impl Config {
     /// Where the local blob store keeps file contents.
     pub fn blobs_dir(&self) -> PathBuf {
         self.data_dir.join("blobs")
+    }
+
+    /// Where resumable uploads keep their bytes until they complete.
+    pub fn upload_spool_dir(&self) -> PathBuf {
+        self.upload_spool_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("uploads"))
+    }
+
+    pub fn upload_expiry(&self) -> Duration {
+        Duration::from_secs(self.upload_expiry_hours * 3600)
     }
 
     pub fn trash_retention(&self) -> Duration {

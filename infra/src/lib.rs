@@ -17,3 +17,4 @@ pub mod secrets;
 pub mod service_keys;
 pub mod store;
 pub mod telemetry;
+pub mod uploads;

@@ -5,6 +5,7 @@ mod files;
 mod graphql;
 mod health;
 pub mod limits;
+mod resumable;
 pub mod transfers;
 
 use std::sync::Arc;
@@ -14,7 +15,7 @@ use axum::Router;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRef, MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{get, head, post};
 use limits::RateLimits;
 use medgrid_graphql::{MedgridSchema, Services};
 use medgrid_infra::telemetry::Metrics;
@@ -43,6 +44,8 @@ pub struct AppState {
     /// File contents of spaces.
     pub contents: medgrid_infra::contents::Contents,
     pub upload_limit: transfers::UploadLimit,
+    /// Resumable uploads under way.
+    pub uploads: medgrid_infra::uploads::Uploads,
 }
 
 impl FromRef<AppState> for medgrid_infra::contents::Contents {
@@ -108,6 +111,17 @@ pub fn router(state: AppState) -> Router {
             post(transfers::upload).layer(DefaultBodyLimit::disable()),
         )
         .route("/files/nodes/{id}", get(transfers::download))
+        .route(
+            "/files/uploads",
+            post(resumable::create).options(resumable::options),
+        )
+        .route(
+            "/files/uploads/{id}",
+            head(resumable::head)
+                .patch(resumable::patch)
+                .delete(resumable::delete)
+                .layer(DefaultBodyLimit::disable()),
+        )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

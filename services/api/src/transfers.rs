@@ -41,16 +41,24 @@ pub struct UploadQuery {
 fn media_type(headers: &HeaderMap, name: &str) -> String {
     let given = headers
         .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.to_str().ok());
+    media_type_of(given, name)
+}
+
+/// The media type a client gave, unless it says nothing (absent, blank, generic or too
+/// long to keep): then the one its name suggests.
+pub(crate) fn media_type_of(given: Option<&str>, name: &str) -> String {
+    let given = given
         .map(str::trim)
-        .filter(|t| !t.is_empty() && *t != "application/octet-stream" && t.len() <= 255);
+        .filter(|t| !t.is_empty() && *t != "application/octet-stream" && t.len() <= 255)
+        .filter(|t| !t.chars().any(char::is_control));
     match given {
         Some(t) => t.to_owned(),
         None => medgrid_domain::spaces::guess_media_type(name).to_owned(),
     }
 }
 
-fn content_error(e: &ContentError) -> ApiError {
+pub(crate) fn content_error(e: &ContentError) -> ApiError {
     match e {
         ContentError::Blob(BlobError::TooLarge { limit }) => ApiError::new(
             Code::QuotaExceeded,

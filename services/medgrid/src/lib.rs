@@ -24,6 +24,7 @@ use medgrid_infra::sealed::SealedSecrets;
 use medgrid_infra::secrets::LocalSecrets;
 use medgrid_infra::store::{EventStore, ReadYourWrites};
 use medgrid_infra::telemetry::Metrics;
+use medgrid_infra::uploads::Uploads;
 use medgrid_projections::runner::RunnerConfig;
 use medgrid_web::Portal;
 use medgrid_worker::archiver::Archiver;
@@ -51,6 +52,8 @@ pub struct Core {
     pub area: JobArea,
     /// File contents of spaces.
     pub contents: Contents,
+    /// Resumable uploads under way.
+    pub uploads: Uploads,
 }
 
 /// Where file contents live: the S3 bucket when one is configured, else a directory in
@@ -110,12 +113,18 @@ impl Core {
             progress: progress_rx,
         };
         let contents = Contents::new(pool.clone(), blob_store(config)?);
+        let uploads = Uploads::new(
+            pool.clone(),
+            config.upload_spool_dir(),
+            config.upload_expiry(),
+        )?;
         Ok(Self {
             services,
             metrics,
             progress: Arc::new(progress),
             area,
             contents,
+            uploads,
         })
     }
 
@@ -153,6 +162,7 @@ impl Core {
                     pool: self.services.pool.clone(),
                     bus: self.services.bus.clone(),
                     contents: self.contents.clone(),
+                    uploads: self.uploads.clone(),
                     trash_retention: config.trash_retention(),
                     every: config.blob_sweep_interval(),
                 }),
@@ -239,6 +249,7 @@ impl Server {
             }),
             contents: core.contents.clone(),
             upload_limit: UploadLimit(config.upload_max_bytes),
+            uploads: core.uploads.clone(),
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let app = medgrid_api::router(state);

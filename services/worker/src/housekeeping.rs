@@ -1,5 +1,6 @@
 //! Housekeeping of spaces, every so often: what has stayed in a trash longer than the
-//! retention period is purged (an event like any other, caused by the system), then file
+//! retention period is purged (an event like any other, caused by the system), resumable
+//! uploads left untouched past their expiry are removed with their spool files, then file
 //! contents nothing refers to any more are removed from the blob store.
 
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use medgrid_domain::metadata::{Causer, EventMetadata};
 use medgrid_domain::ports::CommandBus;
 use medgrid_domain::spaces::SpaceCommand;
 use medgrid_infra::contents::Contents;
+use medgrid_infra::uploads::Uploads;
 use sqlx::PgPool;
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -23,6 +25,8 @@ pub struct Housekeeping {
     pub pool: PgPool,
     pub bus: Arc<dyn CommandBus>,
     pub contents: Contents,
+    /// Resumable uploads under way (their expiry is theirs: set as they are written).
+    pub uploads: Uploads,
     /// How long something stays in a trash before it is purged.
     pub trash_retention: Duration,
     /// How often a round runs.
@@ -69,6 +73,11 @@ impl Housekeeping {
             Ok(0) => {}
             Ok(n) => tracing::info!(purged = n, "trash emptied past its retention"),
             Err(e) => tracing::warn!(error = %e, "emptying trashes failed"),
+        }
+        match self.uploads.expire().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "expired resumable uploads removed"),
+            Err(e) => tracing::warn!(error = %e, "removing expired uploads failed"),
         }
         match self.contents.sweep().await {
             Ok(0) => {}

@@ -15,6 +15,7 @@ mod isolation;
 mod job_files;
 mod jobs;
 mod processors;
+mod resumable;
 mod rls;
 mod runner;
 mod s3;
