@@ -8,6 +8,7 @@ use medgrid_domain::ports::{CommandBus, IdentityTokens, Secrets};
 use sqlx::PgPool;
 use tokio::sync::watch;
 
+mod accounting_types;
 mod audit_types;
 mod catalog_types;
 mod compute_types;
@@ -31,7 +32,11 @@ pub struct Mutation(
 );
 /// Every query: one object per area, merged.
 #[derive(async_graphql::MergedObject, Default)]
-pub struct Query(query::CoreQuery, space_types::SpaceQuery);
+pub struct Query(
+    query::CoreQuery,
+    space_types::SpaceQuery,
+    accounting_types::AccountingQuery,
+);
 pub use subscription::Subscription;
 
 /// What the use cases work with.

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+pub mod accounting;
 pub mod applications;
 pub mod audit;
 pub mod event;
@@ -32,6 +33,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(resources::Resources),
         Arc::new(jobs::Jobs),
         Arc::new(spaces::Spaces),
+        Arc::new(accounting::Accounting),
     ]
 }
 

@@ -131,7 +131,7 @@ pub struct TestApp {
     pub url: String,
     server: Option<Server>,
     worker: Option<Worker>,
-    http: reqwest::Client,
+    pub http: reqwest::Client,
 }
 
 impl TestApp {

@@ -2,6 +2,7 @@
 //! commands. Shared by GraphQL and the `medgrid admin` CLI.
 
 pub mod access;
+pub mod accounting;
 pub mod auth;
 pub mod catalog;
 pub mod compute;

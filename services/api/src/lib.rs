@@ -5,6 +5,7 @@ mod files;
 mod graphql;
 mod health;
 pub mod limits;
+mod reports;
 mod resumable;
 pub mod transfers;
 
@@ -122,6 +123,7 @@ pub fn router(state: AppState) -> Router {
                 .delete(resumable::delete)
                 .layer(DefaultBodyLimit::disable()),
         )
+        .route("/accounting.csv", get(reports::csv))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod access;
+mod accounting;
 mod catalog;
 mod compute;
 mod delegation;

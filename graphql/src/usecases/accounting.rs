@@ -1,0 +1,267 @@
+//! Accounting reports: what members, groups and applications used, summed from the
+//! `accounting` read model per whole UTC day. Tenant admins see their tenant, platform
+//! admins every tenant; members none (their jobs list says what they ran).
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Days, NaiveDate, NaiveTime, Utc};
+use medgrid_domain::Caller;
+use medgrid_domain::Code;
+use medgrid_domain::ids::{GroupId, MemberId, TenantId};
+use medgrid_projections::accounting::{self, Dimension, ReportRow};
+use medgrid_projections::{groups, members, tenants};
+use uuid::Uuid;
+
+use super::Scope;
+use crate::ApiError;
+
+/// The longest range one report may cover.
+const MAX_DAYS: u64 = 3 * 366;
+
+/// A report line with its dimensions named for people.
+#[derive(Debug, Clone)]
+pub struct Line {
+    /// Per dimension asked: (key, label).
+    pub keys: Vec<(Dimension, String, String)>,
+    pub jobs: i64,
+    pub attempts: i64,
+    pub succeeded: i64,
+    pub wall_seconds: i64,
+    pub core_seconds: i64,
+}
+
+/// The whole UTC days the range touches: from the day of `from` to the day of `to`
+/// (included when `to` is past its midnight).
+fn days(from: DateTime<Utc>, to: DateTime<Utc>) -> Result<(NaiveDate, NaiveDate), ApiError> {
+    if to <= from {
+        return Err(ApiError::invalid("to must be after from"));
+    }
+    let first = from.date_naive();
+    let mut end = to.date_naive();
+    if to.time() != NaiveTime::MIN {
+        end = end
+            .checked_add_days(Days::new(1))
+            .ok_or_else(|| ApiError::invalid("to is too far in the future"))?;
+    }
+    let span = (end - first).num_days();
+    if u64::try_from(span).unwrap_or(u64::MAX) > MAX_DAYS {
+        return Err(ApiError::invalid(format!(
+            "a report covers at most {MAX_DAYS} days; ask for several"
+        )));
+    }
+    Ok((first, end))
+}
+
+/// Who may see which tenants' figures: None means every tenant.
+fn tenant_of(scope: &Scope<'_>) -> Result<Option<Uuid>, ApiError> {
+    match &scope.caller {
+        Caller::Operator => Ok(None),
+        Caller::Member(actor) if actor.is_platform_admin() => Ok(None),
+        Caller::Member(actor) => {
+            scope
+                .caller
+                .check(|a| a.require_tenant_admin(actor.tenant_id))?;
+            Ok(Some(actor.tenant_id.as_uuid()))
+        }
+    }
+}
+
+/// The report of `from`–`to` grouped by `by` (each dimension at most once).
+pub async fn report(
+    scope: &Scope<'_>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    by: &[Dimension],
+) -> Result<Vec<Line>, ApiError> {
+    let tenant = tenant_of(scope)?;
+    let (first, end) = days(from, to)?;
+    let mut seen = HashSet::new();
+    if !by.iter().all(|d| seen.insert(*d)) {
+        return Err(ApiError::invalid("groupBy names a dimension twice"));
+    }
+    let rows = accounting::report(&scope.reader(), tenant, first, end, by).await?;
+    let mut names = Names::default();
+    let mut lines = Vec::with_capacity(rows.len());
+    for row in rows {
+        lines.push(names.line(scope, by, row).await?);
+    }
+    Ok(lines)
+}
+
+/// Labels of members, groups and tenants, looked up once per report.
+#[derive(Default)]
+struct Names(HashMap<(Dimension, String), String>);
+
+impl Names {
+    async fn line(
+        &mut self,
+        scope: &Scope<'_>,
+        by: &[Dimension],
+        row: ReportRow,
+    ) -> Result<Line, ApiError> {
+        let mut keys = Vec::with_capacity(by.len());
+        for (i, dim) in by.iter().enumerate() {
+            let key = row.keys.get(i).cloned().unwrap_or_default();
+            let stored = row.labels.get(i).cloned().flatten();
+            let label = match stored {
+                Some(label) => label,
+                None => self.label(scope, *dim, &key).await?,
+            };
+            keys.push((*dim, key, label));
+        }
+        Ok(Line {
+            keys,
+            jobs: row.jobs,
+            attempts: row.attempts,
+            succeeded: row.succeeded,
+            wall_seconds: row.wall_seconds,
+            core_seconds: row.core_seconds,
+        })
+    }
+
+    async fn label(
+        &mut self,
+        scope: &Scope<'_>,
+        dim: Dimension,
+        key: &str,
+    ) -> Result<String, ApiError> {
+        if let Some(found) = self.0.get(&(dim, key.to_owned())) {
+            return Ok(found.clone());
+        }
+        let db = scope.reader();
+        let id = key.parse::<Uuid>().ok();
+        let label = match (dim, id) {
+            (Dimension::Member, Some(id)) => members::by_id(&db, MemberId::from_uuid(id))
+                .await?
+                .map(|m| m.email),
+            (Dimension::Group, Some(id)) if id.is_nil() => Some("(no group)".to_owned()),
+            (Dimension::Group, Some(id)) => groups::by_id(&db, GroupId::from_uuid(id))
+                .await?
+                .map(|g| g.name),
+            (Dimension::Tenant, Some(id)) => tenants::by_id(&db, TenantId::from_uuid(id))
+                .await?
+                .map(|t| t.slug),
+            _ => None,
+        };
+        let label = label.unwrap_or_else(|| key.to_owned());
+        self.0.insert((dim, key.to_owned()), label.clone());
+        Ok(label)
+    }
+}
+
+/// The report as CSV: one column per dimension (its label), then the figures.
+pub fn csv(by: &[Dimension], lines: &[Line]) -> String {
+    let mut out = String::new();
+    let mut header: Vec<String> = by.iter().map(|d| format!("{d:?}").to_lowercase()).collect();
+    header.extend(
+        [
+            "jobs",
+            "attempts",
+            "wall_hours",
+            "core_hours",
+            "success_rate",
+        ]
+        .map(String::from),
+    );
+    out.push_str(&header.join(","));
+    out.push('\n');
+    for line in lines {
+        let mut cells: Vec<String> = line.keys.iter().map(|(_, _, l)| cell(l)).collect();
+        cells.push(line.jobs.to_string());
+        cells.push(line.attempts.to_string());
+        cells.push(format!("{:.4}", hours(line.wall_seconds)));
+        cells.push(format!("{:.4}", hours(line.core_seconds)));
+        cells.push(format!("{:.4}", line.success_rate()));
+        out.push_str(&cells.join(","));
+        out.push('\n');
+    }
+    out
+}
+
+/// A CSV cell: quoted when it holds a separator or a quote; a leading formula character
+/// is defused (spreadsheets would run it).
+fn cell(text: &str) -> String {
+    let defused = if text.starts_with(['=', '+', '-', '@']) {
+        format!("'{text}")
+    } else {
+        text.to_owned()
+    };
+    if defused.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", defused.replace('"', "\"\""))
+    } else {
+        defused
+    }
+}
+
+#[allow(clippy::cast_precision_loss)]
+pub fn hours(seconds: i64) -> f64 {
+    seconds as f64 / 3600.0
+}
+
+impl Line {
+    /// The share of attempts that succeeded (0 when there were none).
+    #[allow(clippy::cast_precision_loss)]
+    pub fn success_rate(&self) -> f64 {
+        if self.attempts == 0 {
+            0.0
+        } else {
+            self.succeeded as f64 / self.attempts as f64
+        }
+    }
+}
+
+/// Parses a `groupBy` list given as text (the CSV endpoint's query string).
+pub fn dimensions(raw: &str) -> Result<Vec<Dimension>, ApiError> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| match s.to_ascii_uppercase().as_str() {
+            "TENANT" => Ok(Dimension::Tenant),
+            "MEMBER" => Ok(Dimension::Member),
+            "GROUP" => Ok(Dimension::Group),
+            "APPLICATION" => Ok(Dimension::Application),
+            "RESOURCE" => Ok(Dimension::Resource),
+            "DAY" => Ok(Dimension::Day),
+            "WEEK" => Ok(Dimension::Week),
+            "MONTH" => Ok(Dimension::Month),
+            other => Err(ApiError::new(
+                Code::InvalidInput,
+                format!("groupBy: unknown dimension {other:?}"),
+            )),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap_or_default()
+    }
+
+    #[test]
+    fn ranges_are_whole_days_and_bounded() {
+        let (a, b) =
+            days(at("2026-01-01T00:00:00Z"), at("2026-02-01T00:00:00Z")).unwrap_or_default();
+        assert_eq!(
+            (a.to_string(), b.to_string()),
+            ("2026-01-01".into(), "2026-02-01".into())
+        );
+        let (_, b) =
+            days(at("2026-01-01T10:00:00Z"), at("2026-01-01T11:00:00Z")).unwrap_or_default();
+        assert_eq!(b.to_string(), "2026-01-02");
+        assert!(days(at("2026-02-01T00:00:00Z"), at("2026-01-01T00:00:00Z")).is_err());
+        assert!(days(at("2000-01-01T00:00:00Z"), at("2026-01-01T00:00:00Z")).is_err());
+    }
+
+    #[test]
+    fn csv_cells_are_quoted_and_formulas_defused() {
+        assert_eq!(cell("plain"), "plain");
+        assert_eq!(cell("a,b"), "\"a,b\"");
+        assert_eq!(cell("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(cell("=cmd()"), "'=cmd()");
+        assert!(dimensions("member, month").is_ok());
+        assert!(dimensions("member,planet").is_err());
+    }
+}
