@@ -135,6 +135,22 @@ pub async fn report(
     Ok(rows.into_iter().filter(|r| r.attempts > 0).collect())
 }
 
+/// Names for the keys of a member, group or tenant dimension, in one query: e-mails,
+/// group names, tenant slugs by id (as text). Other dimensions have none to look up.
+pub async fn labels(
+    db: &Reader,
+    dimension: Dimension,
+    ids: &[Uuid],
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    let sql = match dimension {
+        Dimension::Member => "SELECT id::text, email FROM members WHERE id = ANY($1)",
+        Dimension::Group => "SELECT id::text, name FROM groups WHERE id = ANY($1)",
+        Dimension::Tenant => "SELECT id::text, slug FROM tenants WHERE id = ANY($1)",
+        _ => return Ok(vec![]),
+    };
+    sqlx::query_as(sql).bind(ids).all(db).await
+}
+
 /// One attempt's fact, for the CSV export of raw facts and for tests.
 #[derive(Debug, Clone, PartialEq, FromRow)]
 pub struct AttemptFact {

@@ -7,9 +7,8 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Days, NaiveDate, NaiveTime, Utc};
 use medgrid_domain::Caller;
 use medgrid_domain::Code;
-use medgrid_domain::ids::{GroupId, MemberId, TenantId};
+use medgrid_projections::Reader;
 use medgrid_projections::accounting::{self, Dimension, ReportRow};
-use medgrid_projections::{groups, members, tenants};
 use uuid::Uuid;
 
 use super::Scope;
@@ -79,73 +78,59 @@ pub async fn report(
     if !by.iter().all(|d| seen.insert(*d)) {
         return Err(ApiError::invalid("groupBy names a dimension twice"));
     }
-    let rows = accounting::report(&scope.reader(), tenant, first, end, by).await?;
-    let mut names = Names::default();
-    let mut lines = Vec::with_capacity(rows.len());
-    for row in rows {
-        lines.push(names.line(scope, by, row).await?);
-    }
-    Ok(lines)
+    let db = scope.reader();
+    let rows = accounting::report(&db, tenant, first, end, by).await?;
+    let names = names(&db, by, &rows).await?;
+    Ok(rows.into_iter().map(|row| line(by, &names, row)).collect())
 }
 
-/// Labels of members, groups and tenants, looked up once per report.
-#[derive(Default)]
-struct Names(HashMap<(Dimension, String), String>);
-
-impl Names {
-    async fn line(
-        &mut self,
-        scope: &Scope<'_>,
-        by: &[Dimension],
-        row: ReportRow,
-    ) -> Result<Line, ApiError> {
-        let mut keys = Vec::with_capacity(by.len());
-        for (i, dim) in by.iter().enumerate() {
-            let key = row.keys.get(i).cloned().unwrap_or_default();
-            let stored = row.labels.get(i).cloned().flatten();
-            let label = match stored {
-                Some(label) => label,
-                None => self.label(scope, *dim, &key).await?,
-            };
-            keys.push((*dim, key, label));
+/// Labels of the members, groups and tenants the rows name: one query per dimension.
+async fn names(
+    db: &Reader,
+    by: &[Dimension],
+    rows: &[ReportRow],
+) -> Result<HashMap<(Dimension, String), String>, ApiError> {
+    let mut names = HashMap::new();
+    for (i, dim) in by.iter().enumerate() {
+        let ids: HashSet<Uuid> = rows
+            .iter()
+            .filter_map(|r| r.keys.get(i)?.parse().ok())
+            .collect();
+        let ids: Vec<Uuid> = ids.into_iter().collect();
+        for (id, label) in accounting::labels(db, *dim, &ids).await? {
+            names.insert((*dim, id), label);
         }
-        Ok(Line {
-            keys,
-            jobs: row.jobs,
-            attempts: row.attempts,
-            succeeded: row.succeeded,
-            wall_seconds: row.wall_seconds,
-            core_seconds: row.core_seconds,
-        })
     }
+    names.insert(
+        (Dimension::Group, Uuid::nil().to_string()),
+        "(no group)".to_owned(),
+    );
+    Ok(names)
+}
 
-    async fn label(
-        &mut self,
-        scope: &Scope<'_>,
-        dim: Dimension,
-        key: &str,
-    ) -> Result<String, ApiError> {
-        if let Some(found) = self.0.get(&(dim, key.to_owned())) {
-            return Ok(found.clone());
-        }
-        let db = scope.reader();
-        let id = key.parse::<Uuid>().ok();
-        let label = match (dim, id) {
-            (Dimension::Member, Some(id)) => members::by_id(&db, MemberId::from_uuid(id))
-                .await?
-                .map(|m| m.email),
-            (Dimension::Group, Some(id)) if id.is_nil() => Some("(no group)".to_owned()),
-            (Dimension::Group, Some(id)) => groups::by_id(&db, GroupId::from_uuid(id))
-                .await?
-                .map(|g| g.name),
-            (Dimension::Tenant, Some(id)) => tenants::by_id(&db, TenantId::from_uuid(id))
-                .await?
-                .map(|t| t.slug),
-            _ => None,
-        };
-        let label = label.unwrap_or_else(|| key.to_owned());
-        self.0.insert((dim, key.to_owned()), label.clone());
-        Ok(label)
+fn line(by: &[Dimension], names: &HashMap<(Dimension, String), String>, row: ReportRow) -> Line {
+    let keys = by
+        .iter()
+        .enumerate()
+        .map(|(i, dim)| {
+            let key = row.keys.get(i).cloned().unwrap_or_default();
+            let label = row
+                .labels
+                .get(i)
+                .cloned()
+                .flatten()
+                .or_else(|| names.get(&(*dim, key.clone())).cloned())
+                .unwrap_or_else(|| key.clone());
+            (*dim, key, label)
+        })
+        .collect();
+    Line {
+        keys,
+        jobs: row.jobs,
+        attempts: row.attempts,
+        succeeded: row.succeeded,
+        wall_seconds: row.wall_seconds,
+        core_seconds: row.core_seconds,
     }
 }
 

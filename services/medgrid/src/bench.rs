@@ -20,6 +20,7 @@ use tokio::sync::watch;
 
 use crate::database::Scratch;
 
+mod accounting;
 mod reads;
 mod submit;
 mod transfer;
@@ -59,6 +60,12 @@ pub enum Bench {
         #[arg(long, default_value_t = 1024)]
         mib: u64,
     },
+    /// Loads a tenant-year of attempts (seven job events each): the accounting read
+    /// model's catch-up speed, and a report by member and month through GraphQL vs raw SQL.
+    Accounting {
+        #[arg(long, default_value_t = 1_000_000)]
+        attempts: i64,
+    },
 }
 
 pub async fn run(bench: Bench, config: &Config) -> anyhow::Result<()> {
@@ -71,6 +78,7 @@ pub async fn run(bench: Bench, config: &Config) -> anyhow::Result<()> {
             submit::run(&scratch.pool, config, jobs, &partition).await
         }
         Bench::Transfer { mib } => transfer::run(&scratch.pool, config, mib).await,
+        Bench::Accounting { attempts } => accounting::run(&scratch.pool, config, attempts).await,
     };
     scratch.close().await?;
     result

@@ -11,8 +11,8 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    apps_dir, external_database, free_port, gql, issue_token, medgrid, start_serve, temp_dir,
-    terminate,
+    KillOnDrop, apps_dir, external_database, free_port, gql, issue_token, medgrid, start_serve,
+    temp_dir, terminate,
 };
 use serde_json::{Value, json};
 
@@ -65,7 +65,7 @@ async fn every_job_ends_once_and_runs_once_across_dispatcher_crashes() {
     api.env("DATABASE_URL", &url)
         .env("MEDGRID_APPS_DIR", apps_dir())
         .env("MEDGRID_DISPATCHER", "false");
-    let mut serve = start_serve(api, port).await;
+    let mut serve = KillOnDrop(start_serve(api, port).await);
     let token = issue_token(&dir, &url, "demo", "admin@demo.local");
 
     let descriptor = json!({
@@ -103,12 +103,12 @@ async fn every_job_ends_once_and_runs_once_across_dispatcher_crashes() {
     }
 
     // kill -9 the dispatcher at uneven moments while the jobs move through their states
-    let mut worker = start_worker(&dir, &url);
+    let mut worker = KillOnDrop(start_worker(&dir, &url));
     for round in 0..8u64 {
         tokio::time::sleep(Duration::from_millis(400 + (round * 337) % 900)).await;
-        worker.kill().unwrap();
-        worker.wait().unwrap();
-        worker = start_worker(&dir, &url);
+        worker.0.kill().unwrap();
+        worker.0.wait().unwrap();
+        worker = KillOnDrop(start_worker(&dir, &url));
     }
 
     let deadline = Instant::now() + Duration::from_secs(240);
@@ -129,8 +129,8 @@ async fn every_job_ends_once_and_runs_once_across_dispatcher_crashes() {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
-    worker.kill().unwrap();
-    worker.wait().unwrap();
+    worker.0.kill().unwrap();
+    worker.0.wait().unwrap();
 
     let log = std::fs::read_to_string(&runs).unwrap();
     let mut ran: HashMap<&str, usize> = HashMap::new();
@@ -161,7 +161,7 @@ async fn every_job_ends_once_and_runs_once_across_dispatcher_crashes() {
             ran.get(id)
         );
     }
-    assert!(terminate(&mut serve).success());
+    assert!(terminate(&mut serve.0).success());
     drop_db();
     let _ = std::fs::remove_dir_all(&dir);
 }

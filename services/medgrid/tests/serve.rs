@@ -8,7 +8,7 @@ mod common;
 
 use std::process::{Command, Stdio};
 
-use common::{free_port, gql, medgrid, start_serve, temp_dir, terminate};
+use common::{KillOnDrop, free_port, gql, medgrid, start_serve, temp_dir, terminate};
 
 use serde_json::{Value, json};
 
@@ -27,7 +27,7 @@ async fn serve_with_embedded_postgres_then_stop_cleanly() {
     let dir = temp_dir("serve");
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let mut serve = start_serve(medgrid(&dir), port).await;
+    let mut serve = KillOnDrop(start_serve(medgrid(&dir), port).await);
     assert!(
         dir.join("postgres/PG_VERSION").is_file(),
         "the cluster lives in the data dir"
@@ -84,7 +84,7 @@ async fn serve_with_embedded_postgres_then_stop_cleanly() {
     .await;
     assert!(login["data"]["login"]["token"].is_string(), "{login}");
 
-    let status = terminate(&mut serve);
+    let status = terminate(&mut serve.0);
     assert!(status.success(), "serve exited with {status}");
     assert!(
         !dir.join("postgres/postmaster.pid").exists(),
@@ -92,12 +92,12 @@ async fn serve_with_embedded_postgres_then_stop_cleanly() {
     );
 
     // a second start reuses the cluster and keeps the data
-    let mut again = start_serve(medgrid(&dir), port).await;
+    let mut again = KillOnDrop(start_serve(medgrid(&dir), port).await);
     assert_eq!(
         me(&base, &token).await["data"]["me"]["email"],
         "admin@demo.local"
     );
-    assert!(terminate(&mut again).success());
+    assert!(terminate(&mut again.0).success());
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -127,7 +127,7 @@ async fn serve_against_an_external_database() {
     let base = format!("http://127.0.0.1:{port}");
     let mut with_url = medgrid(&dir);
     with_url.env("DATABASE_URL", &url);
-    let mut serve = start_serve(with_url, port).await;
+    let mut serve = KillOnDrop(start_serve(with_url, port).await);
     assert!(
         !dir.join("postgres").exists(),
         "no embedded cluster with DATABASE_URL"
@@ -215,7 +215,7 @@ async fn serve_against_an_external_database() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("CONFLICT"));
 
-    assert!(terminate(&mut serve).success());
+    assert!(terminate(&mut serve.0).success());
     psql(format!("DROP DATABASE {name} WITH (FORCE)"));
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -166,7 +166,10 @@ fn mib_per_s(bytes: u64, seconds: f64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0) / seconds
 }
 
-async fn member_token(core: &Core) -> anyhow::Result<String> {
+/// A tenant `bench` with its administrator; the administrator's bearer token.
+pub(super) async fn member_token(
+    core: &Core,
+) -> anyhow::Result<(String, medgrid_domain::ids::TenantId)> {
     let operator = Scope::operator(&core.services);
     let tenant = tenancy::create(&operator, "bench", "Bench")
         .await
@@ -186,7 +189,7 @@ async fn member_token(core: &Core) -> anyhow::Result<String> {
     let (token, _) = access::issue_token(&operator, member_id, "bench", None)
         .await
         .map_err(|e| anyhow::anyhow!("{}", e.message))?;
-    Ok(token)
+    Ok((token, tenant_id))
 }
 
 /// Uploads `file` through Medgrid; the new file's id.
@@ -269,7 +272,7 @@ pub async fn run(pool: &PgPool, config: &Config, mib: u64) -> anyhow::Result<()>
     });
     let server = Server::start(&core, &config).await?;
     let url = format!("http://{}", server.addr);
-    let token = member_token(&core).await?;
+    let (token, _) = member_token(&core).await?;
     let (rss_before, _) = rss_kib();
     let peak_reset = reset_peak();
     let started = Instant::now();

@@ -151,3 +151,16 @@ pub fn issue_token(data_dir: &Path, url: &str, tenant: &str, member: &str) -> St
 pub fn apps_dir() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../apps")
 }
+
+/// A child process killed when the test ends, also when it fails half-way (a failed
+/// assertion must not leave a server holding database connections).
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
