@@ -95,6 +95,28 @@ id_type!(
     NodeId
 );
 
+id_type!(
+    /// The notification preferences of one member, or a tenant's defaults.
+    PreferencesId
+);
+
+id_type!(
+    /// A trouble ticket.
+    TicketId
+);
+
+impl PreferencesId {
+    /// A member's own preferences: one per member.
+    pub fn of_member(member: MemberId) -> Self {
+        Self(Uuid::new_v5(&member.0, b"notify:preferences"))
+    }
+
+    /// A tenant's defaults: one per tenant.
+    pub fn of_tenant(tenant: TenantId) -> Self {
+        Self(Uuid::new_v5(&tenant.0, b"notify:defaults"))
+    }
+}
+
 impl SpaceId {
     /// A member's home: one per member.
     pub fn home(member: MemberId) -> Self {

@@ -14,8 +14,10 @@ pub mod ids;
 pub mod jobs;
 pub mod metadata;
 pub mod names;
+pub mod notify;
 pub mod ports;
 pub mod spaces;
+pub mod support;
 pub mod tenancy;
 pub mod upcast;
 

@@ -6,11 +6,15 @@ use crate::access::{GroupCommand, MemberCommand};
 use crate::catalog::ApplicationCommand;
 use crate::compute::ResourceCommand;
 use crate::error::CommandError;
-use crate::ids::{ApplicationId, GroupId, JobId, MemberId, ResourceId, SpaceId, TenantId};
+use crate::ids::{
+    ApplicationId, GroupId, JobId, MemberId, PreferencesId, ResourceId, SpaceId, TenantId, TicketId,
+};
 use crate::jobs::JobCommand;
 use crate::metadata::EventMetadata;
 use crate::names::Password;
+use crate::notify::{NotificationKind, NotificationPreferencesCommand};
 use crate::spaces::SpaceCommand;
+use crate::support::TicketCommand;
 use crate::tenancy::TenantCommand;
 
 /// Executes commands against aggregates and returns once the read models include the
@@ -63,6 +67,20 @@ pub trait CommandBus: Send + Sync {
         &self,
         id: SpaceId,
         command: SpaceCommand,
+        meta: &EventMetadata,
+    ) -> Result<(), CommandError>;
+
+    async fn notification_preferences(
+        &self,
+        id: PreferencesId,
+        command: NotificationPreferencesCommand,
+        meta: &EventMetadata,
+    ) -> Result<(), CommandError>;
+
+    async fn ticket(
+        &self,
+        id: TicketId,
+        command: TicketCommand,
         meta: &EventMetadata,
     ) -> Result<(), CommandError>;
 }
@@ -176,4 +194,21 @@ pub trait SecretStore: Send + Sync {
     async fn get(&self, owner: uuid::Uuid) -> Result<Option<String>, CommandError>;
 
     async fn remove(&self, owner: uuid::Uuid) -> Result<(), CommandError>;
+}
+
+/// One-click unsubscribe links (RFC 8058): a token names one member of one tenant and one
+/// kind of notification, signed by the service, so the link works without signing in and
+/// cannot be made for anyone else or another kind.
+#[async_trait]
+pub trait UnsubscribeTokens: Send + Sync {
+    /// The token for `member` of `tenant` and `kind` (the same every time it is asked).
+    async fn mint(
+        &self,
+        tenant: TenantId,
+        member: MemberId,
+        kind: NotificationKind,
+    ) -> Result<String, CommandError>;
+
+    /// What a token names, if it is one of ours.
+    async fn verify(&self, token: &str) -> Option<(TenantId, MemberId, NotificationKind)>;
 }

@@ -16,9 +16,11 @@ pub mod error;
 mod identity_types;
 mod job_types;
 mod mutation;
+mod notification_types;
 mod query;
 mod space_types;
 mod subscription;
+mod ticket_types;
 mod types;
 pub mod usecases;
 
@@ -29,6 +31,8 @@ pub struct Mutation(
     mutation::CoreMutation,
     identity_types::IdentityMutation,
     space_types::SpaceMutation,
+    notification_types::NotificationMutation,
+    ticket_types::TicketMutation,
 );
 /// Every query: one object per area, merged.
 #[derive(async_graphql::MergedObject, Default)]
@@ -36,6 +40,8 @@ pub struct Query(
     query::CoreQuery,
     space_types::SpaceQuery,
     accounting_types::AccountingQuery,
+    notification_types::NotificationQuery,
+    ticket_types::TicketQuery,
 );
 pub use subscription::Subscription;
 
@@ -53,6 +59,8 @@ pub struct Services {
     pub sealed: Arc<dyn medgrid_domain::ports::SecretStore>,
     /// Tokens of running attempts (`MEDGRID_JOB_TOKEN`).
     pub job_tokens: Arc<dyn medgrid_domain::ports::JobTokens>,
+    /// One-click unsubscribe links of notification mails.
+    pub unsubscribe: Arc<dyn medgrid_domain::ports::UnsubscribeTokens>,
     /// Job logs, outputs and shipped samples.
     pub files: Arc<dyn medgrid_domain::ports::JobFiles>,
     /// Bumped when in-process processors apply events (wakes subscriptions early).

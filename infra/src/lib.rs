@@ -17,4 +17,5 @@ pub mod secrets;
 pub mod service_keys;
 pub mod store;
 pub mod telemetry;
+pub mod unsubscribe;
 pub mod uploads;

@@ -13,11 +13,15 @@ use medgrid_domain::access::{Group, GroupCommand, Member, MemberCommand};
 use medgrid_domain::catalog::{Application, ApplicationCommand};
 use medgrid_domain::compute::{Resource, ResourceCommand};
 use medgrid_domain::error::Coded;
-use medgrid_domain::ids::{ApplicationId, GroupId, JobId, MemberId, ResourceId, SpaceId, TenantId};
+use medgrid_domain::ids::{
+    ApplicationId, GroupId, JobId, MemberId, PreferencesId, ResourceId, SpaceId, TenantId, TicketId,
+};
 use medgrid_domain::jobs::{Job, JobCommand};
 use medgrid_domain::metadata::EventMetadata;
+use medgrid_domain::notify::{NotificationPreferences, NotificationPreferencesCommand};
 use medgrid_domain::ports::CommandBus;
 use medgrid_domain::spaces::{Space, SpaceCommand};
+use medgrid_domain::support::{Ticket, TicketCommand};
 use medgrid_domain::tenancy::{Tenant, TenantCommand};
 use medgrid_domain::{CommandError, upcast};
 use medgrid_projections::runner::{self, Position, Projection};
@@ -135,6 +139,8 @@ pub struct EventStore {
     resources: PostgresCqrs<Resource>,
     jobs: PostgresCqrs<Job>,
     spaces: PostgresCqrs<Space>,
+    preferences: PostgresCqrs<NotificationPreferences>,
+    tickets: PostgresCqrs<Ticket>,
     read_your_writes: ReadYourWrites,
     metrics: Arc<Metrics>,
 }
@@ -161,6 +167,8 @@ impl EventStore {
             resources: framework(pool, None),
             jobs: framework(pool, Some(SNAPSHOT_EVERY)),
             spaces: framework(pool, Some(SNAPSHOT_EVERY)),
+            preferences: framework(pool, Some(SNAPSHOT_EVERY)),
+            tickets: framework(pool, Some(SNAPSHOT_EVERY)),
             read_your_writes,
             metrics,
         }
@@ -297,6 +305,26 @@ impl CommandBus for EventStore {
         meta: &EventMetadata,
     ) -> Result<(), CommandError> {
         self.execute(&self.spaces, id.to_string(), command, meta)
+            .await
+    }
+
+    async fn notification_preferences(
+        &self,
+        id: PreferencesId,
+        command: NotificationPreferencesCommand,
+        meta: &EventMetadata,
+    ) -> Result<(), CommandError> {
+        self.execute(&self.preferences, id.to_string(), command, meta)
+            .await
+    }
+
+    async fn ticket(
+        &self,
+        id: TicketId,
+        command: TicketCommand,
+        meta: &EventMetadata,
+    ) -> Result<(), CommandError> {
+        self.execute(&self.tickets, id.to_string(), command, meta)
             .await
     }
 }

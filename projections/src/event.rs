@@ -9,7 +9,9 @@ use medgrid_domain::catalog::ApplicationEvent;
 use medgrid_domain::compute::ResourceEvent;
 use medgrid_domain::jobs::JobEvent;
 use medgrid_domain::metadata::EventMetadata;
+use medgrid_domain::notify::NotificationPreferencesEvent;
 use medgrid_domain::spaces::SpaceEvent;
+use medgrid_domain::support::TicketEvent;
 use medgrid_domain::tenancy::TenantEvent;
 use medgrid_domain::upcast;
 use serde_json::Value;
@@ -42,6 +44,8 @@ pub enum DomainEvent {
     Resource(ResourceEvent),
     Job(Box<JobEvent>),
     Space(SpaceEvent),
+    NotificationPreferences(NotificationPreferencesEvent),
+    Ticket(TicketEvent),
     /// An aggregate this build does not know (written by a newer version): skipped.
     Other,
 }
@@ -95,6 +99,10 @@ impl StoredEvent {
             }
             "Job" => DomainEvent::Job(serde_json::from_value(up.payload).map_err(parse_err)?),
             "Space" => DomainEvent::Space(serde_json::from_value(up.payload).map_err(parse_err)?),
+            "NotificationPreferences" => DomainEvent::NotificationPreferences(
+                serde_json::from_value(up.payload).map_err(parse_err)?,
+            ),
+            "Ticket" => DomainEvent::Ticket(serde_json::from_value(up.payload).map_err(parse_err)?),
             _ => DomainEvent::Other,
         };
         Ok(Self {

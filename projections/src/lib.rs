@@ -12,12 +12,14 @@ pub mod event;
 pub mod groups;
 pub mod jobs;
 pub mod members;
+pub mod notifications;
 pub mod page;
 pub mod reader;
 pub mod resources;
 pub mod runner;
 pub mod spaces;
 pub mod tenants;
+pub mod tickets;
 
 pub use event::{DomainEvent, StoredEvent};
 pub use reader::{Read, Reader, Sees};
@@ -34,6 +36,8 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(jobs::Jobs),
         Arc::new(spaces::Spaces),
         Arc::new(accounting::Accounting),
+        Arc::new(notifications::NotificationPreferencesView),
+        Arc::new(tickets::Tickets),
     ]
 }
 

@@ -11,8 +11,10 @@ pub mod federation;
 pub mod groups;
 pub mod identity;
 pub mod jobs;
+pub mod notifications;
 pub mod spaces;
 pub mod tenancy;
+pub mod tickets;
 
 use medgrid_domain::Caller;
 use medgrid_domain::ids::TenantId;

@@ -8,6 +8,7 @@ pub mod limits;
 mod reports;
 mod resumable;
 pub mod transfers;
+mod unsubscribe;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -103,6 +104,7 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(medgrid_web::front))
         .route("/login", get(medgrid_web::sign_in_page))
         .merge(sign_in_routes(&state))
+        .merge(unsubscribe_routes(&state))
         .route("/logout", post(medgrid_web::sign_out))
         .route("/graphql", get(graphql::graphiql).post(graphql::execute))
         .route("/graphql/ws", get(graphql::websocket))
@@ -152,6 +154,20 @@ fn sign_in_routes(state: &AppState) -> Router<AppState> {
         .route("/login/local", post(medgrid_web::sign_in_local))
         .route("/login/oidc/{provider}", get(medgrid_web::oidc_start))
         .route("/login/callback", get(medgrid_web::oidc_callback))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            anonymous_limit,
+        ))
+}
+
+/// One-click unsubscribe links of mails: no credentials but the link's own token, so
+/// limited per client address like sign-in.
+fn unsubscribe_routes(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route(
+            "/notifications/unsubscribe",
+            get(unsubscribe::confirm).post(unsubscribe::act),
+        )
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             anonymous_limit,

@@ -24,6 +24,7 @@ use medgrid_infra::sealed::SealedSecrets;
 use medgrid_infra::secrets::LocalSecrets;
 use medgrid_infra::store::{EventStore, ReadYourWrites};
 use medgrid_infra::telemetry::Metrics;
+use medgrid_infra::unsubscribe::SignedUnsubscribeTokens;
 use medgrid_infra::uploads::Uploads;
 use medgrid_projections::runner::RunnerConfig;
 use medgrid_web::Portal;
@@ -109,6 +110,7 @@ impl Core {
             allow_loopback_issuers: config.oidc_allow_loopback,
             files: Arc::new(area.clone()),
             job_tokens: Arc::new(SignedJobTokens::new(pool)),
+            unsubscribe: Arc::new(SignedUnsubscribeTokens::new(pool)),
             sealed: Arc::new(SealedSecrets::new(pool)),
             progress: progress_rx,
         };

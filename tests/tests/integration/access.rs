@@ -151,6 +151,9 @@ pub async fn populate(app: &TestApp) {
     .await;
     let id = job["id"].as_str().unwrap();
     crate::jobs::wait_until(app, &admin, id, 60, crate::jobs::in_state("SUCCEEDED")).await;
+    // notification preferences and defaults; a ticket about the job, with a comment
+    crate::notifications::populate(app, &admin).await;
+    crate::tickets::populate(app, &admin, id).await;
     // and its output filed in the admin's home by the archiver
     crate::job_files::settled(app, &admin, id).await;
 }

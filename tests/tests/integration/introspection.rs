@@ -44,9 +44,10 @@ enum Kind {
     Application,
     Resource,
     Provider,
+    Ticket,
 }
 
-const KINDS: [Kind; 9] = [
+const KINDS: [Kind; 10] = [
     Kind::Tenant,
     Kind::Admin,
     Kind::Member,
@@ -56,6 +57,7 @@ const KINDS: [Kind; 9] = [
     Kind::Application,
     Kind::Resource,
     Kind::Provider,
+    Kind::Ticket,
 ];
 
 /// One tenant's objects, an id of each kind.
@@ -66,7 +68,7 @@ type Objects = BTreeMap<Kind, String>;
 fn kinds_for(name: &str) -> Vec<Kind> {
     let name = name.to_lowercase();
     let member: &[Kind] = &[Kind::Member, Kind::Admin];
-    let by_word: [(&str, &[Kind]); 10] = [
+    let by_word: [(&str, &[Kind]); 11] = [
         ("tenant", &[Kind::Tenant]),
         ("member", member),
         ("owner", member),
@@ -77,6 +79,7 @@ fn kinds_for(name: &str) -> Vec<Kind> {
         ("application", &[Kind::Application]),
         ("resource", &[Kind::Resource]),
         ("provider", &[Kind::Provider]),
+        ("ticket", &[Kind::Ticket]),
     ];
     by_word
         .iter()
@@ -311,8 +314,8 @@ fn verdict(value: &Value, errors: &Value) -> Verdict {
 }
 
 /// A tenant with an administrator, a member, a group (the member in it), a personal
-/// access token, an application, a finished job shared with the group, and a resource
-/// only the tenant may use, each named after the tenant. Returns its objects and the
+/// access token, an application, a finished job shared with the group, a resource
+/// only the tenant may use, and a ticket about the job, each named after the tenant. Returns its objects and the
 /// administrator's and member's tokens.
 async fn populated(app: &TestApp, slug: &str) -> (Objects, String, String) {
     let (admin, member, tenant) = setup(app, slug).await;
@@ -364,6 +367,11 @@ async fn populated(app: &TestApp, slug: &str) -> (Objects, String, String) {
             "medgrid",
         )
         .await;
+    let q = "mutation($t: String!, $j: ID!) { openTicket(input: {title: $t, jobId: $j}) { id } }";
+    let ticket = app
+        .ok(&member, q, json!({"t": format!("{slug} ticket"), "j": job}))
+        .await;
+    let ticket = id(&ticket["openTicket"]);
     let objects = BTreeMap::from([
         (Kind::Tenant, tenant.to_string()),
         (Kind::Admin, admin_id),
@@ -374,6 +382,7 @@ async fn populated(app: &TestApp, slug: &str) -> (Objects, String, String) {
         (Kind::Application, application),
         (Kind::Resource, resource.id.to_string()),
         (Kind::Provider, provider),
+        (Kind::Ticket, ticket),
     ]);
     (objects, admin, member)
 }
