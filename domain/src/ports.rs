@@ -6,7 +6,10 @@ use crate::access::{GroupCommand, MemberCommand};
 use crate::catalog::ApplicationCommand;
 use crate::compute::ResourceCommand;
 use crate::error::CommandError;
-use crate::ids::{ApplicationId, GroupId, JobId, MemberId, ResourceId, SpaceId, TenantId};
+use crate::ids::{
+    ApplicationId, GroupId, ImportId, JobId, MemberId, ResourceId, SpaceId, TenantId,
+};
+use crate::imports::ImportCommand;
 use crate::jobs::JobCommand;
 use crate::metadata::EventMetadata;
 use crate::names::Password;
@@ -63,6 +66,13 @@ pub trait CommandBus: Send + Sync {
         &self,
         id: SpaceId,
         command: SpaceCommand,
+        meta: &EventMetadata,
+    ) -> Result<(), CommandError>;
+
+    async fn import(
+        &self,
+        id: ImportId,
+        command: ImportCommand,
         meta: &EventMetadata,
     ) -> Result<(), CommandError>;
 }
@@ -176,4 +186,18 @@ pub trait SecretStore: Send + Sync {
     async fn get(&self, owner: uuid::Uuid) -> Result<Option<String>, CommandError>;
 
     async fn remove(&self, owner: uuid::Uuid) -> Result<(), CommandError>;
+}
+
+/// Why Medgrid will not fetch from an address (said to the caller as INVALID_INPUT).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(pub String);
+
+/// The guard of every outbound import (SSRF): only http(s), no credentials in URLs, and
+/// nothing on this service itself, its loopback or private networks (unless the
+/// installation allows private networks: labs and tests).
+#[async_trait]
+pub trait OutboundGuard: Send + Sync {
+    /// Checks `url` now, its host resolved. The importer checks again before connecting.
+    async fn check_url(&self, url: &str) -> Result<(), Refused>;
 }

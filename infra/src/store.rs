@@ -13,7 +13,10 @@ use medgrid_domain::access::{Group, GroupCommand, Member, MemberCommand};
 use medgrid_domain::catalog::{Application, ApplicationCommand};
 use medgrid_domain::compute::{Resource, ResourceCommand};
 use medgrid_domain::error::Coded;
-use medgrid_domain::ids::{ApplicationId, GroupId, JobId, MemberId, ResourceId, SpaceId, TenantId};
+use medgrid_domain::ids::{
+    ApplicationId, GroupId, ImportId, JobId, MemberId, ResourceId, SpaceId, TenantId,
+};
+use medgrid_domain::imports::{Import, ImportCommand};
 use medgrid_domain::jobs::{Job, JobCommand};
 use medgrid_domain::metadata::EventMetadata;
 use medgrid_domain::ports::CommandBus;
@@ -135,6 +138,7 @@ pub struct EventStore {
     resources: PostgresCqrs<Resource>,
     jobs: PostgresCqrs<Job>,
     spaces: PostgresCqrs<Space>,
+    imports: PostgresCqrs<Import>,
     read_your_writes: ReadYourWrites,
     metrics: Arc<Metrics>,
 }
@@ -161,6 +165,7 @@ impl EventStore {
             resources: framework(pool, None),
             jobs: framework(pool, Some(SNAPSHOT_EVERY)),
             spaces: framework(pool, Some(SNAPSHOT_EVERY)),
+            imports: framework(pool, None),
             read_your_writes,
             metrics,
         }
@@ -297,6 +302,16 @@ impl CommandBus for EventStore {
         meta: &EventMetadata,
     ) -> Result<(), CommandError> {
         self.execute(&self.spaces, id.to_string(), command, meta)
+            .await
+    }
+
+    async fn import(
+        &self,
+        id: ImportId,
+        command: ImportCommand,
+        meta: &EventMetadata,
+    ) -> Result<(), CommandError> {
+        self.execute(&self.imports, id.to_string(), command, meta)
             .await
     }
 }

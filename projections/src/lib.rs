@@ -9,6 +9,7 @@ pub mod applications;
 pub mod audit;
 pub mod event;
 pub mod groups;
+pub mod imports;
 pub mod jobs;
 pub mod members;
 pub mod page;
@@ -32,6 +33,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(resources::Resources),
         Arc::new(jobs::Jobs),
         Arc::new(spaces::Spaces),
+        Arc::new(imports::Imports),
     ]
 }
 
