@@ -13,6 +13,7 @@ mod catalog_types;
 mod compute_types;
 pub mod error;
 mod identity_types;
+mod import_types;
 mod job_types;
 mod mutation;
 mod query;
@@ -28,10 +29,15 @@ pub struct Mutation(
     mutation::CoreMutation,
     identity_types::IdentityMutation,
     space_types::SpaceMutation,
+    import_types::ImportMutation,
 );
 /// Every query: one object per area, merged.
 #[derive(async_graphql::MergedObject, Default)]
-pub struct Query(query::CoreQuery, space_types::SpaceQuery);
+pub struct Query(
+    query::CoreQuery,
+    space_types::SpaceQuery,
+    import_types::ImportQuery,
+);
 pub use subscription::Subscription;
 
 /// What the use cases work with.
@@ -50,6 +56,8 @@ pub struct Services {
     pub job_tokens: Arc<dyn medgrid_domain::ports::JobTokens>,
     /// Job logs, outputs and shipped samples.
     pub files: Arc<dyn medgrid_domain::ports::JobFiles>,
+    /// The SSRF guard of imports (checked when an import is asked for).
+    pub outbound: Arc<dyn medgrid_domain::ports::OutboundGuard>,
     /// Bumped when in-process processors apply events (wakes subscriptions early).
     pub progress: watch::Receiver<u64>,
 }

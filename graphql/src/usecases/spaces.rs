@@ -392,7 +392,7 @@ async fn command(scope: &Scope<'_>, at: &Located, command: SpaceCommand) -> Resu
         .await?)
 }
 
-async fn writable_folder(scope: &Scope<'_>, raw: &str) -> Result<Located, ApiError> {
+pub(crate) async fn writable_folder(scope: &Scope<'_>, raw: &str) -> Result<Located, ApiError> {
     let at = located(scope, raw).await?;
     require_write(&at)?;
     require_live(&at)?;

@@ -16,6 +16,7 @@ use medgrid_graphql::{Limits, MedgridSchema, Services};
 use medgrid_infra::blobs::{BlobStore, LocalBlobs};
 use medgrid_infra::config::Config;
 use medgrid_infra::contents::Contents;
+use medgrid_infra::imports::Guard;
 use medgrid_infra::jobfiles::JobArea;
 use medgrid_infra::jobtokens::SignedJobTokens;
 use medgrid_infra::oidc::{KeyPolicy, ProviderKeys};
@@ -30,6 +31,7 @@ use medgrid_web::Portal;
 use medgrid_worker::archiver::Archiver;
 use medgrid_worker::dispatcher::{Delegation, Dispatcher, DispatcherConfig};
 use medgrid_worker::housekeeping::Housekeeping;
+use medgrid_worker::importer::Importer;
 use medgrid_worker::{Processors, Worker};
 use sqlx::PgPool;
 use tokio::sync::watch;
@@ -54,6 +56,8 @@ pub struct Core {
     pub contents: Contents,
     /// Resumable uploads under way.
     pub uploads: Uploads,
+    /// The SSRF guard of imports (it learns the listen address when the server binds).
+    pub guard: Guard,
 }
 
 /// Where file contents live: the S3 bucket when one is configured, else a directory in
@@ -97,6 +101,8 @@ impl Core {
         );
         let bus = EventStore::new(pool, ryw, metrics.clone());
         let area = JobArea::new(absolute(&config.jobs_dir())?, absolute(&config.apps_dir)?);
+        let guard = Guard::new(config.import_allow_private);
+        guard.add_own(config.listen);
         let services = Services {
             pool: pool.clone(),
             bus: Arc::new(bus),
@@ -110,6 +116,7 @@ impl Core {
             files: Arc::new(area.clone()),
             job_tokens: Arc::new(SignedJobTokens::new(pool)),
             sealed: Arc::new(SealedSecrets::new(pool)),
+            outbound: Arc::new(guard.clone()),
             progress: progress_rx,
         };
         let contents = Contents::new(pool.clone(), blob_store(config)?);
@@ -125,6 +132,7 @@ impl Core {
             area,
             contents,
             uploads,
+            guard,
         })
     }
 
@@ -158,6 +166,7 @@ impl Core {
             Processors {
                 dispatcher,
                 archiver: config.dispatcher.then(|| Arc::new(self.archiver(config))),
+                importer: config.dispatcher.then(|| Arc::new(self.importer(config))),
                 housekeeping: Some(Housekeeping {
                     pool: self.services.pool.clone(),
                     bus: self.services.bus.clone(),
@@ -178,6 +187,20 @@ impl Core {
             contents: self.contents.clone(),
             area: self.area.clone(),
             every: config.dispatch_interval(),
+        }
+    }
+
+    /// Imports into spaces; runs where the dispatcher runs.
+    pub fn importer(&self, config: &Config) -> Importer {
+        Importer {
+            pool: self.services.pool.clone(),
+            bus: self.services.bus.clone(),
+            contents: self.contents.clone(),
+            sealed: self.services.sealed.clone(),
+            guard: self.guard.clone(),
+            max_bytes: config.upload_max_bytes,
+            every: config.dispatch_interval(),
+            backoff: std::time::Duration::from_secs(1),
         }
     }
 
@@ -228,6 +251,7 @@ impl Server {
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let addr = listener.local_addr()?;
+        core.guard.add_own(addr);
         let public_url = config
             .public_url
             .clone()
