@@ -117,6 +117,11 @@ impl PreferencesId {
     }
 }
 
+id_type!(
+    /// An import of files from outside into a folder of a space.
+    ImportId
+);
+
 impl SpaceId {
     /// A member's home: one per member.
     pub fn home(member: MemberId) -> Self {
@@ -140,6 +145,12 @@ impl NodeId {
     /// files): the same every time, so a retry lands on the node made before.
     pub fn derived(parent: NodeId, key: &str) -> Self {
         Self(Uuid::new_v5(&parent.0, key.as_bytes()))
+    }
+
+    /// A node an import makes for its item (or folder) `key`: the same every time the
+    /// import is resumed, so an item recorded before a crash is not recorded twice.
+    pub fn imported(import: ImportId, key: &str) -> Self {
+        Self(Uuid::new_v5(&import.0, format!("import:{key}").as_bytes()))
     }
 
     /// The id of the copy of `original` made inside the copy `copy` of a folder: the same

@@ -11,6 +11,7 @@ pub mod compute;
 mod decide;
 pub mod error;
 pub mod ids;
+pub mod imports;
 pub mod jobs;
 pub mod metadata;
 pub mod names;

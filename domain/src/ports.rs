@@ -7,8 +7,10 @@ use crate::catalog::ApplicationCommand;
 use crate::compute::ResourceCommand;
 use crate::error::CommandError;
 use crate::ids::{
-    ApplicationId, GroupId, JobId, MemberId, PreferencesId, ResourceId, SpaceId, TenantId, TicketId,
+    ApplicationId, GroupId, ImportId, JobId, MemberId, PreferencesId, ResourceId, SpaceId,
+    TenantId, TicketId,
 };
+use crate::imports::ImportCommand;
 use crate::jobs::JobCommand;
 use crate::metadata::EventMetadata;
 use crate::names::Password;
@@ -81,6 +83,13 @@ pub trait CommandBus: Send + Sync {
         &self,
         id: TicketId,
         command: TicketCommand,
+        meta: &EventMetadata,
+    ) -> Result<(), CommandError>;
+
+    async fn import(
+        &self,
+        id: ImportId,
+        command: ImportCommand,
         meta: &EventMetadata,
     ) -> Result<(), CommandError>;
 }
@@ -211,4 +220,18 @@ pub trait UnsubscribeTokens: Send + Sync {
 
     /// What a token names, if it is one of ours.
     async fn verify(&self, token: &str) -> Option<(TenantId, MemberId, NotificationKind)>;
+}
+
+/// Why Medgrid will not fetch from an address (said to the caller as INVALID_INPUT).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(pub String);
+
+/// The guard of every outbound import (SSRF): only http(s), no credentials in URLs, and
+/// nothing on this service itself, its loopback or private networks (unless the
+/// installation allows private networks: labs and tests).
+#[async_trait]
+pub trait OutboundGuard: Send + Sync {
+    /// Checks `url` now, its host resolved. The importer checks again before connecting.
+    async fn check_url(&self, url: &str) -> Result<(), Refused>;
 }

@@ -14,6 +14,7 @@ mod catalog_types;
 mod compute_types;
 pub mod error;
 mod identity_types;
+mod import_types;
 mod job_types;
 mod mutation;
 mod notification_types;
@@ -33,6 +34,7 @@ pub struct Mutation(
     space_types::SpaceMutation,
     notification_types::NotificationMutation,
     ticket_types::TicketMutation,
+    import_types::ImportMutation,
 );
 /// Every query: one object per area, merged.
 #[derive(async_graphql::MergedObject, Default)]
@@ -42,6 +44,7 @@ pub struct Query(
     accounting_types::AccountingQuery,
     notification_types::NotificationQuery,
     ticket_types::TicketQuery,
+    import_types::ImportQuery,
 );
 pub use subscription::Subscription;
 
@@ -63,6 +66,8 @@ pub struct Services {
     pub unsubscribe: Arc<dyn medgrid_domain::ports::UnsubscribeTokens>,
     /// Job logs, outputs and shipped samples.
     pub files: Arc<dyn medgrid_domain::ports::JobFiles>,
+    /// The SSRF guard of imports (checked when an import is asked for).
+    pub outbound: Arc<dyn medgrid_domain::ports::OutboundGuard>,
     /// Bumped when in-process processors apply events (wakes subscriptions early).
     pub progress: watch::Receiver<u64>,
 }

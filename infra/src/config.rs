@@ -68,6 +68,8 @@ pub struct Config {
     pub oidc_allow_loopback: bool,
     /// The largest file one upload may bring, in bytes (quotas may allow less).
     pub upload_max_bytes: u64,
+    /// Imports may fetch from loopback and private networks (tests and labs only).
+    pub import_allow_private: bool,
     /// Where resumable uploads keep the bytes received so far; default
     /// `<data_dir>/uploads`. Several API replicas must share it (a resumed upload may reach
     /// another replica).
@@ -114,6 +116,7 @@ struct Defaults {
     oidc_key_refetch_ms: u64,
     oidc_allow_loopback: bool,
     upload_max_bytes: u64,
+    import_allow_private: bool,
     upload_expiry_hours: u64,
     blob_sweep_interval_ms: u64,
     trash_retention_hours: u64,
@@ -146,6 +149,7 @@ impl Default for Defaults {
             oidc_key_refetch_ms: 10_000,
             oidc_allow_loopback: false,
             upload_max_bytes: 100 << 30,
+            import_allow_private: false,
             upload_expiry_hours: 24,
             blob_sweep_interval_ms: 300_000,
             trash_retention_hours: 720,

@@ -42,6 +42,29 @@ pub struct S3Settings {
     pub prefix: String,
 }
 
+/// A client of an S3-compatible server with settings self-hosted ones accept (checksums
+/// only when required, path-style addressing when asked).
+pub fn client(settings: &S3Settings) -> Client {
+    let credentials = Credentials::new(
+        &settings.access_key_id,
+        settings.secret_access_key.expose_secret(),
+        None,
+        None,
+        "medgrid",
+    );
+    let mut config = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(settings.region.clone()))
+        .credentials_provider(credentials)
+        .force_path_style(settings.path_style)
+        .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+        .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
+    if let Some(endpoint) = &settings.endpoint {
+        config = config.endpoint_url(endpoint);
+    }
+    Client::from_conf(config.build())
+}
+
 pub struct S3Blobs {
     client: Client,
     bucket: String,
@@ -62,25 +85,8 @@ fn s3_error(e: impl std::error::Error + Send + Sync + 'static) -> BlobError {
 
 impl S3Blobs {
     pub fn new(settings: &S3Settings) -> Self {
-        let credentials = Credentials::new(
-            &settings.access_key_id,
-            settings.secret_access_key.expose_secret(),
-            None,
-            None,
-            "medgrid",
-        );
-        let mut config = aws_sdk_s3::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(settings.region.clone()))
-            .credentials_provider(credentials)
-            .force_path_style(settings.path_style)
-            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
-            .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
-        if let Some(endpoint) = &settings.endpoint {
-            config = config.endpoint_url(endpoint);
-        }
         Self {
-            client: Client::from_conf(config.build()),
+            client: client(settings),
             bucket: settings.bucket.clone(),
             prefix: settings.prefix.clone(),
         }

@@ -14,8 +14,10 @@ use medgrid_domain::catalog::{Application, ApplicationCommand};
 use medgrid_domain::compute::{Resource, ResourceCommand};
 use medgrid_domain::error::Coded;
 use medgrid_domain::ids::{
-    ApplicationId, GroupId, JobId, MemberId, PreferencesId, ResourceId, SpaceId, TenantId, TicketId,
+    ApplicationId, GroupId, ImportId, JobId, MemberId, PreferencesId, ResourceId, SpaceId,
+    TenantId, TicketId,
 };
+use medgrid_domain::imports::{Import, ImportCommand};
 use medgrid_domain::jobs::{Job, JobCommand};
 use medgrid_domain::metadata::EventMetadata;
 use medgrid_domain::notify::{NotificationPreferences, NotificationPreferencesCommand};
@@ -141,6 +143,7 @@ pub struct EventStore {
     spaces: PostgresCqrs<Space>,
     preferences: PostgresCqrs<NotificationPreferences>,
     tickets: PostgresCqrs<Ticket>,
+    imports: PostgresCqrs<Import>,
     read_your_writes: ReadYourWrites,
     metrics: Arc<Metrics>,
 }
@@ -169,6 +172,7 @@ impl EventStore {
             spaces: framework(pool, Some(SNAPSHOT_EVERY)),
             preferences: framework(pool, Some(SNAPSHOT_EVERY)),
             tickets: framework(pool, Some(SNAPSHOT_EVERY)),
+            imports: framework(pool, None),
             read_your_writes,
             metrics,
         }
@@ -325,6 +329,16 @@ impl CommandBus for EventStore {
         meta: &EventMetadata,
     ) -> Result<(), CommandError> {
         self.execute(&self.tickets, id.to_string(), command, meta)
+            .await
+    }
+
+    async fn import(
+        &self,
+        id: ImportId,
+        command: ImportCommand,
+        meta: &EventMetadata,
+    ) -> Result<(), CommandError> {
+        self.execute(&self.imports, id.to_string(), command, meta)
             .await
     }
 }

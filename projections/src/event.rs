@@ -7,6 +7,7 @@ use cqrs_es::persist::SerializedEvent;
 use medgrid_domain::access::{GroupEvent, MemberEvent};
 use medgrid_domain::catalog::ApplicationEvent;
 use medgrid_domain::compute::ResourceEvent;
+use medgrid_domain::imports::ImportEvent;
 use medgrid_domain::jobs::JobEvent;
 use medgrid_domain::metadata::EventMetadata;
 use medgrid_domain::notify::NotificationPreferencesEvent;
@@ -46,6 +47,7 @@ pub enum DomainEvent {
     Space(SpaceEvent),
     NotificationPreferences(NotificationPreferencesEvent),
     Ticket(TicketEvent),
+    Import(ImportEvent),
     /// An aggregate this build does not know (written by a newer version): skipped.
     Other,
 }
@@ -103,6 +105,7 @@ impl StoredEvent {
                 serde_json::from_value(up.payload).map_err(parse_err)?,
             ),
             "Ticket" => DomainEvent::Ticket(serde_json::from_value(up.payload).map_err(parse_err)?),
+            "Import" => DomainEvent::Import(serde_json::from_value(up.payload).map_err(parse_err)?),
             _ => DomainEvent::Other,
         };
         Ok(Self {

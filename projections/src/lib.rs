@@ -10,6 +10,7 @@ pub mod applications;
 pub mod audit;
 pub mod event;
 pub mod groups;
+pub mod imports;
 pub mod jobs;
 pub mod members;
 pub mod notifications;
@@ -38,6 +39,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(accounting::Accounting),
         Arc::new(notifications::NotificationPreferencesView),
         Arc::new(tickets::Tickets),
+        Arc::new(imports::Imports),
     ]
 }
 

@@ -561,3 +561,50 @@ pub async fn shared_with(db: &Reader, grantees: &[Uuid]) -> Result<Vec<NodeRow>,
     .all(db)
     .await
 }
+
+/// What a space may still take: what its own quota and its tenant's leave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Room {
+    /// Neither has a limit.
+    Unlimited,
+    /// At most this many bytes (more than 0).
+    Bytes(u64),
+    /// The space's quota is used up.
+    SpaceFull,
+    /// The tenant's storage quota is used up.
+    TenantFull,
+}
+
+impl Room {
+    /// The most an upload may bring, `max` at most; None when one quota is used up.
+    pub fn limit(self, max: u64) -> Option<u64> {
+        match self {
+            Self::Unlimited => Some(max),
+            Self::Bytes(room) => Some(room.min(max)),
+            Self::SpaceFull | Self::TenantFull => None,
+        }
+    }
+}
+
+/// The room left in `space` (checked per upload, not reserved).
+pub async fn room(db: &Reader, space: &SpaceRow) -> Result<Room, sqlx::Error> {
+    let free = |quota: i64, used: i64| u64::try_from(quota.saturating_sub(used)).unwrap_or(0);
+    let space_free = space.quota.map(|quota| free(quota, space.used));
+    if space_free == Some(0) {
+        return Ok(Room::SpaceFull);
+    }
+    let tenant = TenantId::from_uuid(space.tenant_id);
+    let tenant_quota = crate::tenants::by_id(db, tenant)
+        .await?
+        .and_then(|t| t.storage_quota);
+    let Some(quota) = tenant_quota else {
+        return Ok(space_free.map_or(Room::Unlimited, Room::Bytes));
+    };
+    let tenant_free = free(quota, tenant_used(db, space.tenant_id).await?);
+    if tenant_free == 0 {
+        return Ok(Room::TenantFull);
+    }
+    Ok(Room::Bytes(
+        space_free.map_or(tenant_free, |f| f.min(tenant_free)),
+    ))
+}

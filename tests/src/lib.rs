@@ -111,6 +111,8 @@ pub fn test_config() -> Config {
     config.oidc_key_refetch_ms = 300;
     // the tests' provider runs on 127.0.0.1
     config.oidc_allow_loopback = true;
+    // every test service (the import sources among them) is on 127.0.0.1
+    config.import_allow_private = true;
     // unused contents go quickly, so tests see them go
     config.blob_sweep_interval_ms = 200;
     config

@@ -10,6 +10,7 @@ pub mod delegation;
 pub mod federation;
 pub mod groups;
 pub mod identity;
+pub mod imports;
 pub mod jobs;
 pub mod notifications;
 pub mod spaces;

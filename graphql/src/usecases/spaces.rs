@@ -11,8 +11,7 @@ use medgrid_domain::spaces::{
     Access, Blob, Grantee, NodeName, Right, SpaceCommand, SpaceOwner, SpacePath, right,
 };
 use medgrid_projections::groups::{self, GroupRow};
-use medgrid_projections::spaces::{self, NodeRow, Order, SpaceRow};
-use medgrid_projections::tenants;
+use medgrid_projections::spaces::{self, NodeRow, Order, Room, SpaceRow};
 use uuid::Uuid;
 
 use super::{Scope, parse_id};
@@ -393,7 +392,7 @@ async fn command(scope: &Scope<'_>, at: &Located, command: SpaceCommand) -> Resu
         .await?)
 }
 
-async fn writable_folder(scope: &Scope<'_>, raw: &str) -> Result<Located, ApiError> {
+pub(crate) async fn writable_folder(scope: &Scope<'_>, raw: &str) -> Result<Located, ApiError> {
     let at = located(scope, raw).await?;
     require_write(&at)?;
     require_live(&at)?;
@@ -643,31 +642,19 @@ pub async fn plan_upload(
 
 /// The bytes a space may still take: what its own quota and its tenant's leave (None
 /// when neither has a limit). QUOTA_EXCEEDED when one of them is used up.
-async fn room(scope: &Scope<'_>, space: &SpaceRow) -> Result<Option<u64>, ApiError> {
-    let free = |quota: i64, used: i64| u64::try_from(quota.saturating_sub(used)).unwrap_or(0);
-    let space_free = space.quota.map(|quota| free(quota, space.used));
-    if space_free == Some(0) {
-        return Err(ApiError::new(
+pub(crate) async fn room(scope: &Scope<'_>, space: &SpaceRow) -> Result<Option<u64>, ApiError> {
+    match spaces::room(&scope.reader(), space).await? {
+        Room::Unlimited => Ok(None),
+        Room::Bytes(n) => Ok(Some(n)),
+        Room::SpaceFull => Err(ApiError::new(
             Code::QuotaExceeded,
             "the space's quota is used up",
-        ));
-    }
-    let db = scope.reader();
-    let tenant = TenantId::from_uuid(space.tenant_id);
-    let tenant_quota = tenants::by_id(&db, tenant)
-        .await?
-        .and_then(|t| t.storage_quota);
-    let Some(quota) = tenant_quota else {
-        return Ok(space_free);
-    };
-    let tenant_free = free(quota, spaces::tenant_used(&db, space.tenant_id).await?);
-    if tenant_free == 0 {
-        return Err(ApiError::new(
+        )),
+        Room::TenantFull => Err(ApiError::new(
             Code::QuotaExceeded,
             "your institution's storage quota is used up",
-        ));
+        )),
     }
-    Ok(Some(space_free.map_or(tenant_free, |f| f.min(tenant_free))))
 }
 
 /// Records an uploaded file (its content already stored) in the planned folder.

@@ -67,6 +67,9 @@ pub struct DicomWebSettings {
     pub read_timeout: Duration,
     /// The largest instance accepted: one instance is held in memory at a time.
     pub max_instance_bytes: usize,
+    /// The addresses the SSRF guard checked for the base URL's host name: the client
+    /// connects to these and asks no resolver (so DNS cannot swap them afterwards).
+    pub pinned: Option<(String, Vec<std::net::SocketAddr>)>,
 }
 
 impl DicomWebSettings {
@@ -80,6 +83,7 @@ impl DicomWebSettings {
             query_timeout: Duration::from_secs(60),
             read_timeout: Duration::from_secs(60),
             max_instance_bytes: 1 << 30,
+            pinned: None,
         }
     }
 }
@@ -159,11 +163,14 @@ impl DicomWebClient {
         if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
             return Err(DicomWebError::InvalidBaseUrl);
         }
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(settings.connect_timeout)
             .read_timeout(settings.read_timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
+            .redirect(reqwest::redirect::Policy::none());
+        if let Some((domain, addrs)) = &settings.pinned {
+            builder = builder.resolve_to_addrs(domain, addrs);
+        }
+        let http = builder.build()?;
         Ok(Self {
             http,
             base: settings.base_url.trim_end_matches('/').to_owned(),

@@ -16,6 +16,7 @@ use medgrid_graphql::{Limits, MedgridSchema, Services};
 use medgrid_infra::blobs::{BlobStore, LocalBlobs};
 use medgrid_infra::config::Config;
 use medgrid_infra::contents::Contents;
+use medgrid_infra::imports::Guard;
 use medgrid_infra::jobfiles::JobArea;
 use medgrid_infra::jobtokens::SignedJobTokens;
 use medgrid_infra::oidc::{KeyPolicy, ProviderKeys};
@@ -31,6 +32,7 @@ use medgrid_web::Portal;
 use medgrid_worker::archiver::Archiver;
 use medgrid_worker::dispatcher::{Delegation, Dispatcher, DispatcherConfig};
 use medgrid_worker::housekeeping::Housekeeping;
+use medgrid_worker::importer::Importer;
 use medgrid_worker::{Processors, Worker};
 use sqlx::PgPool;
 use tokio::sync::watch;
@@ -55,6 +57,8 @@ pub struct Core {
     pub contents: Contents,
     /// Resumable uploads under way.
     pub uploads: Uploads,
+    /// The SSRF guard of imports (it learns the listen address when the server binds).
+    pub guard: Guard,
 }
 
 /// Where file contents live: the S3 bucket when one is configured, else a directory in
@@ -98,6 +102,8 @@ impl Core {
         );
         let bus = EventStore::new(pool, ryw, metrics.clone());
         let area = JobArea::new(absolute(&config.jobs_dir())?, absolute(&config.apps_dir)?);
+        let guard = Guard::new(config.import_allow_private);
+        guard.add_own(config.listen);
         let services = Services {
             pool: pool.clone(),
             bus: Arc::new(bus),
@@ -112,6 +118,7 @@ impl Core {
             job_tokens: Arc::new(SignedJobTokens::new(pool)),
             unsubscribe: Arc::new(SignedUnsubscribeTokens::new(pool)),
             sealed: Arc::new(SealedSecrets::new(pool)),
+            outbound: Arc::new(guard.clone()),
             progress: progress_rx,
         };
         let contents = Contents::new(pool.clone(), blob_store(config)?);
@@ -127,6 +134,7 @@ impl Core {
             area,
             contents,
             uploads,
+            guard,
         })
     }
 
@@ -160,6 +168,7 @@ impl Core {
             Processors {
                 dispatcher,
                 archiver: config.dispatcher.then(|| Arc::new(self.archiver(config))),
+                importer: config.dispatcher.then(|| Arc::new(self.importer(config))),
                 housekeeping: Some(Housekeeping {
                     pool: self.services.pool.clone(),
                     bus: self.services.bus.clone(),
@@ -180,6 +189,20 @@ impl Core {
             contents: self.contents.clone(),
             area: self.area.clone(),
             every: config.dispatch_interval(),
+        }
+    }
+
+    /// Imports into spaces; runs where the dispatcher runs.
+    pub fn importer(&self, config: &Config) -> Importer {
+        Importer {
+            pool: self.services.pool.clone(),
+            bus: self.services.bus.clone(),
+            contents: self.contents.clone(),
+            sealed: self.services.sealed.clone(),
+            guard: self.guard.clone(),
+            max_bytes: config.upload_max_bytes,
+            every: config.dispatch_interval(),
+            backoff: std::time::Duration::from_secs(1),
         }
     }
 
@@ -230,6 +253,7 @@ impl Server {
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let addr = listener.local_addr()?;
+        core.guard.add_own(addr);
         let public_url = config
             .public_url
             .clone()

@@ -5,12 +5,14 @@
 pub mod archiver;
 pub mod dispatcher;
 pub mod housekeeping;
+pub mod importer;
 
 use std::sync::Arc;
 
 use archiver::Archiver;
 use dispatcher::{Dispatcher, DispatcherConfig};
 use housekeeping::Housekeeping;
+use importer::Importer;
 use medgrid_projections::runner::{self, RunnerConfig};
 use sqlx::PgPool;
 use tokio::sync::watch;
@@ -22,6 +24,7 @@ pub struct Processors {
     pub dispatcher: Option<(Arc<Dispatcher>, DispatcherConfig)>,
     pub archiver: Option<Arc<Archiver>>,
     pub housekeeping: Option<Housekeeping>,
+    pub importer: Option<Arc<Importer>>,
 }
 
 /// The running processors of this process.
@@ -43,6 +46,7 @@ impl Worker {
             dispatcher,
             archiver,
             housekeeping,
+            importer,
         } = processors;
         let (shutdown, stop) = watch::channel(false);
         let mut tasks: Vec<JoinHandle<()>> = medgrid_projections::all()
@@ -66,6 +70,9 @@ impl Worker {
         }
         if let Some(archiver) = archiver {
             tasks.push(tokio::spawn(archiver.run(stop.clone())));
+        }
+        if let Some(importer) = importer {
+            tasks.push(tokio::spawn(importer.run_processor(stop.clone())));
         }
         if let Some(chores) = housekeeping {
             tasks.push(tokio::spawn(chores.run(stop)));

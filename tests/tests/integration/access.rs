@@ -138,6 +138,7 @@ pub async fn populate(app: &TestApp) {
     )
     .await;
     crate::spaces::populate(app, &admin, &group).await;
+    crate::imports::populate(app, &admin).await;
     // a job that ran: jobs, attempts and timeline
     medgrid::bootstrap::local_resource(&app.core.services)
         .await

@@ -16,7 +16,7 @@ use medgrid_infra::dicom::{
 const PRIVATE_TAG: Tag = Tag(0x0029, 0x1010);
 
 /// What identifies the patient or the hospital in the uploaded instances.
-const IDENTIFYING: &[&str] = &[
+pub(crate) const IDENTIFYING: &[&str] = &[
     "Doe^Jane",
     "19650412",
     "042Y",
@@ -30,7 +30,7 @@ const IDENTIFYING: &[&str] = &[
     "private secret",
 ];
 
-fn orthanc() -> String {
+pub(crate) fn orthanc() -> String {
     std::env::var("MEDGRID_TEST_ORTHANC_URL").unwrap_or_else(|_| {
         panic!("MEDGRID_TEST_ORTHANC_URL is not set: run scripts/orthanc (scripts/services does) and export what it prints")
     })
@@ -50,16 +50,16 @@ fn el(tag: Tag, vr: VR, value: &str) -> InMemElement {
 }
 
 /// The uploaded study: its patient, UIDs and which instance references which.
-struct Study {
-    patient_id: String,
-    study: String,
-    series: [String; 2],
+pub(crate) struct Study {
+    pub(crate) patient_id: String,
+    pub(crate) study: String,
+    pub(crate) series: [String; 2],
     /// (series index, SOP Instance UID)
-    instances: Vec<(usize, String)>,
+    pub(crate) instances: Vec<(usize, String)>,
 }
 
 impl Study {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let series = [fresh_uid(), fresh_uid()];
         Self {
             patient_id: format!("MGTEST-{}", uuid::Uuid::new_v4().simple()),
@@ -149,7 +149,7 @@ impl Study {
     }
 
     /// Uploads every instance through Orthanc's REST API.
-    async fn upload(&self) {
+    pub(crate) async fn upload(&self) {
         let http = reqwest::Client::new();
         for index in 0..self.instances.len() {
             let response = http
@@ -168,11 +168,11 @@ impl Study {
     }
 }
 
-fn parse(file: &[u8]) -> DefaultDicomObject {
+pub(crate) fn parse(file: &[u8]) -> DefaultDicomObject {
     OpenFileOptions::new().from_reader(&file[128..]).unwrap()
 }
 
-fn text(obj: &InMemDicomObject, tag: Tag) -> Option<String> {
+pub(crate) fn text(obj: &InMemDicomObject, tag: Tag) -> Option<String> {
     let value = obj.get(tag)?.to_str().ok()?;
     Some(value.trim_end_matches(['\0', ' ']).to_owned())
 }

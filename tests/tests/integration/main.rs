@@ -11,6 +11,7 @@ mod delegation;
 mod dicomweb;
 mod federation;
 mod http;
+mod imports;
 mod introspection;
 mod isolation;
 mod job_files;
