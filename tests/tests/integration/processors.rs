@@ -32,8 +32,8 @@ async fn wait_for_locks(pool: &PgPool, n: i64) {
 #[tokio::test]
 async fn one_process_runs_each_processor_and_another_takes_over() {
     let mut app = TestApp::spawn().await;
-    // every projection, the dispatcher and the archiver
-    let projections = medgrid_projections::all().len() as i64 + 2;
+    // every projection, the dispatcher, the archiver and the importer
+    let projections = medgrid_projections::all().len() as i64 + 3;
     wait_for_locks(app.pool(), projections).await;
 
     // a second "process" on the same database: its processors find the leases taken
