@@ -45,6 +45,11 @@ pub struct S3Settings {
 /// A client of an S3-compatible server with settings self-hosted ones accept (checksums
 /// only when required, path-style addressing when asked).
 pub fn client(settings: &S3Settings) -> Client {
+    Client::from_conf(config(settings).build())
+}
+
+/// The SDK's settings for `settings` (non-AWS servers: checksums only when required).
+pub fn config(settings: &S3Settings) -> aws_sdk_s3::config::Builder {
     let credentials = Credentials::new(
         &settings.access_key_id,
         settings.secret_access_key.expose_secret(),
@@ -62,7 +67,7 @@ pub fn client(settings: &S3Settings) -> Client {
     if let Some(endpoint) = &settings.endpoint {
         config = config.endpoint_url(endpoint);
     }
-    Client::from_conf(config.build())
+    config
 }
 
 pub struct S3Blobs {

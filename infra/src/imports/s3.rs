@@ -1,11 +1,27 @@
 //! The objects under a prefix of someone's S3 bucket, with their credentials. The
-//! endpoint is checked by the guard before the client is made (the AWS SDK resolves it
-//! again when it connects: see the README on what that leaves open).
+//! endpoint is checked by the guard, and the client connects only to the addresses the
+//! guard checked (its DNS resolver answers those), so a name that resolves elsewhere a
+//! moment later (DNS rebinding) cannot lead it inside.
 
+use std::net::IpAddr;
+
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+use aws_smithy_runtime_api::client::dns::{DnsFuture, ResolveDns};
 use secrecy::SecretString;
 use tokio::io::AsyncRead;
 
-use crate::s3::{S3Settings, client};
+use super::guard::Pinned;
+use crate::s3::{S3Settings, config};
+
+/// Answers every lookup with the addresses the guard checked.
+#[derive(Debug, Clone)]
+struct CheckedAddresses(Vec<IpAddr>);
+
+impl ResolveDns for CheckedAddresses {
+    fn resolve_dns<'a>(&'a self, _name: &'a str) -> DnsFuture<'a> {
+        DnsFuture::ready(Ok(self.0.clone()))
+    }
+}
 
 /// An S3 bucket to import from.
 pub struct S3Source {
@@ -38,7 +54,7 @@ fn message(e: &(dyn std::error::Error + 'static)) -> String {
 
 impl S3Source {
     pub fn new(
-        endpoint: &str,
+        endpoint: &Pinned,
         region: &str,
         bucket: &str,
         prefix: &str,
@@ -46,7 +62,7 @@ impl S3Source {
         secret_access_key: SecretString,
     ) -> Self {
         let settings = S3Settings {
-            endpoint: Some(endpoint.to_owned()),
+            endpoint: Some(endpoint.url.to_string()),
             region: region.to_owned(),
             bucket: bucket.to_owned(),
             access_key_id: access_key_id.to_owned(),
@@ -54,8 +70,13 @@ impl S3Source {
             path_style: true,
             prefix: String::new(),
         };
+        let addresses = endpoint.addrs.iter().map(|a| a.ip()).collect();
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+            .build_with_resolver(CheckedAddresses(addresses));
+        let conf = config(&settings).http_client(http).build();
         Self {
-            client: client(&settings),
+            client: aws_sdk_s3::Client::from_conf(conf),
             bucket: bucket.to_owned(),
             prefix: prefix.to_owned(),
         }

@@ -283,12 +283,13 @@ impl Importer {
                 },
                 SealedRequest::S3 { secret_access_key },
             ) => {
-                self.guard
+                let pinned = self
+                    .guard
                     .check(&endpoint)
                     .await
                     .map_err(|r| Stop::Failed(format!("endpoint: {r}")))?;
                 let source = S3Source::new(
-                    &endpoint,
+                    &pinned,
                     &region,
                     &bucket,
                     &prefix,
