@@ -146,6 +146,33 @@ impl CoreMutation {
         Ok(Tenant(row))
     }
 
+    /// Limits the core hours a tenant's jobs may use per calendar month (UTC; null lifts
+    /// it); platform admins only. Submissions past it are QUOTA_EXCEEDED.
+    async fn set_tenant_core_hour_budget(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        hours: Option<f64>,
+    ) -> async_graphql::Result<Tenant> {
+        let scope = scope(ctx)?;
+        let seconds = crate::types::core_seconds(hours)?;
+        let row = tenancy::change(&scope, &id, TenantCommand::SetCoreBudget(seconds)).await?;
+        Ok(Tenant(row))
+    }
+
+    /// Limits the core hours a group's jobs may use per calendar month (UTC; null lifts
+    /// it); tenant admins only.
+    async fn set_group_core_hour_budget(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        hours: Option<f64>,
+    ) -> async_graphql::Result<Group> {
+        let scope = scope(ctx)?;
+        let seconds = crate::types::core_seconds(hours)?;
+        Ok(Group(groups::set_core_budget(&scope, &id, seconds).await?))
+    }
+
     async fn reactivate_tenant(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Tenant> {
         let scope = scope(ctx)?;
         let row = tenancy::change(&scope, &id, TenantCommand::Reactivate).await?;

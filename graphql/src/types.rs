@@ -120,6 +120,19 @@ impl Tenant {
         #[allow(clippy::cast_precision_loss)]
         self.0.storage_quota.map(|b| b as f64)
     }
+    /// Core hours its jobs may use per calendar month (UTC); None: no limit.
+    async fn core_hour_budget(&self) -> Option<f64> {
+        self.0.core_budget.map(hours)
+    }
+    /// Core hours its jobs used this calendar month (attempts that ended).
+    async fn core_hours_used_this_month(&self, ctx: &Context<'_>) -> async_graphql::Result<f64> {
+        let scope = scope(ctx)?;
+        let used =
+            medgrid_projections::accounting::used_this_month(&scope.reader(), self.0.id, None)
+                .await
+                .map_err(ApiError::from)?;
+        Ok(hours(used))
+    }
     /// Bytes all its spaces hold (trash included).
     async fn storage_used(&self, ctx: &Context<'_>) -> async_graphql::Result<f64> {
         let scope = scope(ctx)?;
@@ -235,6 +248,26 @@ impl Member {
     }
 }
 
+/// Seconds as hours, for people.
+#[allow(clippy::cast_precision_loss)]
+fn hours(seconds: i64) -> f64 {
+    seconds as f64 / 3600.0
+}
+
+/// A budget given in hours (a Float): finite, not negative, at most a million core-years.
+pub fn core_seconds(hours: Option<f64>) -> Result<Option<u64>, ApiError> {
+    hours
+        .map(|h| {
+            if h.is_finite() && (0.0..=8.8e9).contains(&h) {
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                Ok((h * 3600.0).round() as u64)
+            } else {
+                Err(ApiError::invalid("hours must be a number from 0 to 8.8e9"))
+            }
+        })
+        .transpose()
+}
+
 pub struct Group(pub GroupRow);
 
 #[Object]
@@ -247,6 +280,21 @@ impl Group {
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
+    }
+    /// Core hours its jobs may use per calendar month (UTC); None: no limit.
+    async fn core_hour_budget(&self) -> Option<f64> {
+        self.0.core_budget.map(hours)
+    }
+    /// Core hours its jobs used this calendar month (attempts that ended).
+    async fn core_hours_used_this_month(&self, ctx: &Context<'_>) -> async_graphql::Result<f64> {
+        let used = medgrid_projections::accounting::used_this_month(
+            &scope(ctx)?.reader(),
+            self.0.tenant_id,
+            Some(self.0.id),
+        )
+        .await
+        .map_err(ApiError::from)?;
+        Ok(hours(used))
     }
     async fn members(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<GroupMembership>> {
         let rows = medgrid_projections::groups::members_of(

@@ -135,6 +135,24 @@ pub async fn report(
     Ok(rows.into_iter().filter(|r| r.attempts > 0).collect())
 }
 
+/// Core seconds used since the start of this calendar month (UTC) by the tenant's jobs,
+/// or by the group's when one is given.
+pub async fn used_this_month(
+    db: &Reader,
+    tenant: Uuid,
+    group: Option<Uuid>,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT COALESCE(sum(core_seconds), 0)::bigint FROM accounting_daily
+          WHERE tenant_id = $1 AND ($2::uuid IS NULL OR group_id = $2)
+            AND day >= date_trunc('month', now() AT TIME ZONE 'UTC')::date",
+    )
+    .bind(tenant)
+    .bind(group)
+    .one(db)
+    .await
+}
+
 /// Names for the keys of a member, group or tenant dimension, in one query: e-mails,
 /// group names, tenant slugs by id (as text). Other dimensions have none to look up.
 pub async fn labels(

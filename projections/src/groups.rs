@@ -19,6 +19,8 @@ pub struct GroupRow {
     pub id: Uuid,
     pub tenant_id: Uuid,
     pub name: String,
+    /// Core seconds its jobs may use per calendar month.
+    pub core_budget: Option<i64>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub position: i64,
@@ -92,13 +94,19 @@ impl EventByEvent for Groups {
                     .bind(id)
                     .bind(member_id.as_uuid())
             }
+            GroupEvent::GroupCoreBudgetSet {
+                core_seconds_per_month,
+            } => sqlx::query("UPDATE groups SET core_budget = $2, updated_at = $3 WHERE id = $1")
+                .bind(id)
+                .bind(core_seconds_per_month.map(|s| i64::try_from(s).unwrap_or(i64::MAX)))
+                .bind(at),
         };
         q.execute(db).await?;
         Ok(())
     }
 }
 
-const COLUMNS: &str = "id, tenant_id, name, created_at, updated_at, position";
+const COLUMNS: &str = "id, tenant_id, name, core_budget, created_at, updated_at, position";
 
 pub async fn by_id(db: &Reader, id: GroupId) -> Result<Option<GroupRow>, sqlx::Error> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM groups WHERE id = $1"))

@@ -26,6 +26,8 @@ pub struct TenantRow {
     pub provisioning: String,
     /// Bytes all the tenant's spaces may hold together.
     pub storage_quota: Option<i64>,
+    /// Core seconds its jobs may use per calendar month.
+    pub core_budget: Option<i64>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub position: i64,
@@ -102,6 +104,12 @@ impl EventByEvent for Tenants {
             .bind(id)
             .bind(bytes.map(|b| i64::try_from(b).unwrap_or(i64::MAX)))
             .bind(at),
+            TenantEvent::CoreBudgetSet {
+                core_seconds_per_month,
+            } => sqlx::query("UPDATE tenants SET core_budget = $2, updated_at = $3 WHERE id = $1")
+                .bind(id)
+                .bind(core_seconds_per_month.map(|s| i64::try_from(s).unwrap_or(i64::MAX)))
+                .bind(at),
             TenantEvent::IdentityProviderAdded {
                 provider_id,
                 provider,
@@ -138,7 +146,7 @@ impl EventByEvent for Tenants {
 }
 
 const COLUMNS: &str =
-    "id, slug, name, status, suspended_reason, provisioning, storage_quota, created_at, updated_at,
+    "id, slug, name, status, suspended_reason, provisioning, storage_quota, core_budget, created_at, updated_at,
      position";
 
 pub async fn by_id(db: &Reader, id: TenantId) -> Result<Option<TenantRow>, sqlx::Error> {

@@ -29,6 +29,8 @@ struct TenantState {
     provisioning: Provisioning,
     #[serde(default)]
     storage_quota: Option<u64>,
+    #[serde(default)]
+    core_budget: Option<u64>,
 }
 
 /// An institution. Its id is derived from its slug, so a slug is taken at most once.
@@ -78,6 +80,15 @@ impl Tenant {
                     vec![]
                 } else {
                     vec![TenantEvent::StorageQuotaSet { bytes }]
+                })
+            }
+            (TenantCommand::SetCoreBudget(seconds), Some(state)) => {
+                Ok(if seconds == state.core_budget {
+                    vec![]
+                } else {
+                    vec![TenantEvent::CoreBudgetSet {
+                        core_seconds_per_month: seconds,
+                    }]
                 })
             }
             (command, Some(state)) => state.decide_identity(command),
@@ -133,7 +144,8 @@ impl TenantState {
             | TenantCommand::Rename { .. }
             | TenantCommand::Suspend { .. }
             | TenantCommand::Reactivate
-            | TenantCommand::SetStorageQuota(_) => Ok(vec![]),
+            | TenantCommand::SetStorageQuota(_)
+            | TenantCommand::SetCoreBudget(_) => Ok(vec![]),
         }
     }
 
@@ -181,6 +193,7 @@ impl Aggregate for Tenant {
                     providers: BTreeMap::new(),
                     provisioning: Provisioning::default(),
                     storage_quota: None,
+                    core_budget: None,
                 });
             }
             TenantEvent::TenantRenamed { name } => {
@@ -196,6 +209,13 @@ impl Aggregate for Tenant {
             TenantEvent::StorageQuotaSet { bytes } => {
                 if let Some(s) = self.state.as_mut() {
                     s.storage_quota = bytes;
+                }
+            }
+            TenantEvent::CoreBudgetSet {
+                core_seconds_per_month,
+            } => {
+                if let Some(s) = self.state.as_mut() {
+                    s.core_budget = core_seconds_per_month;
                 }
             }
             TenantEvent::TenantReactivated => {

@@ -27,4 +27,6 @@ pub enum TenantCommand {
     SetProvisioning(Provisioning),
     /// Bytes all the tenant's spaces may hold together (None: no limit).
     SetStorageQuota(Option<u64>),
+    /// Core seconds the tenant's jobs may use per calendar month (UTC) (None: no limit).
+    SetCoreBudget(Option<u64>),
 }

@@ -35,6 +35,9 @@ pub enum TenantEvent {
     StorageQuotaSet {
         bytes: Option<u64>,
     },
+    CoreBudgetSet {
+        core_seconds_per_month: Option<u64>,
+    },
 }
 
 impl DomainEvent for TenantEvent {
@@ -49,6 +52,7 @@ impl DomainEvent for TenantEvent {
             Self::IdentityProviderRemoved { .. } => "IdentityProviderRemoved",
             Self::ProvisioningSet { .. } => "ProvisioningSet",
             Self::StorageQuotaSet { .. } => "StorageQuotaSet",
+            Self::CoreBudgetSet { .. } => "CoreBudgetSet",
         }
         .to_owned()
     }

@@ -59,6 +59,29 @@ pub async fn rename(scope: &Scope<'_>, id: &str, name: &str) -> Result<GroupRow,
     visible(scope, id).await
 }
 
+/// Sets (or lifts) a group's monthly core-hour budget: tenant admins only (a group's
+/// managers must not raise their own).
+pub async fn set_core_budget(
+    scope: &Scope<'_>,
+    id: &str,
+    core_seconds: Option<u64>,
+) -> Result<GroupRow, ApiError> {
+    let id: GroupId = parse_id(id, "group")?;
+    let row = visible(scope, id).await?;
+    let tenant = TenantId::from_uuid(row.tenant_id);
+    scope.caller.check(|a| a.require_tenant_admin(tenant))?;
+    scope
+        .svc
+        .bus
+        .group(
+            id,
+            GroupCommand::SetCoreBudget(core_seconds),
+            &scope.metadata(tenant),
+        )
+        .await?;
+    visible(scope, id).await
+}
+
 /// Adds a member of the same tenant (or changes their role); removes one.
 pub async fn set_membership(
     scope: &Scope<'_>,

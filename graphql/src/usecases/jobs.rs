@@ -10,10 +10,11 @@ use medgrid_domain::jobs::{
     AppRef, FailureClass, InputFile, JobCommand, JobState, NewJob, OutputSpec, Placement,
     ReplicaCancel, RetryPolicy,
 };
-use medgrid_domain::{Actor, GroupRole};
+use medgrid_domain::{Actor, Code, GroupRole};
 use medgrid_projections::jobs::{self, JobFilter, JobRow, Visibility};
 use medgrid_projections::page::{Page, PageRequest};
 use medgrid_projections::resources::{self, ResourceRow};
+use medgrid_projections::{accounting, groups, tenants};
 use serde_json::Value;
 
 use super::{Scope, catalog, parse_id, spaces};
@@ -211,6 +212,7 @@ async fn submit_as(
         }
         None => None,
     };
+    check_budgets(scope, actor.tenant_id, group).await?;
     let placements = placements(scope, &actor, &request).await?;
     let retry = retry_policy(scope, &actor, request.retry.as_ref()).await?;
     let walltime = walltime(&descriptor, &placements, request.walltime_seconds, scope).await?;
@@ -261,6 +263,49 @@ async fn submit_as(
         )
         .await?;
     visible(scope, &id.to_string()).await
+}
+
+/// Refuses a job once this month's core-hour budget of the tenant, or of the job's group,
+/// is used up (QUOTA_EXCEEDED). Usage counts when attempts end, so what already runs may
+/// take a budget past its limit; the next submission is refused.
+async fn check_budgets(
+    scope: &Scope<'_>,
+    tenant: TenantId,
+    group: Option<GroupId>,
+) -> Result<(), ApiError> {
+    let db = scope.reader();
+    let budget = tenants::by_id(&db, tenant)
+        .await?
+        .and_then(|t| t.core_budget);
+    if let Some(budget) = budget {
+        let used = accounting::used_this_month(&db, tenant.as_uuid(), None).await?;
+        refuse_past(budget, used, "your institution")?;
+    }
+    let Some(group) = group else {
+        return Ok(());
+    };
+    let budget = groups::by_id(&db, group).await?.and_then(|g| g.core_budget);
+    if let Some(budget) = budget {
+        let used =
+            accounting::used_this_month(&db, tenant.as_uuid(), Some(group.as_uuid())).await?;
+        refuse_past(budget, used, "the group")?;
+    }
+    Ok(())
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn refuse_past(budget: i64, used: i64, whose: &str) -> Result<(), ApiError> {
+    if used < budget {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        Code::QuotaExceeded,
+        format!(
+            "{whose}'s core-hour budget for this month is used up ({:.2} of {:.2} core hours)",
+            used as f64 / 3600.0,
+            budget as f64 / 3600.0
+        ),
+    ))
 }
 
 fn suggested(descriptor: &Descriptor, key: &str) -> Option<u64> {

@@ -33,8 +33,8 @@ pub async fn visible(scope: &Scope<'_>, id: TenantId) -> Result<TenantRow, ApiEr
         .ok_or_else(|| ApiError::not_found("tenant"))
 }
 
-/// Runs an administrative command on a tenant: platform admins for suspension and the
-/// storage quota, tenant admins (of that tenant) for the rest.
+/// Runs an administrative command on a tenant: platform admins for suspension, the
+/// storage quota and the core-hour budget, tenant admins (of that tenant) for the rest.
 pub async fn change(
     scope: &Scope<'_>,
     id: &str,
@@ -45,7 +45,8 @@ pub async fn change(
     match command {
         TenantCommand::Suspend { .. }
         | TenantCommand::Reactivate
-        | TenantCommand::SetStorageQuota(_) => {
+        | TenantCommand::SetStorageQuota(_)
+        | TenantCommand::SetCoreBudget(_) => {
             scope.caller.check(|a| a.require_platform_admin())?;
         }
         _ => scope.caller.check(|a| a.require_tenant_admin(id))?,

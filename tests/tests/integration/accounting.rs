@@ -195,3 +195,114 @@ async fn reports_are_for_administrators_of_their_tenants_and_bad_ranges_are_refu
     assert_eq!(body["error"]["code"], "INVALID_INPUT");
     assert_eq!(csv(ann.clone(), "2025-12-01T00:00:00Z").await.status(), 403);
 }
+
+#[tokio::test]
+async fn core_hour_budgets_refuse_submissions_once_used_up() {
+    let app = TestApp::spawn().await;
+    let (admin, ann, _) = setup(&app, "uni").await;
+    app.tenant("ops").await;
+    let (_, root) = app
+        .member("ops", "root@ops.org", &[Role::PlatformAdmin])
+        .await;
+    let shell = shell_app(&app, &admin).await;
+    let group = app
+        .ok(
+            &admin,
+            "mutation { createGroup(name: \"Lab\") { id } }",
+            json!({}),
+        )
+        .await["createGroup"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ann_id = app.ok(&ann, "{ me { id } }", json!({})).await["me"]["id"].clone();
+    app.ok(
+        &admin,
+        "mutation($g: ID!, $m: ID!) { addGroupMember(groupId: $g, memberId: $m, role: MANAGER) { id } }",
+        json!({"g": group, "m": ann_id}),
+    )
+    .await;
+
+    // a group's budget: its managers may not set it, tenant admins may
+    let set_group = "mutation($g: ID!, $h: Float) { setGroupCoreHourBudget(id: $g, hours: $h) { coreHourBudget coreHoursUsedThisMonth } }";
+    let tiny = json!({"g": group, "h": 1.0 / 3600.0}); // one core second
+    assert_eq!(
+        app.code(Some(&ann), set_group, tiny.clone()).await,
+        "FORBIDDEN"
+    );
+    assert_eq!(
+        app.code(Some(&admin), set_group, json!({"g": group, "h": -1.0}))
+            .await,
+        "INVALID_INPUT"
+    );
+    app.ok(&admin, set_group, tiny).await;
+
+    let run = |group: Option<&str>| {
+        let mut input = json!({"applicationId": shell, "parameters": {"script": "sleep 1"}});
+        if let Some(g) = group {
+            input["groupId"] = json!(g);
+        }
+        input
+    };
+    let first = submit(&app, &ann, run(Some(&group))).await;
+    let id = first["id"].as_str().unwrap();
+    wait_until(&app, &ann, id, 120, |j| j["state"] == "SUCCEEDED").await;
+    wait_for_attempts(&app, &admin, 1).await;
+
+    let query = "mutation($i: SubmitJobInput!) { submitJob(input: $i) { id } }";
+    let events = app.event_count().await;
+    let body = app
+        .gql(Some(&ann), query, json!({"i": run(Some(&group))}))
+        .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "QUOTA_EXCEEDED",
+        "{body}"
+    );
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("the group's core-hour budget"),
+        "{body}"
+    );
+    assert_eq!(app.event_count().await, events, "nothing recorded");
+    // outside the group the member may still run
+    app.ok(&ann, query, json!({"i": run(None)})).await;
+    let used = app
+        .ok(
+            &admin,
+            "query($g: ID!) { group(id: $g) { coreHourBudget coreHoursUsedThisMonth } }",
+            json!({"g": group}),
+        )
+        .await;
+    assert!(
+        used["group"]["coreHoursUsedThisMonth"].as_f64().unwrap() > 0.0001,
+        "{used}"
+    );
+
+    // the tenant's budget: platform admins set it, and it holds for every job of the tenant
+    let tenant = app.ok(&ann, "{ me { tenant { id } } }", json!({})).await["me"]["tenant"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let set_tenant = "mutation($t: ID!, $h: Float) { setTenantCoreHourBudget(id: $t, hours: $h) { coreHourBudget } }";
+    assert_eq!(
+        app.code(
+            Some(&admin),
+            set_tenant,
+            json!({"t": tenant, "h": 1.0 / 3600.0})
+        )
+        .await,
+        "FORBIDDEN"
+    );
+    app.ok(&root, set_tenant, json!({"t": tenant, "h": 1.0 / 3600.0}))
+        .await;
+    assert_eq!(
+        app.code(Some(&ann), query, json!({"i": run(None)})).await,
+        "QUOTA_EXCEEDED"
+    );
+    // lifted: jobs run again
+    app.ok(&root, set_tenant, json!({"t": tenant, "h": null}))
+        .await;
+    app.ok(&ann, query, json!({"i": run(None)})).await;
+}

@@ -14,6 +14,8 @@ struct GroupState {
     tenant_id: TenantId,
     name: DisplayName,
     members: BTreeMap<MemberId, GroupRole>,
+    #[serde(default)]
+    core_budget: Option<u64>,
 }
 
 /// A set of members of one tenant. Grows with its membership, so it is snapshotted.
@@ -48,6 +50,10 @@ fn change(state: &GroupState, command: GroupCommand) -> Result<Vec<GroupEvent>, 
             Some(_) => vec![GroupEvent::GroupMemberRoleChanged { member_id, role }],
             None => vec![GroupEvent::GroupMemberAdded { member_id, role }],
         },
+        GroupCommand::SetCoreBudget(seconds) if seconds == state.core_budget => vec![],
+        GroupCommand::SetCoreBudget(seconds) => vec![GroupEvent::GroupCoreBudgetSet {
+            core_seconds_per_month: seconds,
+        }],
         GroupCommand::RemoveMember { member_id } => {
             if !state.members.contains_key(&member_id) {
                 return Err(GroupError::NotAMember);
@@ -80,6 +86,7 @@ impl Aggregate for Group {
                 tenant_id,
                 name,
                 members: BTreeMap::new(),
+                core_budget: None,
             });
             return;
         }
@@ -96,6 +103,9 @@ impl Aggregate for Group {
             GroupEvent::GroupMemberRemoved { member_id } => {
                 state.members.remove(&member_id);
             }
+            GroupEvent::GroupCoreBudgetSet {
+                core_seconds_per_month,
+            } => state.core_budget = core_seconds_per_month,
         }
     }
 }

@@ -19,4 +19,6 @@ pub enum GroupCommand {
     RemoveMember {
         member_id: MemberId,
     },
+    /// Core seconds the group's jobs may use per calendar month (UTC) (None: no limit).
+    SetCoreBudget(Option<u64>),
 }

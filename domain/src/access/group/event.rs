@@ -25,6 +25,9 @@ pub enum GroupEvent {
     GroupMemberRemoved {
         member_id: MemberId,
     },
+    GroupCoreBudgetSet {
+        core_seconds_per_month: Option<u64>,
+    },
 }
 
 impl DomainEvent for GroupEvent {
@@ -35,6 +38,7 @@ impl DomainEvent for GroupEvent {
             Self::GroupMemberAdded { .. } => "GroupMemberAdded",
             Self::GroupMemberRoleChanged { .. } => "GroupMemberRoleChanged",
             Self::GroupMemberRemoved { .. } => "GroupMemberRemoved",
+            Self::GroupCoreBudgetSet { .. } => "GroupCoreBudgetSet",
         }
         .to_owned()
     }
