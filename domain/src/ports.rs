@@ -222,6 +222,51 @@ pub trait UnsubscribeTokens: Send + Sync {
     async fn verify(&self, token: &str) -> Option<(TenantId, MemberId, NotificationKind)>;
 }
 
+/// What a member asks a hospital's DICOMweb server for (QIDO-RS), to pick a study to
+/// import. Credentials are used for this request only.
+#[derive(Debug, Clone, Default)]
+pub struct StudySearch {
+    /// The DICOMweb root, such as `https://pacs.example.org/dicom-web`.
+    pub base_url: String,
+    pub patient_id: Option<String>,
+    pub accession_number: Option<String>,
+    /// A date or range as QIDO-RS takes it (`20260101-20260131`).
+    pub study_date: Option<String>,
+    pub modality: Option<String>,
+    pub limit: u32,
+    pub bearer_token: Option<String>,
+    pub basic: Option<(String, String)>,
+}
+
+/// A study the server lists: what identifies it for the import, and what tells studies
+/// apart for people. Patient attributes are left out on purpose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StudyFound {
+    pub study_instance_uid: String,
+    pub study_date: Option<String>,
+    pub modalities: Vec<String>,
+    pub description: Option<String>,
+    pub series: Option<u32>,
+    pub instances: Option<u32>,
+}
+
+/// Why a search gave nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SearchFailed {
+    /// The address is not one Medgrid may reach (SSRF guard): INVALID_INPUT.
+    #[error("url: {0}")]
+    Refused(String),
+    /// The server could not be asked, or answered an error.
+    #[error("the DICOMweb server: {0}")]
+    Server(String),
+}
+
+/// Searches hospital DICOMweb servers (QIDO-RS), through the outbound guard.
+#[async_trait]
+pub trait DicomDirectory: Send + Sync {
+    async fn search_studies(&self, search: StudySearch) -> Result<Vec<StudyFound>, SearchFailed>;
+}
+
 /// Why Medgrid will not fetch from an address (said to the caller as INVALID_INPUT).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]

@@ -5,6 +5,7 @@ use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use medgrid_domain::ids::NodeId;
+use medgrid_domain::ports::StudySearch;
 use medgrid_projections::imports::ImportRow;
 
 use crate::space_types::SpaceNode;
@@ -126,6 +127,67 @@ impl ImportQuery {
     async fn import(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Import> {
         Ok(Import(imports::visible(&scope(ctx)?, &id).await?))
     }
+
+    /// Studies a hospital's DICOMweb server lists (QIDO-RS), to pick one for
+    /// `importFromDicomWeb`. The server's address is checked like an import's; patient
+    /// attributes are not returned, and nothing of the search is kept.
+    async fn dicom_web_studies(
+        &self,
+        ctx: &Context<'_>,
+        input: DicomWebSearchInput,
+    ) -> async_graphql::Result<Vec<DicomWebStudy>> {
+        let search = StudySearch {
+            base_url: input.url,
+            patient_id: input.patient_id,
+            accession_number: input.accession_number,
+            study_date: input.study_date,
+            modality: input.modality,
+            limit: input.limit.unwrap_or(50),
+            bearer_token: input.bearer_token,
+            basic: input.username.zip(input.password),
+        };
+        let found = imports::search_studies(&scope(ctx)?, search).await?;
+        Ok(found
+            .into_iter()
+            .map(|s| DicomWebStudy {
+                study_instance_uid: s.study_instance_uid,
+                study_date: s.study_date,
+                modalities: s.modalities,
+                description: s.description,
+                series: s.series,
+                instances: s.instances,
+            })
+            .collect())
+    }
+}
+
+/// What to look for on a DICOMweb server (all optional but the URL; credentials are used
+/// for this request only).
+#[derive(InputObject)]
+pub struct DicomWebSearchInput {
+    /// The DICOMweb root, e.g. `https://pacs.example.org/dicom-web`.
+    url: String,
+    patient_id: Option<String>,
+    accession_number: Option<String>,
+    /// A date or range as QIDO-RS takes it: `20260101` or `20260101-20260131`.
+    study_date: Option<String>,
+    modality: Option<String>,
+    /// At most this many studies (1–200; 50 when not given).
+    limit: Option<u32>,
+    bearer_token: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+}
+
+/// A study found on a DICOMweb server.
+#[derive(SimpleObject)]
+pub struct DicomWebStudy {
+    study_instance_uid: String,
+    study_date: Option<String>,
+    modalities: Vec<String>,
+    description: Option<String>,
+    series: Option<u32>,
+    instances: Option<u32>,
 }
 
 #[derive(InputObject)]

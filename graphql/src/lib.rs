@@ -68,6 +68,8 @@ pub struct Services {
     pub files: Arc<dyn medgrid_domain::ports::JobFiles>,
     /// The SSRF guard of imports (checked when an import is asked for).
     pub outbound: Arc<dyn medgrid_domain::ports::OutboundGuard>,
+    /// QIDO-RS searches of hospital DICOMweb servers (through the same guard).
+    pub dicom: Arc<dyn medgrid_domain::ports::DicomDirectory>,
     /// Bumped when in-process processors apply events (wakes subscriptions early).
     pub progress: watch::Receiver<u64>,
 }

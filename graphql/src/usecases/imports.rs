@@ -10,6 +10,7 @@ use medgrid_domain::ids::{ImportId, MemberId, NodeId, SpaceId, TenantId};
 use medgrid_domain::imports::{
     DicomWebAuthKind, ImportCommand, ImportSource, NewImport, SealedRequest,
 };
+use medgrid_domain::ports::{StudyFound, StudySearch};
 use medgrid_projections::imports::{self, ImportRow};
 use medgrid_projections::page::{Page, PageRequest};
 use rand::RngCore;
@@ -50,6 +51,21 @@ async fn guard(scope: &Scope<'_>, url: &str, what: &str) -> Result<(), ApiError>
         .check_url(url)
         .await
         .map_err(|refused| ApiError::invalid(format!("{what}: {refused}")))
+}
+
+/// Searches a hospital's DICOMweb server for studies (members only; the guard checks the
+/// address, as for an import).
+pub async fn search_studies(
+    scope: &Scope<'_>,
+    search: StudySearch,
+) -> Result<Vec<StudyFound>, ApiError> {
+    actor(scope)?;
+    scope
+        .svc
+        .dicom
+        .search_studies(search)
+        .await
+        .map_err(|e| ApiError::invalid(e.to_string()))
 }
 
 /// Records the request: the sealed part first (keyed by the new import), then the event.

@@ -3,6 +3,7 @@
 //! through before Medgrid stores it.
 
 pub mod deid;
+pub mod directory;
 mod multipart;
 pub mod profile;
 pub mod web;

@@ -16,6 +16,7 @@ use medgrid_graphql::{Limits, MedgridSchema, Services};
 use medgrid_infra::blobs::{BlobStore, LocalBlobs};
 use medgrid_infra::config::Config;
 use medgrid_infra::contents::Contents;
+use medgrid_infra::dicom::directory::GuardedDirectory;
 use medgrid_infra::imports::Guard;
 use medgrid_infra::jobfiles::JobArea;
 use medgrid_infra::jobtokens::SignedJobTokens;
@@ -119,6 +120,9 @@ impl Core {
             unsubscribe: Arc::new(SignedUnsubscribeTokens::new(pool)),
             sealed: Arc::new(SealedSecrets::new(pool)),
             outbound: Arc::new(guard.clone()),
+            dicom: Arc::new(GuardedDirectory {
+                guard: guard.clone(),
+            }),
             progress: progress_rx,
         };
         let contents = Contents::new(pool.clone(), blob_store(config)?);

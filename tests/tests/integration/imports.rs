@@ -608,3 +608,63 @@ async fn a_dicomweb_study_is_stored_deidentified_under_its_new_uids() {
         "INVALID_INPUT"
     );
 }
+
+#[tokio::test]
+async fn members_search_a_dicomweb_server_for_the_study_to_import() {
+    let app = TestApp::spawn().await;
+    app.tenant("lab").await;
+    let (_, ada) = app.member("lab", "ada@lab.org", &[]).await;
+    let study = Study::new();
+    study.upload().await;
+    let q = "query($i: DicomWebSearchInput!) { dicomWebStudies(input: $i) {
+        studyInstanceUid studyDate modalities description series instances } }";
+    let url = format!("{}/dicom-web", orthanc());
+    let found = app
+        .ok(
+            &ada,
+            q,
+            json!({"i": {"url": url, "patientId": study.patient_id}}),
+        )
+        .await["dicomWebStudies"]
+        .clone();
+    let found = found.as_array().unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["studyInstanceUid"], study.study);
+    assert_eq!(found[0]["series"], 2);
+    assert_eq!(found[0]["instances"], 3);
+    // nothing about the patient comes back
+    let text = serde_json::to_string(&found).unwrap();
+    assert!(!text.contains(&study.patient_id), "{text}");
+    let none = app
+        .ok(
+            &ada,
+            q,
+            json!({"i": {"url": url, "patientId": "NOBODY-HERE"}}),
+        )
+        .await;
+    assert_eq!(none["dicomWebStudies"], json!([]));
+    assert_eq!(
+        app.code(None, q, json!({"i": {"url": url}})).await,
+        "UNAUTHENTICATED"
+    );
+
+    // the guard holds for searches too
+    let mut config = test_config();
+    config.import_allow_private = false;
+    let guarded = TestApp::spawn_with(config).await;
+    guarded.tenant("lab").await;
+    let (_, bea) = guarded.member("lab", "bea@lab.org", &[]).await;
+    for url in [
+        format!("{}/dicom-web", orthanc()),
+        "http://169.254.169.254/dicom-web".to_owned(),
+        "file:///etc/passwd".to_owned(),
+    ] {
+        assert_eq!(
+            guarded
+                .code(Some(&bea), q, json!({"i": {"url": url}}))
+                .await,
+            "INVALID_INPUT",
+            "{url}"
+        );
+    }
+}
