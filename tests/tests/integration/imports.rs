@@ -2,6 +2,7 @@
 //! under an S3 prefix (Garage), a DICOMweb study (Orthanc) de-identified on the way; the
 //! SSRF guard, quotas, cancelling, and who sees an import.
 
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -35,14 +36,47 @@ fn hex(bytes: &[u8]) -> String {
 
 /// A file server on 127.0.0.1: `/files/scan.nii` (1 KiB), `/big` (64 KiB), `/named`
 /// (a Content-Disposition name), `/slow` (a body that takes 30 s), `/to?u=URL` (a redirect).
+/// `/slow` bodies being sent now: a body's guard counts it until the body is dropped
+/// (sent whole, or the client hung up). Only one test asks for `/slow`.
+static SLOW_OPEN: AtomicI32 = AtomicI32::new(0);
+
+struct Open;
+
+impl Open {
+    fn new() -> Self {
+        SLOW_OPEN.fetch_add(1, Ordering::SeqCst);
+        Self
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        SLOW_OPEN.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Waits (bounded) until `n` `/slow` bodies are being sent.
+async fn wait_for_slow_bodies(n: i32) {
+    for _ in 0..100 {
+        if SLOW_OPEN.load(Ordering::SeqCst) == n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "expected {n} /slow bodies, {} are open",
+        SLOW_OPEN.load(Ordering::SeqCst)
+    );
+}
+
 async fn source_server() -> String {
     async fn slow() -> Response {
-        let chunks = futures::stream::unfold(0u32, |n| async move {
+        let chunks = futures::stream::unfold((0u32, Open::new()), |(n, open)| async move {
             if n >= 300 {
                 return None;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
-            Some((Ok::<_, std::io::Error>(vec![7u8; 1024]), n + 1))
+            Some((Ok::<_, std::io::Error>(vec![7u8; 1024]), (n + 1, open)))
         });
         Body::from_stream(chunks).into_response()
     }
@@ -382,12 +416,12 @@ async fn a_cancelled_import_stops_and_keeps_nothing_half_done() {
     let asked = import_url(&app, &ada, &folder, &format!("{server}/slow")).await;
     let id = asked["id"].as_str().unwrap().to_owned();
     wait_for(&app, &ada, &id, &["RUNNING"]).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_for_slow_bodies(1).await; // the transfer is under way
     let q = format!("mutation($id: ID!) {{ cancelImport(id: $id) {{ {IMPORT_FIELDS} }} }}");
     let cancelled = app.ok(&ada, &q, json!({"id": id})).await["cancelImport"].clone();
     assert_eq!(cancelled["state"], "CANCELLED");
-    // the transfer breaks off within a second or so; nothing of it stays
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // the transfer breaks off (long before the body's 30 s); nothing of it stays
+    wait_for_slow_bodies(0).await;
     assert_eq!(import(&app, &ada, &id).await["state"], "CANCELLED");
     assert!(listing(&app, &ada, "/home").await.is_empty());
     wait_for_blobs(&app, 0).await;
