@@ -17,7 +17,7 @@ use medgrid_domain::spaces::{Blob, NodeName, SpaceCommand, SpaceOwner, guess_med
 use medgrid_infra::contents::Contents;
 use medgrid_infra::jobfiles::JobArea;
 use medgrid_projections::jobs::{self, JobRow};
-use medgrid_projections::runner::{self, ProjectionError};
+use medgrid_projections::runner::ProjectionError;
 use medgrid_projections::{Reader, spaces};
 use sqlx::PgPool;
 use tokio::sync::watch;
@@ -242,35 +242,11 @@ impl Archiver {
     }
 
     /// Runs rounds while this process holds the archiver lease, until `shutdown`.
-    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
-        while !*shutdown.borrow() {
-            if let Err(e) = self.run_leased(&mut shutdown).await {
-                runner::pause_after_failure("archiver", &e, &mut shutdown).await;
-            }
-        }
-    }
-
-    async fn run_leased(
-        &self,
-        shutdown: &mut watch::Receiver<bool>,
-    ) -> Result<(), ProjectionError> {
-        let Some(mut lease) = runner::wait_for_lease(&self.pool, "archiver", shutdown).await?
-        else {
-            return Ok(());
-        };
-        let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
-        listener.listen("medgrid_events").await?;
-        loop {
-            lease.check().await?;
-            let settled = self.round().await?;
-            let wait = if settled > 0 {
-                Duration::from_millis(50)
-            } else {
-                self.every
-            };
-            if !runner::wait_for_events(&mut listener, &["Job"], wait, shutdown).await? {
-                return Ok(());
-            }
-        }
+    pub async fn run(self: Arc<Self>, shutdown: watch::Receiver<bool>) {
+        let every = self.every;
+        crate::rounds::run(&self.pool, "archiver", &["Job"], every, shutdown, || {
+            self.round()
+        })
+        .await;
     }
 }

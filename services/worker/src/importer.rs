@@ -30,7 +30,7 @@ use medgrid_infra::imports::Guard;
 use medgrid_infra::imports::http::{self, FetchError};
 use medgrid_infra::imports::s3::S3Source;
 use medgrid_projections::imports::{self, ImportRow};
-use medgrid_projections::runner::{self, ProjectionError};
+use medgrid_projections::runner::ProjectionError;
 use medgrid_projections::{Reader, spaces};
 use sqlx::PgPool;
 use tokio::io::{AsyncRead, ReadBuf};
@@ -657,36 +657,12 @@ impl Importer {
     }
 
     /// Runs rounds while this process holds the importer lease, until `shutdown`.
-    pub async fn run_processor(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
-        while !*shutdown.borrow() {
-            if let Err(e) = self.run_leased(&mut shutdown).await {
-                runner::pause_after_failure("importer", &e, &mut shutdown).await;
-            }
-        }
-    }
-
-    async fn run_leased(
-        &self,
-        shutdown: &mut watch::Receiver<bool>,
-    ) -> Result<(), ProjectionError> {
-        let Some(mut lease) = runner::wait_for_lease(&self.pool, "importer", shutdown).await?
-        else {
-            return Ok(());
-        };
-        let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
-        listener.listen("medgrid_events").await?;
-        loop {
-            lease.check().await?;
-            let settled = self.round().await?;
-            let wait = if settled > 0 {
-                Duration::from_millis(50)
-            } else {
-                self.every
-            };
-            if !runner::wait_for_events(&mut listener, &["Import"], wait, shutdown).await? {
-                return Ok(());
-            }
-        }
+    pub async fn run_processor(self: Arc<Self>, shutdown: watch::Receiver<bool>) {
+        let every = self.every;
+        crate::rounds::run(&self.pool, "importer", &["Import"], every, shutdown, || {
+            self.round()
+        })
+        .await;
     }
 }
 

@@ -6,6 +6,7 @@ pub mod archiver;
 pub mod dispatcher;
 pub mod housekeeping;
 pub mod importer;
+mod rounds;
 
 use std::sync::Arc;
 
