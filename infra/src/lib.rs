@@ -1,5 +1,5 @@
 //! Medgrid's infrastructure: configuration, database and migrations, the embedded
-//! PostgreSQL cluster, the event store, secrets and telemetry.
+//! PostgreSQL cluster, the event store, secrets, outgoing mail and telemetry.
 
 pub mod blobs;
 pub mod config;
@@ -11,6 +11,7 @@ pub mod executor;
 pub mod imports;
 pub mod jobfiles;
 pub mod jobtokens;
+pub mod mail;
 pub mod oidc;
 pub mod s3;
 pub mod sealed;
