@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used)] // test support: a failed unwrap is a failed test
 
 pub mod oidc;
+pub mod smtp;
 
 use std::collections::BTreeSet;
 use std::str::FromStr;
