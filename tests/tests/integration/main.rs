@@ -16,6 +16,7 @@ mod introspection;
 mod isolation;
 mod job_files;
 mod jobs;
+mod mail;
 mod notifications;
 mod processors;
 mod resumable;
