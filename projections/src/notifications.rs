@@ -5,7 +5,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use medgrid_domain::ids::{MemberId, TenantId};
 use medgrid_domain::notify::{
-    Delivery, NotificationKind, NotificationPreferencesEvent, Preferences, TimeZoneName, Weekday,
+    Delivery, Effective, NotificationKind, NotificationPreferencesEvent, Preferences, TimeZoneName,
+    Weekday, effective,
 };
 use serde_json::Value;
 use sqlx::{FromRow, PgConnection};
@@ -132,4 +133,27 @@ pub async fn of_tenant(
     .bind(tenant.as_uuid())
     .optional(db)
     .await
+}
+
+/// What applies to a member (their choice, else their tenant's, else built in), read on
+/// any connection: the notifier reads it inside its own transaction.
+pub async fn effective_on(
+    db: &mut PgConnection,
+    tenant: Uuid,
+    member: Uuid,
+) -> Result<Effective, sqlx::Error> {
+    let rows: Vec<PreferencesRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM notification_preferences
+          WHERE tenant_id = $1 AND (member_id = $2 OR member_id IS NULL)"
+    ))
+    .bind(tenant)
+    .bind(member)
+    .fetch_all(db)
+    .await?;
+    let of = |own: bool| {
+        rows.iter()
+            .find(|r| r.member_id.is_some() == own)
+            .map(PreferencesRow::preferences)
+    };
+    Ok(effective(of(true).as_ref(), of(false).as_ref()))
 }

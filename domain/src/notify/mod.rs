@@ -6,6 +6,7 @@ mod command;
 mod effective;
 mod error;
 mod event;
+mod schedule;
 
 pub use aggregate::NotificationPreferences;
 pub use command::{NotificationPreferencesCommand, PreferenceChange};
@@ -15,3 +16,4 @@ pub use event::{
     Delivery, NotificationKind, NotificationPreferencesEvent, Preferences, PreferencesOwner,
     TimeZoneName, Weekday,
 };
+pub use schedule::next_digest;
