@@ -91,6 +91,31 @@ pub struct Config {
     pub s3_path_style: bool,
     /// Keys start with this (several installations may share a bucket).
     pub s3_prefix: String,
+    /// The SMTP server mail goes through, e.g. `smtp://relay.example.org:587?tls=required`
+    /// (STARTTLS), `smtps://user:password@mail.example.org:465` (implicit TLS),
+    /// `smtp://127.0.0.1:2525` (plain, local relays); without it, mails are written to
+    /// `mail_outbox_dir`.
+    pub smtp_url: Option<SecretString>,
+    /// A PEM file of certificate authorities the SMTP server's certificate may also be
+    /// signed by (a private CA), besides the usual public ones.
+    pub smtp_ca_file: Option<PathBuf>,
+    /// One SMTP exchange may take this long before it counts as an outage.
+    pub smtp_timeout_seconds: u64,
+    /// The From of every mail.
+    pub mail_from: String,
+    /// Without `smtp_url`, each mail is written here as a `.eml` file; default
+    /// `<data_dir>/mail`.
+    pub mail_outbox_dir: Option<PathBuf>,
+    /// An immediate mail waits this long for more news to join it.
+    pub mail_delay_ms: u64,
+    /// At most one immediate mail per member per this many seconds (a burst is one mail).
+    pub mail_window_seconds: u64,
+    /// The longest pause between two tries of a mail the SMTP server did not take.
+    pub mail_retry_max_seconds: u64,
+    /// Digests, nearly full quotas and old mails are looked at this often.
+    pub mail_scan_interval_ms: u64,
+    /// Mails (and what they told) are kept this many days after they were sent.
+    pub mail_retention_days: u64,
 }
 
 #[derive(Serialize)]
@@ -123,6 +148,13 @@ struct Defaults {
     s3_region: String,
     s3_path_style: bool,
     s3_prefix: String,
+    smtp_timeout_seconds: u64,
+    mail_from: String,
+    mail_delay_ms: u64,
+    mail_window_seconds: u64,
+    mail_retry_max_seconds: u64,
+    mail_scan_interval_ms: u64,
+    mail_retention_days: u64,
 }
 
 impl Default for Defaults {
@@ -156,6 +188,13 @@ impl Default for Defaults {
             s3_region: "us-east-1".to_owned(),
             s3_path_style: true,
             s3_prefix: String::new(),
+            smtp_timeout_seconds: 30,
+            mail_from: "Medgrid <medgrid@localhost>".to_owned(),
+            mail_delay_ms: 10_000,
+            mail_window_seconds: 60,
+            mail_retry_max_seconds: 600,
+            mail_scan_interval_ms: 60_000,
+            mail_retention_days: 30,
         }
     }
 }
@@ -227,6 +266,13 @@ impl Config {
 
     pub fn blob_sweep_interval(&self) -> Duration {
         Duration::from_millis(self.blob_sweep_interval_ms)
+    }
+
+    /// Where mails go without an SMTP server.
+    pub fn mail_outbox_dir(&self) -> PathBuf {
+        self.mail_outbox_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("mail"))
     }
 
     pub fn poll_interval(&self) -> Duration {

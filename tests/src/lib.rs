@@ -178,6 +178,15 @@ impl TestApp {
         }
     }
 
+    /// Stops this app's processors and starts them again (a worker restart); the server
+    /// keeps running.
+    pub async fn restart_worker(&mut self) {
+        if let Some(worker) = self.worker.take() {
+            worker.stop().await;
+        }
+        self.worker = Some(self.core.worker(&self.config));
+    }
+
     /// The console operator's use-case scope.
     pub fn operator(&self) -> Scope<'_> {
         Scope::operator(&self.core.services)

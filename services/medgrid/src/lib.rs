@@ -7,6 +7,7 @@ pub mod database;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use medgrid_api::limits::{Budgets, RateLimits};
@@ -20,6 +21,7 @@ use medgrid_infra::dicom::directory::GuardedDirectory;
 use medgrid_infra::imports::Guard;
 use medgrid_infra::jobfiles::JobArea;
 use medgrid_infra::jobtokens::SignedJobTokens;
+use medgrid_infra::mail::{self, MailSettings, MailTransport, SmtpSettings};
 use medgrid_infra::oidc::{KeyPolicy, ProviderKeys};
 use medgrid_infra::s3::{S3Blobs, S3Settings};
 use medgrid_infra::sealed::SealedSecrets;
@@ -34,6 +36,7 @@ use medgrid_worker::archiver::Archiver;
 use medgrid_worker::dispatcher::{Delegation, Dispatcher, DispatcherConfig};
 use medgrid_worker::housekeeping::Housekeeping;
 use medgrid_worker::importer::Importer;
+use medgrid_worker::notify::{Mailer, MailerConfig};
 use medgrid_worker::{Processors, Worker};
 use sqlx::PgPool;
 use tokio::sync::watch;
@@ -45,6 +48,14 @@ pub fn projection_names() -> Vec<&'static str> {
         .iter()
         .map(|p| p.name())
         .collect()
+}
+
+/// Where browsers (and running jobs) reach this installation.
+fn public_url(config: &Config) -> String {
+    config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", config.listen))
 }
 
 /// The use-case services over one database.
@@ -60,6 +71,8 @@ pub struct Core {
     pub uploads: Uploads,
     /// The SSRF guard of imports (it learns the listen address when the server binds).
     pub guard: Guard,
+    /// Where mails go: the SMTP server, or the outbox directory.
+    pub mail: Arc<dyn MailTransport>,
 }
 
 /// Where file contents live: the S3 bucket when one is configured, else a directory in
@@ -83,6 +96,20 @@ pub fn blob_store(config: &Config) -> anyhow::Result<Arc<dyn BlobStore>> {
         path_style: config.s3_path_style,
         prefix: config.s3_prefix.clone(),
     })))
+}
+
+/// Where mails go: the SMTP server when one is configured, else `.eml` files in the
+/// outbox directory (the embedded default).
+pub fn mail_transport(config: &Config) -> anyhow::Result<Arc<dyn MailTransport>> {
+    let settings = match &config.smtp_url {
+        Some(url) => MailSettings::Smtp(SmtpSettings {
+            url: url.clone(),
+            ca_file: config.smtp_ca_file.clone(),
+            timeout: Duration::from_secs(config.smtp_timeout_seconds),
+        }),
+        None => MailSettings::Outbox(config.mail_outbox_dir()),
+    };
+    Ok(mail::transport(&settings)?)
 }
 
 /// An absolute form of `path` (relative paths are taken from the current directory), so
@@ -139,6 +166,7 @@ impl Core {
             contents,
             uploads,
             guard,
+            mail: mail_transport(config)?,
         })
     }
 
@@ -173,6 +201,7 @@ impl Core {
                 dispatcher,
                 archiver: config.dispatcher.then(|| Arc::new(self.archiver(config))),
                 importer: config.dispatcher.then(|| Arc::new(self.importer(config))),
+                mailer: Some(Arc::new(self.mailer(config))),
                 housekeeping: Some(Housekeeping {
                     pool: self.services.pool.clone(),
                     bus: self.services.bus.clone(),
@@ -196,6 +225,26 @@ impl Core {
         }
     }
 
+    /// Mails about jobs, tickets, shares and quotas; runs in every worker (one at a time,
+    /// by lease).
+    pub fn mailer(&self, config: &Config) -> Mailer {
+        Mailer::new(
+            self.services.pool.clone(),
+            self.mail.clone(),
+            self.services.unsubscribe.clone(),
+            MailerConfig {
+                from: config.mail_from.clone(),
+                public_url: public_url(config),
+                delay: Duration::from_millis(config.mail_delay_ms),
+                window: Duration::from_secs(config.mail_window_seconds),
+                retry_max: Duration::from_secs(config.mail_retry_max_seconds),
+                scan_every: Duration::from_millis(config.mail_scan_interval_ms),
+                retention: Duration::from_secs(config.mail_retention_days * 86_400),
+                every: config.poll_interval(),
+            },
+        )
+    }
+
     /// Imports into spaces; runs where the dispatcher runs.
     pub fn importer(&self, config: &Config) -> Importer {
         Importer {
@@ -206,7 +255,7 @@ impl Core {
             guard: self.guard.clone(),
             max_bytes: config.upload_max_bytes,
             every: config.dispatch_interval(),
-            backoff: std::time::Duration::from_secs(1),
+            backoff: Duration::from_secs(1),
         }
     }
 
@@ -228,10 +277,7 @@ impl Core {
         );
         let delegation = Delegation {
             tokens: self.services.job_tokens.clone(),
-            url: config
-                .public_url
-                .clone()
-                .unwrap_or_else(|| format!("http://{}", config.listen)),
+            url: public_url(config),
         };
         Dispatcher::new(
             pool.clone(),

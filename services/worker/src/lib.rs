@@ -1,11 +1,12 @@
 //! Background processors: the read-model projections and the dispatcher, each with its
 //! own lease; the archiver (job outputs into their owners' homes); the housekeeping of
-//! spaces (trash retention, unused contents); later the notifier.
+//! spaces (trash retention, unused contents); the notifier and the mailer (`notify`).
 
 pub mod archiver;
 pub mod dispatcher;
 pub mod housekeeping;
 pub mod importer;
+pub mod notify;
 mod rounds;
 
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use dispatcher::{Dispatcher, DispatcherConfig};
 use housekeeping::Housekeeping;
 use importer::Importer;
 use medgrid_projections::runner::{self, RunnerConfig};
+use notify::{Mailer, Notifier};
 use sqlx::PgPool;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -26,6 +28,8 @@ pub struct Processors {
     pub archiver: Option<Arc<Archiver>>,
     pub housekeeping: Option<Housekeeping>,
     pub importer: Option<Arc<Importer>>,
+    /// The notifier and the mailer, which sends what it writes.
+    pub mailer: Option<Arc<Mailer>>,
 }
 
 /// The running processors of this process.
@@ -48,6 +52,7 @@ impl Worker {
             archiver,
             housekeeping,
             importer,
+            mailer,
         } = processors;
         let (shutdown, stop) = watch::channel(false);
         let mut tasks: Vec<JoinHandle<()>> = medgrid_projections::all()
@@ -74,6 +79,16 @@ impl Worker {
         }
         if let Some(importer) = importer {
             tasks.push(tokio::spawn(importer.run_processor(stop.clone())));
+        }
+        if let Some(mailer) = mailer {
+            tasks.push(tokio::spawn(runner::run(
+                pool.clone(),
+                Arc::new(Notifier),
+                config.clone(),
+                progress.clone(),
+                stop.clone(),
+            )));
+            tasks.push(tokio::spawn(mailer.run(stop.clone())));
         }
         if let Some(chores) = housekeeping {
             tasks.push(tokio::spawn(chores.run(stop)));

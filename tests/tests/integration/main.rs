@@ -18,6 +18,7 @@ mod job_files;
 mod jobs;
 mod mail;
 mod notifications;
+mod notify;
 mod processors;
 mod resumable;
 mod rls;

@@ -32,8 +32,9 @@ async fn wait_for_locks(pool: &PgPool, n: i64) {
 #[tokio::test]
 async fn one_process_runs_each_processor_and_another_takes_over() {
     let mut app = TestApp::spawn().await;
-    // every projection, the dispatcher, the archiver and the importer
-    let projections = medgrid_projections::all().len() as i64 + 3;
+    // every projection, the dispatcher, the archiver, the importer, the notifier and
+    // the mailer
+    let projections = medgrid_projections::all().len() as i64 + 5;
     wait_for_locks(app.pool(), projections).await;
 
     // a second "process" on the same database: its processors find the leases taken
