@@ -131,6 +131,15 @@ pub enum MailSetupError {
     BadCa { path: PathBuf, reason: String },
     #[error("SMTP TLS settings: {0}")]
     Tls(String),
+    #[error("the mail sender {0:?} is not an address such as \"Medgrid <medgrid@example.org>\"")]
+    BadSender(String),
+}
+
+/// Checks the From of every mail once, at start: a bad one would refuse every mail.
+pub fn check_sender(from: &str) -> Result<(), MailSetupError> {
+    from.parse::<Mailbox>()
+        .map(|_| ())
+        .map_err(|_| MailSetupError::BadSender(from.to_owned()))
 }
 
 /// The transport `settings` describe. Reads the CA file now; connects only when sending.
@@ -500,6 +509,16 @@ impl MailTransport for OutboxTransport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sender_is_checked_at_start() {
+        assert!(check_sender("Medgrid <medgrid@example.org>").is_ok());
+        assert!(check_sender("medgrid@example.org").is_ok());
+        assert!(matches!(
+            check_sender("Medgrid"),
+            Err(MailSetupError::BadSender(_))
+        ));
+    }
 
     fn mail(id: &str) -> OutgoingMail {
         OutgoingMail {

@@ -101,6 +101,7 @@ pub fn blob_store(config: &Config) -> anyhow::Result<Arc<dyn BlobStore>> {
 /// Where mails go: the SMTP server when one is configured, else `.eml` files in the
 /// outbox directory (the embedded default).
 pub fn mail_transport(config: &Config) -> anyhow::Result<Arc<dyn MailTransport>> {
+    mail::check_sender(&config.mail_from)?;
     let settings = match &config.smtp_url {
         Some(url) => MailSettings::Smtp(SmtpSettings {
             url: url.clone(),
@@ -201,7 +202,7 @@ impl Core {
                 dispatcher,
                 archiver: config.dispatcher.then(|| Arc::new(self.archiver(config))),
                 importer: config.dispatcher.then(|| Arc::new(self.importer(config))),
-                mailer: Some(Arc::new(self.mailer(config))),
+                mailer: config.mailer.then(|| Arc::new(self.mailer(config))),
                 housekeeping: Some(Housekeeping {
                     pool: self.services.pool.clone(),
                     bus: self.services.bus.clone(),
