@@ -419,10 +419,21 @@ async fn run_leased(
     };
     let mut listener = PgListener::connect_with(pool).await?;
     listener.listen("medgrid_events").await?;
+    let full = usize::try_from(config.batch_size).unwrap_or(usize::MAX);
     loop {
-        let applied = catch_up(pool, projection, upcasters, config.batch_size).await?;
-        if applied > 0 {
-            progress.send_modify(|n| *n = n.wrapping_add(1));
+        // batch by batch, so that a stop is not held up by a long catch-up (millions of
+        // events behind: hours for a slow read model)
+        loop {
+            let applied = catch_up_once(pool, projection, upcasters, config.batch_size).await?;
+            if applied > 0 {
+                progress.send_modify(|n| *n = n.wrapping_add(1));
+            }
+            if *shutdown.borrow() {
+                return Ok(());
+            }
+            if applied < full {
+                break;
+            }
         }
         // Something committed beyond our line while an older transaction was open: that
         // older one may finish without notifying, so look again soon instead of waiting.
