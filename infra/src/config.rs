@@ -91,6 +91,8 @@ pub struct Config {
     pub s3_path_style: bool,
     /// Keys start with this (several installations may share a bucket).
     pub s3_prefix: String,
+    /// Run the notifier and the mailer in this process (`serve`, `worker`).
+    pub mailer: bool,
     /// The SMTP server mail goes through, e.g. `smtp://relay.example.org:587?tls=required`
     /// (STARTTLS), `smtps://user:password@mail.example.org:465` (implicit TLS),
     /// `smtp://127.0.0.1:2525` (plain, local relays); without it, mails are written to
@@ -148,6 +150,7 @@ struct Defaults {
     s3_region: String,
     s3_path_style: bool,
     s3_prefix: String,
+    mailer: bool,
     smtp_timeout_seconds: u64,
     mail_from: String,
     mail_delay_ms: u64,
@@ -188,6 +191,7 @@ impl Default for Defaults {
             s3_region: "us-east-1".to_owned(),
             s3_path_style: true,
             s3_prefix: String::new(),
+            mailer: true,
             smtp_timeout_seconds: 30,
             mail_from: "Medgrid <medgrid@localhost>".to_owned(),
             mail_delay_ms: 10_000,

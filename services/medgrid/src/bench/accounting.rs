@@ -191,6 +191,8 @@ pub async fn run(pool: &PgPool, config: &Config, attempts: i64) -> anyhow::Resul
     // the read models run live: the accounting one catches up with the load as it lands
     let worker = core.worker(&Config {
         dispatcher: false,
+        // nobody is to hear of a million made-up jobs
+        mailer: false,
         ..config.clone()
     });
     let (token, tenant) = super::transfer::member_token(&core).await?;

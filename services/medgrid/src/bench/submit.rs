@@ -195,6 +195,7 @@ async fn wait_scheduled(pool: &PgPool, jobs: i64) -> anyhow::Result<()> {
 async fn round_cost(core: &Core, config: &Config) -> anyhow::Result<Duration> {
     let projections = core.worker(&Config {
         dispatcher: false,
+        mailer: false,
         ..config.clone()
     });
     let dispatcher = core.dispatcher(config);
@@ -228,6 +229,7 @@ pub async fn run(
     // the calls alone, with nothing else running but the read models
     let projections = core.worker(&Config {
         dispatcher: false,
+        mailer: false,
         ..config.clone()
     });
     let (actor, app) = arrange(&core, partition, 2000).await?;

@@ -268,6 +268,7 @@ pub async fn run(pool: &PgPool, config: &Config, mib: u64) -> anyhow::Result<()>
     let core = Core::new(pool, &config)?;
     let worker = core.worker(&Config {
         dispatcher: false,
+        mailer: false,
         ..config.clone()
     });
     let server = Server::start(&core, &config).await?;
