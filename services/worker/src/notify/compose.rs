@@ -80,16 +80,12 @@ fn last_digest_time(
     reached
 }
 
-fn seconds(d: std::time::Duration) -> f64 {
-    d.as_secs_f64()
-}
-
 impl Mailer {
     /// Writes the immediate mails that are due; how many.
     pub(super) async fn compose_immediate(&self) -> Result<usize, ProjectionError> {
         let due: Vec<(Uuid, Uuid)> = sqlx::query_as(IMMEDIATE_DUE)
-            .bind(seconds(self.config.delay))
-            .bind(seconds(self.config.window))
+            .bind(self.config.delay.as_secs_f64())
+            .bind(self.config.window.as_secs_f64())
             .fetch_all(&self.pool)
             .await?;
         for (tenant, member) in &due {
@@ -151,7 +147,7 @@ impl Mailer {
         };
         let settings = effective_on(&mut tx, tenant, member).await?;
         let tz = settings.time_zone.0.tz();
-        let lines = waiting
+        let lines: Vec<Line> = waiting
             .iter()
             .filter_map(|w| {
                 Some(Line {
@@ -168,7 +164,10 @@ impl Mailer {
             })
             .collect();
         let mut tokens = Vec::new();
-        for kind in NotificationKind::ALL {
+        for kind in NotificationKind::ALL
+            .into_iter()
+            .filter(|k| lines.iter().any(|l| l.kind == *k))
+        {
             let token = self
                 .tokens
                 .mint(

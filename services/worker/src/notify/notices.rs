@@ -13,7 +13,7 @@ use medgrid_domain::spaces::{Access, Grantee, SpaceEvent};
 use medgrid_domain::support::TicketEvent;
 use medgrid_projections::event::{DomainEvent, StoredEvent};
 use medgrid_projections::notifications::effective_on;
-use medgrid_projections::runner::{Projection, ProjectionError};
+use medgrid_projections::runner::{EventByEvent, ProjectionError};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -83,7 +83,7 @@ pub async fn record(db: &mut PgConnection, notice: &Notice) -> Result<bool, sqlx
 pub struct Notifier;
 
 #[async_trait]
-impl Projection for Notifier {
+impl EventByEvent for Notifier {
     fn name(&self) -> &'static str {
         "notifier"
     }
@@ -97,15 +97,13 @@ impl Projection for Notifier {
         &["Job", "Ticket", "Space"]
     }
 
-    async fn apply(
+    async fn apply_one(
         &self,
         db: &mut PgConnection,
-        events: &[StoredEvent],
+        event: &StoredEvent,
     ) -> Result<(), ProjectionError> {
-        for event in events {
-            for notice in notices(db, event).await? {
-                record(db, &notice).await?;
-            }
+        for notice in notices(db, event).await? {
+            record(db, &notice).await?;
         }
         Ok(())
     }
