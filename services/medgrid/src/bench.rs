@@ -227,9 +227,9 @@ async fn replay(pool: &PgPool, events: i64) -> anyhow::Result<()> {
 
     let started = Instant::now();
     let mut rows = sqlx::query(
-        "SELECT global_position, tx_id::text, aggregate_type, aggregate_id, sequence, event_type,
-                event_version, payload, metadata, recorded_at
-           FROM events ORDER BY tx_id, global_position",
+        "SELECT e.global_position, e.tx_id::text, e.aggregate_type, e.aggregate_id, e.sequence,
+                e.event_type, e.event_version, e.payload, e.metadata, e.recorded_at
+           FROM events e ORDER BY e.tx_id, e.global_position",
     )
     .fetch(pool);
     let mut read = 0u64;
