@@ -12,6 +12,9 @@ use medgrid_domain::{Code, CommandError};
 pub struct ApiError {
     pub code: Code,
     pub message: String,
+    /// The input the refusal is about (`parameters.iterations`), when it is one: forms
+    /// show the message beside it, GraphQL as `extensions.field`.
+    pub field: Option<String>,
 }
 
 impl ApiError {
@@ -19,7 +22,14 @@ impl ApiError {
         Self {
             code,
             message: message.into(),
+            field: None,
         }
+    }
+
+    /// This refusal, about the input `field`.
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
     }
 
     pub fn unauthenticated(message: impl Into<String>) -> Self {
@@ -69,8 +79,12 @@ impl From<sqlx::Error> for ApiError {
 
 impl ErrorExtensions for ApiError {
     fn extend(&self) -> async_graphql::Error {
-        async_graphql::Error::new(self.message.clone())
-            .extend_with(|_, ext| ext.set("code", self.code.as_str()))
+        async_graphql::Error::new(self.message.clone()).extend_with(|_, ext| {
+            ext.set("code", self.code.as_str());
+            if let Some(field) = &self.field {
+                ext.set("field", field.as_str());
+            }
+        })
     }
 }
 

@@ -194,11 +194,11 @@ async fn submit_as(
         .map_err(|e| ApiError::invalid(format!("the application's descriptor: {e}")))?;
     let given = descriptor
         .parameters(&request.parameters)
-        .map_err(|e| ApiError::new(e.code(), e.to_string()))?;
+        .map_err(|e| ApiError::new(e.code(), e.to_string()).with_field(e.field))?;
     let (inputs, staged) = file_inputs(scope, &descriptor, &given.as_json()).await?;
     let params = descriptor
         .parameters(&staged)
-        .map_err(|e| ApiError::new(e.code(), e.to_string()))?;
+        .map_err(|e| ApiError::new(e.code(), e.to_string()).with_field(e.field))?;
     let line = descriptor.command_line(&params);
     let group = match &request.group {
         Some(g) => {
@@ -367,13 +367,14 @@ async fn resolve_source(
     source: &str,
 ) -> Result<String, ApiError> {
     if source.starts_with('/') {
+        let field = format!("parameters.{}", input.id);
         let at = spaces::readable_file_at(scope, source).await.map_err(|e| {
-            ApiError::new(e.code, format!("parameters.{}: {}", input.id, e.message))
+            ApiError::new(e.code, format!("{field}: {}", e.message)).with_field(&field)
         })?;
         let sha256 = at
             .node
             .sha256
-            .ok_or_else(|| ApiError::invalid(format!("parameters.{}: not a file", input.id)))?;
+            .ok_or_else(|| ApiError::invalid(format!("{field}: not a file")).with_field(&field))?;
         return Ok(InputFile::space_source(
             NodeId::from_uuid(at.node.id),
             &sha256,
@@ -385,7 +386,7 @@ async fn resolve_source(
 
 async fn check_source(scope: &Scope<'_>, input: &Input, source: &str) -> Result<(), ApiError> {
     let field = format!("parameters.{}", input.id);
-    let bad = |why: &str| ApiError::invalid(format!("{field}: {why}"));
+    let bad = |why: &str| ApiError::invalid(format!("{field}: {why}")).with_field(&field);
     if let Some(rest) = source.strip_prefix("sample:") {
         let (app, file) = rest
             .split_once('/')
