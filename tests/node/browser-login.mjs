@@ -5,22 +5,11 @@
 // usage: node browser-login.mjs <medgrid url> <institution label> <screenshot dir>
 // Prints one JSON line: {who, me, afterSignOut, finalUrl}.
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+
+import { launch } from './chromium.mjs';
 
 const [url, label, shots] = process.argv.slice(2);
-const modules = process.env.MEDGRID_TEST_NODE_MODULES;
-const { chromium } = await import(
-  pathToFileURL(path.join(modules, 'playwright-core', 'index.mjs')).href
-);
-
-const browser = await chromium.launch({
-  executablePath: process.env.MEDGRID_TEST_CHROMIUM ?? '/usr/bin/chromium',
-  headless: true,
-  args: [
-    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  ],
-});
+const browser = await launch();
 const me = (page) => page.evaluate(async () => {
   const res = await fetch('/graphql', {
     method: 'POST',

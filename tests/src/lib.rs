@@ -7,6 +7,7 @@
 
 #![allow(clippy::unwrap_used)] // test support: a failed unwrap is a failed test
 
+pub mod browser;
 pub mod oidc;
 pub mod smtp;
 

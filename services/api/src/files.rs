@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use medgrid_domain::Actor;
 use medgrid_domain::ids::JobId;
@@ -19,17 +19,7 @@ use crate::graphql::{context, header as header_value};
 use crate::limits::{RateLimits, too_many};
 
 pub(crate) fn error(e: &ApiError) -> Response {
-    use medgrid_domain::Code;
-    let status = match e.code {
-        Code::Unauthenticated => StatusCode::UNAUTHORIZED,
-        Code::Forbidden => StatusCode::FORBIDDEN,
-        Code::NotFound => StatusCode::NOT_FOUND,
-        Code::InvalidInput => StatusCode::BAD_REQUEST,
-        Code::Conflict => StatusCode::CONFLICT,
-        Code::QuotaExceeded => StatusCode::PAYLOAD_TOO_LARGE,
-        Code::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    };
+    let status = medgrid_web::status_of(e.code);
     let body = json!({"error": {"code": e.code.as_str(), "message": e.message}});
     (status, axum::Json(body)).into_response()
 }

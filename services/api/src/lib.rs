@@ -104,6 +104,7 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(medgrid_web::front))
         .route("/login", get(medgrid_web::sign_in_page))
         .merge(sign_in_routes(&state))
+        .merge(medgrid_web::routes())
         .merge(unsubscribe_routes(&state))
         .route("/logout", post(medgrid_web::sign_out))
         .route("/graphql", get(graphql::graphiql).post(graphql::execute))

@@ -1,15 +1,35 @@
-//! The server-rendered portal: for now the front page and signing in and out (local
-//! accounts, and institutions' OpenID Connect providers); the pages of each capability
-//! come with it (see the web portal issue).
+//! The server-rendered portal: signing in and out (local accounts, and institutions'
+//! OpenID Connect providers), the catalog and submission, jobs. Pages call the same use
+//! cases as GraphQL, as the signed-in member, so they have the same authorization.
+//! Templates are askama (`templates/web`, everything escaped); `static/portal.js` only
+//! adds to pages that work without it.
 
+mod catalog;
 mod cookies;
+mod csrf;
+mod files;
+mod form;
+mod home;
+mod jobs;
 mod login;
 mod oidc;
 mod pages;
+mod view;
+mod visitor;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::FromRef;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use medgrid_graphql::Services;
 
 pub use cookies::SESSION as SESSION_COOKIE;
 pub use login::{front, sign_in_local, sign_in_page, sign_out};
 pub use oidc::{callback as oidc_callback, start as oidc_start};
+pub use view::status_of;
 
 use medgrid_graphql::usecases::auth::LOGIN_TOKEN_HOURS;
 
@@ -47,6 +67,48 @@ impl Portal {
         let max_age = u64::try_from(LOGIN_TOKEN_HOURS).unwrap_or(12) * 3600;
         cookies::set(cookies::SESSION, token, Some(max_age), "Lax", self.secure())
     }
+}
+
+/// The portal's pages beside sign-in (which the API's router limits per client address).
+pub fn routes<S>() -> Router<S>
+where
+    Services: FromRef<S>,
+    Arc<Portal>: FromRef<S>,
+    S: Clone + Send + Sync + 'static,
+{
+    Router::new()
+        .route("/apps", get(catalog::list))
+        .route("/apps/{id}", get(catalog::show).post(catalog::submit))
+        .route("/jobs", get(jobs::list))
+        .route("/jobs/{id}", get(jobs::show))
+        .route("/jobs/{id}/live", get(jobs::live_part))
+        .route("/jobs/{id}/cancel", post(jobs::cancel))
+        .route(
+            "/jobs/{id}/resubmit",
+            get(jobs::resubmit_form).post(jobs::resubmit),
+        )
+        .route("/static/portal.css", get(stylesheet))
+        .route("/static/portal.js", get(script))
+}
+
+async fn stylesheet() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        include_str!("../static/portal.css"),
+    )
+}
+
+async fn script() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        include_str!("../static/portal.js"),
+    )
 }
 
 /// The session token a browser request carries, if any.

@@ -7,29 +7,18 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use medgrid_graphql::Services;
 use medgrid_graphql::usecases::auth;
-use medgrid_projections::{Reader, Sees, members, tenants};
+use medgrid_projections::{Reader, tenants};
 use serde::Deserialize;
 
 use crate::pages::{self, Choice, SignIn};
-use crate::{Portal, cookies};
+use crate::visitor::Visitor;
+use crate::{Portal, cookies, csrf};
 
 /// Where to go after signing in: a path of this site only (never another origin).
 pub(crate) fn safe_next(next: Option<&str>) -> String {
     match next {
         Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
         _ => "/".to_owned(),
-    }
-}
-
-/// The CSRF token of this browser, and the cookie that sets it when it has none yet.
-fn csrf(headers: &HeaderMap, portal: &Portal) -> (String, Option<String>) {
-    match cookies::get(headers, cookies::CSRF) {
-        Some(token) => (token, None),
-        None => {
-            let token = cookies::random_token();
-            let cookie = cookies::set(cookies::CSRF, &token, None, "Strict", portal.secure());
-            (token, Some(cookie))
-        }
     }
 }
 
@@ -82,7 +71,7 @@ async fn choices(svc: &Services, next: &str) -> Vec<Choice> {
         .collect()
 }
 
-fn urlencode(s: &str) -> String {
+pub(crate) fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
@@ -101,7 +90,7 @@ pub async fn sign_in_page(
     Query(q): Query<NextQuery>,
 ) -> Response {
     let next = safe_next(q.next.as_deref());
-    let (token, set_csrf) = csrf(&headers, &portal);
+    let (token, set_csrf) = csrf::token(&headers, &portal);
     let choices = choices(&svc, &next).await;
     let html = pages::sign_in(&SignIn {
         choices: &choices,
@@ -131,7 +120,7 @@ pub async fn sign_in_local(
     Form(form): Form<LocalForm>,
 ) -> Response {
     let next = safe_next(form.next.as_deref());
-    let (token, set_csrf) = csrf(&headers, &portal);
+    let (token, set_csrf) = csrf::token(&headers, &portal);
     let refuse = |status: StatusCode, message: &str, choices: &[Choice]| {
         let html = pages::sign_in(&SignIn {
             choices,
@@ -172,9 +161,7 @@ pub async fn sign_out(
     headers: HeaderMap,
     Form(form): Form<LogoutForm>,
 ) -> Response {
-    let valid =
-        cookies::get(&headers, cookies::CSRF).is_some_and(|t| cookies::same(&t, &form.csrf));
-    if !valid {
+    if !csrf::valid(&headers, &form.csrf) {
         return (
             StatusCode::FORBIDDEN,
             "This form has expired: reload the page.",
@@ -192,28 +179,16 @@ pub async fn sign_out(
     )
 }
 
-/// GET /: who is signed in.
+/// GET /: the member's start page, or the way to sign in.
 pub async fn front(
     State(svc): State<Services>,
     State(portal): State<std::sync::Arc<Portal>>,
     headers: HeaderMap,
 ) -> Response {
-    let (token, set_csrf) = csrf(&headers, &portal);
-    let mut who = None;
-    if let Some(session) = cookies::get(&headers, cookies::SESSION)
-        && let Ok(actor) = auth::resolve_bearer(&svc, &session).await
-        && let reads = Reader::new(&svc.pool, Sees::Tenant(actor.tenant_id))
-        && let Ok(Some(member)) = members::by_id(&reads, actor.member_id).await
-        && let Ok(Some(tenant)) = tenants::by_id(&reads, actor.tenant_id).await
-    {
-        who = Some((member.name, member.email, tenant.name));
+    if let Some(visitor) = Visitor::of(svc, &portal, &headers).await {
+        return crate::home::page(visitor).await;
     }
-    let html = pages::front(
-        who.as_ref()
-            .map(|(n, e, t)| (n.as_str(), e.as_str(), t.as_str())),
-        &token,
-    );
-    page(StatusCode::OK, html, set_csrf)
+    page(StatusCode::OK, pages::front(), None)
 }
 
 #[cfg(test)]

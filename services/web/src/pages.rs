@@ -1,4 +1,5 @@
-//! The few pages of sign-in, rendered on the server. Everything shown is escaped.
+//! The pages of someone not signed in (sign-in, the front page). Everything shown is
+//! escaped.
 
 use std::fmt::Write as _;
 
@@ -23,7 +24,8 @@ pub fn layout(title: &str, body: &str) -> String {
         r#"<!doctype html>
 <html lang="en">
 <head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title} · Medgrid</title></head>
+<title>{title} · Medgrid</title>
+<link rel="stylesheet" href="/static/portal.css"></head>
 <body>
 <main>
 {body}
@@ -88,28 +90,14 @@ pub fn sign_in(page: &SignIn<'_>) -> String {
     layout("Sign in", &body)
 }
 
-/// The front page: who is signed in, or the way to sign in.
-pub fn front(signed_in: Option<(&str, &str, &str)>, csrf: &str) -> String {
-    let who = match signed_in {
-        Some((name, email, tenant)) => format!(
-            r#"<p id="who">Signed in as <strong>{}</strong> ({}) at {}.</p>
-<form method="post" action="/logout"><input type="hidden" name="csrf" value="{}"><button type="submit">Sign out</button></form>"#,
-            escape(name),
-            escape(email),
-            escape(tenant),
-            escape(csrf)
-        ),
-        None => r#"<p><a href="/login">Sign in</a></p>"#.to_owned(),
-    };
+/// The front page of someone not signed in.
+pub fn front() -> String {
     layout(
         "Medgrid",
-        &format!(
-            r#"<h1>Medgrid</h1>
+        r#"<h1>Medgrid</h1>
 <p>Run medical image processing applications on compute resources you never have to learn,
 and get the results back in your own and your group's spaces.</p>
-{who}
-<p>The API is at <a href="/graphql">/graphql</a>.</p>"#
-        ),
+<p><a href="/login">Sign in</a></p>"#,
     )
 }
 
@@ -123,7 +111,7 @@ mod tests {
             escape(r#"<script>alert("x")</script> & 'y'"#),
             "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;y&#39;"
         );
-        let page = front(Some(("<b>Eve</b>", "e@x.org", "T")), "c");
+        let page = layout("<b>Eve</b>", "");
         assert!(page.contains("&lt;b&gt;Eve&lt;/b&gt;"));
         assert!(!page.contains("<b>Eve"));
     }

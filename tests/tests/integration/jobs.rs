@@ -491,7 +491,11 @@ async fn a_file_input_from_a_sample_is_staged() {
         json!({"applicationId": seg, "parameters": {"image": format!("job:{id}/{labels}")}}),
     )
     .await;
-    assert_eq!(again["state"], "SUBMITTED");
+    // accepted (the dispatcher may have moved it on already)
+    assert!(
+        ["SUBMITTED", "QUEUED", "SCHEDULED", "RUNNING"].contains(&again["state"].as_str().unwrap()),
+        "{again}"
+    );
 }
 
 #[tokio::test]

@@ -19,6 +19,7 @@ mod jobs;
 mod mail;
 mod notifications;
 mod notify;
+mod portal;
 mod processors;
 mod resumable;
 mod rls;

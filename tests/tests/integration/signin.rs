@@ -5,6 +5,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use medgrid_domain::Role;
+use medgrid_tests::browser;
 use medgrid_tests::oidc::Issuer;
 use medgrid_tests::{TestApp, error_code};
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
@@ -252,31 +253,8 @@ async fn local_sign_in_needs_the_csrf_token_and_sign_out_revokes() {
 async fn a_browser_signs_in_with_an_institution_and_out() {
     let app = TestApp::spawn().await;
     let (_issuer, _) = institution(&app).await;
-    let shots = std::env::var("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| std::env::temp_dir())
-        .join("screenshots")
-        .join("browser-sign-in");
-    std::fs::create_dir_all(&shots).unwrap();
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("node/browser-login.mjs");
-    let modules = std::env::var("MEDGRID_TEST_NODE_MODULES")
-        .unwrap_or_else(|_| "/var/tmp/medgrid-node/node_modules".into());
-    let out = tokio::process::Command::new("node")
-        .arg(script)
-        .arg(&app.url)
-        .arg("CHU")
-        .arg(&shots)
-        .env("MEDGRID_TEST_NODE_MODULES", modules)
-        .output()
-        .await
-        .expect("node and Chromium are required (scripts/node-deps, scripts/browser)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "the browser run failed: {}\n{stdout}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let result: Value = serde_json::from_str(stdout.trim()).unwrap();
+    let shots = browser::screenshots("browser-sign-in");
+    let result = browser::run("browser-login.mjs", &[&app.url, "CHU"], &shots).await;
     assert!(
         result["who"].as_str().unwrap().contains("Ada Lovelace"),
         "{result}"

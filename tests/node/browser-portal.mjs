@@ -1,0 +1,115 @@
+// The portal end to end in headless Chromium (Debian's /usr/bin/chromium, driven by
+// playwright-core): a deep link while signed out, local sign-in and back, the catalog
+// search, a generated form refusing a value beside its field with the entries kept, a
+// job submitted and followed to SUCCEEDED without a reload, its output downloaded,
+// markup in values shown as text, the jobs list and its filter, and an expired session
+// sending the browser to sign in and back. Screenshots go to the given directory.
+//
+// usage: node browser-portal.mjs <medgrid url> <tenant> <email> <password> <screenshot dir>
+// Prints one JSON line with what it saw.
+import fs from 'node:fs';
+import path from 'node:path';
+
+import { launch } from './chromium.mjs';
+
+const [url, tenant, email, password, shots] = process.argv.slice(2);
+const browser = await launch();
+const seen = {};
+const shot = (page, name) => page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
+
+async function signIn(page) {
+  await page.fill('#tenant', tenant);
+  await page.fill('#email', email);
+  await page.fill('#password', password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+}
+
+try {
+  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1024, height: 768 } });
+  const page = await context.newPage();
+
+  // a deep link while signed out: sign in, and land where we were going
+  await page.goto(`${url}/apps`);
+  seen.signInUrl = page.url();
+  await shot(page, '01-sign-in');
+  await signIn(page);
+  await page.waitForURL(`${url}/apps`);
+  seen.afterSignIn = page.url();
+
+  // the catalog, searched
+  await page.fill('#q', 'demo');
+  await page.getByRole('button', { name: 'Search' }).click();
+  await page.waitForURL(/q=demo/);
+  seen.found = await page.locator('#apps li h2 a').allTextContents();
+  await shot(page, '02-catalog');
+  await page.getByRole('link', { name: 'portal-demo' }).click();
+  await page.waitForSelector('#submit-form');
+
+  // a value out of range: refused beside its field, what was typed kept
+  const message = '<script>window.__xss = 1</script>hello from the portal';
+  await page.getByLabel('Message').fill(message);
+  await page.getByLabel('Pause (seconds)').fill('42');
+  await page.getByRole('button', { name: 'Run' }).click();
+  await page.waitForSelector('.field-error');
+  seen.fieldError = {
+    id: await page.getAttribute('.field-error', 'id'),
+    text: await page.textContent('.field-error'),
+    keptMessage: await page.getByLabel('Message').inputValue(),
+    keptPause: await page.getByLabel('Pause (seconds)').inputValue(),
+  };
+  await shot(page, '03-field-error');
+
+  // submitted for real, followed without reloading
+  await page.getByLabel('Pause (seconds)').fill('3');
+  await page.getByRole('button', { name: 'Run' }).click();
+  await page.waitForURL(/\/jobs\/[0-9a-f-]{36}$/);
+  seen.jobUrl = page.url();
+  await page.evaluate(() => { window.__samePage = 'yes'; });
+  const states = [];
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    const state = (await page.textContent('#job-state')).trim();
+    if (states[states.length - 1] !== state) {
+      states.push(state);
+      await shot(page, `04-job-${states.length}-${state.toLowerCase()}`);
+    }
+    if (['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(state) || Date.now() > deadline) break;
+    await page.waitForTimeout(200);
+  }
+  seen.states = states;
+  seen.samePage = await page.evaluate(() => window.__samePage);
+  seen.xss = await page.evaluate(() => window.__xss ?? null);
+  seen.commandShown = await page.textContent('dl.facts');
+  seen.timeline = await page.locator('#timeline li .state').allTextContents();
+
+  // the output, downloaded through the link
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.locator('#outputs a').first().click(),
+  ]);
+  seen.download = { name: download.suggestedFilename(), text: fs.readFileSync(await download.path(), 'utf8') };
+
+  // the list, filtered
+  await page.goto(`${url}/jobs`);
+  seen.listed = await page.locator('#jobs tbody tr').count();
+  await page.selectOption('#state', 'FAILED');
+  await page.getByRole('button', { name: 'Show' }).click();
+  await page.waitForURL(/state=FAILED/);
+  seen.failedListed = await page.locator('#jobs tbody tr').count();
+  await shot(page, '05-jobs-filtered');
+
+  // an expired session: to sign-in, and back to the job
+  await context.clearCookies({ name: 'medgrid_session' });
+  await page.goto(seen.jobUrl);
+  seen.expiredTo = page.url();
+  await signIn(page);
+  await page.waitForURL(seen.jobUrl);
+  seen.backTo = page.url();
+  await shot(page, '06-back-after-sign-in');
+  console.log(JSON.stringify(seen));
+} catch (e) {
+  console.log(JSON.stringify({ ...seen, error: String(e && e.stack || e) }));
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}

@@ -1,0 +1,357 @@
+//! The web portal: pages without JavaScript through plain HTTP (forms, CSRF, escaping,
+//! authorization, field errors), and the whole path of a member in headless Chromium.
+
+use medgrid_tests::{TestApp, browser};
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::redirect::Policy;
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{Value, json};
+
+use crate::jobs::{register_app, setup};
+
+/// An application for the portal's tests: waits `pause` seconds, then writes `message`.
+fn demo_descriptor() -> Value {
+    json!({
+        "name": "portal-demo", "tool-version": "1", "schema-version": "0.5",
+        "description": "Waits a little, then writes a message to out.txt (a demo).",
+        "command-line": "sh -c 'sleep \"$1\"; printf \"%s\\n\" \"$2\" > out.txt' demo [PAUSE] [MESSAGE]",
+        "inputs": [
+            {"id": "message", "name": "Message", "type": "String", "value-key": "[MESSAGE]",
+             "description": "What to write."},
+            {"id": "pause", "name": "Pause (seconds)", "type": "Number", "integer": true,
+             "minimum": 0, "maximum": 10, "default-value": 1, "value-key": "[PAUSE]", "optional": true}
+        ],
+        "output-files": [{"id": "out", "name": "Out", "path-template": "out.txt"}]
+    })
+}
+
+fn client() -> Client {
+    Client::builder().redirect(Policy::none()).build().unwrap()
+}
+
+fn set_cookie(res: &Response, name: &str) -> Option<String> {
+    res.headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix(&format!("{name}=")))
+        .map(|v| v.split(';').next().unwrap().to_owned())
+}
+
+/// A browser without JavaScript, signed in: its cookies.
+async fn signed_in(app: &TestApp, tenant: &str, email: &str) -> String {
+    let http = client();
+    let page = http.get(format!("{}/login", app.url)).send().await.unwrap();
+    let csrf = set_cookie(&page, "medgrid_csrf").unwrap();
+    let res = http
+        .post(format!("{}/login/local", app.url))
+        .header(COOKIE, format!("medgrid_csrf={csrf}"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("next", "/"),
+            ("tenant", tenant),
+            ("email", email),
+            ("password", "a long test password"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let session = set_cookie(&res, "medgrid_session").unwrap();
+    format!("medgrid_session={session}; medgrid_csrf={csrf}")
+}
+
+fn csrf_of(cookies: &str) -> String {
+    cookies.split("medgrid_csrf=").nth(1).unwrap().to_owned()
+}
+
+async fn get(app: &TestApp, cookies: &str, path: &str) -> Response {
+    client()
+        .get(format!("{}{path}", app.url))
+        .header(COOKIE, cookies)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn post(app: &TestApp, cookies: &str, path: &str, form: &[(&str, &str)]) -> Response {
+    client()
+        .post(format!("{}{path}", app.url))
+        .header(COOKIE, cookies)
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn job_count(app: &TestApp) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'JobSubmitted'")
+        .fetch_one(app.pool())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn pages_need_a_session_and_send_back_after_sign_in() {
+    let app = TestApp::spawn().await;
+    for path in [
+        "/apps",
+        "/jobs?state=RUNNING",
+        "/jobs/00000000-0000-0000-0000-000000000000",
+    ] {
+        let res = client()
+            .get(format!("{}{path}", app.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::SEE_OTHER, "{path}");
+        let to = res.headers()[LOCATION].to_str().unwrap();
+        assert!(to.starts_with("/login?next=/"), "{path} → {to}");
+    }
+    // a forged or expired session cookie is the same as none, and is removed
+    let res = get(&app, "medgrid_session=forged", "/jobs").await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(set_cookie(&res, "medgrid_session").as_deref(), Some(""));
+}
+
+#[tokio::test]
+async fn a_form_submits_without_javascript_and_refuses_beside_the_field() {
+    let app = TestApp::spawn().await;
+    let (admin, _, _) = setup(&app, "uni").await;
+    let demo = register_app(&app, &admin, demo_descriptor()).await;
+    let cookies = signed_in(&app, "uni", "ann@uni.org").await;
+    let csrf = csrf_of(&cookies);
+
+    let page = get(&app, &cookies, &format!("/apps/{demo}")).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains(r#"<label for="in-message">Message"#),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"name="p.pause" value="1" step="1""#),
+        "{html}"
+    );
+    assert!(html.contains(r#"min="0""#) && html.contains(r#"max="10""#));
+
+    // out of range: 422, the message beside the field, the entries kept, nothing stored
+    let before = job_count(&app).await;
+    let path = format!("/apps/{demo}");
+    let res = post(
+        &app,
+        &cookies,
+        &path,
+        &[
+            ("csrf", &csrf),
+            ("p.message", "<b>hi</b>"),
+            ("p.pause", "42"),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = res.text().await.unwrap();
+    assert!(
+        html.contains(r#"<p class="field-error" id="in-pause-error">"#),
+        "{html}"
+    );
+    assert!(html.contains(r#"value="42""#), "the entry is kept");
+    assert!(
+        html.contains("&#60;b&#62;hi&#60;/b&#62;"),
+        "escaped and kept: {html}"
+    );
+    // not a number at all: refused before the use case, the same way
+    let res = post(
+        &app,
+        &cookies,
+        &path,
+        &[("csrf", &csrf), ("p.message", "x"), ("p.pause", "soon")],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.text().await.unwrap().contains("must be a number"));
+    // a forged token: refused, nothing submitted
+    let res = post(
+        &app,
+        &cookies,
+        &path,
+        &[("csrf", "forged"), ("p.message", "x")],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert_eq!(job_count(&app).await, before);
+
+    // right: a 303 to the job's page, which shows the job (escaped)
+    let res = post(
+        &app,
+        &cookies,
+        &path,
+        &[
+            ("csrf", &csrf),
+            ("p.message", "<script>x</script>"),
+            ("p.pause", "0"),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let to = res.headers()[LOCATION].to_str().unwrap().to_owned();
+    assert!(to.starts_with("/jobs/"));
+    assert_eq!(job_count(&app).await, before + 1);
+    let html = get(&app, &cookies, &to).await.text().await.unwrap();
+    assert!(html.contains("portal-demo"));
+    assert!(!html.contains("<script>x</script>"), "markup is escaped");
+    assert!(html.contains("&#60;script&#62;x&#60;/script&#62;"));
+    let live = get(&app, &cookies, &format!("{to}/live")).await;
+    assert_eq!(live.status(), StatusCode::OK);
+    assert!(live.text().await.unwrap().contains(r#"id="job-state""#));
+}
+
+#[tokio::test]
+async fn jobs_of_others_are_not_found_and_cancel_needs_the_token() {
+    let app = TestApp::spawn().await;
+    let (admin, member, _) = setup(&app, "uni").await;
+    app.member("uni", "bob@uni.org", &[]).await;
+    let demo = register_app(&app, &admin, demo_descriptor()).await;
+    let job = crate::jobs::submit(
+        &app,
+        &member,
+        json!({"applicationId": demo, "parameters": {"message": "m", "pause": 10}}),
+    )
+    .await;
+    let id = job["id"].as_str().unwrap();
+    let bob = signed_in(&app, "uni", "bob@uni.org").await;
+    let res = get(&app, &bob, &format!("/jobs/{id}")).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let res = post(
+        &app,
+        &bob,
+        &format!("/jobs/{id}/cancel"),
+        &[("csrf", &csrf_of(&bob))],
+    )
+    .await;
+    assert_eq!(
+        res.status(),
+        StatusCode::NOT_FOUND,
+        "another's job is not found"
+    );
+
+    let ann = signed_in(&app, "uni", "ann@uni.org").await;
+    let list = get(&app, &ann, "/jobs").await.text().await.unwrap();
+    assert!(list.contains(&format!("/jobs/{id}")));
+    let res = post(
+        &app,
+        &ann,
+        &format!("/jobs/{id}/cancel"),
+        &[("csrf", "forged")],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let res = post(
+        &app,
+        &ann,
+        &format!("/jobs/{id}/cancel"),
+        &[("csrf", &csrf_of(&ann))],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let data = app
+        .ok(
+            &member,
+            "query($id: ID!) { job(id: $id) { state } }",
+            json!({"id": id}),
+        )
+        .await;
+    assert_eq!(data["job"]["state"], "CANCELLED");
+
+    // resubmitted with an edit through the form
+    let form = get(&app, &ann, &format!("/jobs/{id}/resubmit"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(form.contains(r#"name="p.message" value="m""#), "{form}");
+    let res = post(
+        &app,
+        &ann,
+        &format!("/jobs/{id}/resubmit"),
+        &[
+            ("csrf", &csrf_of(&ann)),
+            ("p.message", "again"),
+            ("p.pause", "0"),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let new = res.headers()[LOCATION]
+        .to_str()
+        .unwrap()
+        .trim_start_matches("/jobs/")
+        .to_owned();
+    let data = app
+        .ok(
+            &member,
+            "query($id: ID!) { job(id: $id) { parameters resubmittedFrom } }",
+            json!({"id": new}),
+        )
+        .await;
+    assert_eq!(data["job"]["parameters"]["message"], "again");
+    assert_eq!(data["job"]["resubmittedFrom"], id);
+}
+
+#[tokio::test]
+async fn a_member_runs_a_job_in_a_real_browser() {
+    let app = TestApp::spawn().await;
+    let (admin, _, _) = setup(&app, "uni").await;
+    register_app(&app, &admin, demo_descriptor()).await;
+    let shots = browser::screenshots("portal");
+    let args = [
+        app.url.as_str(),
+        "uni",
+        "ann@uni.org",
+        "a long test password",
+    ];
+    let seen = browser::run("browser-portal.mjs", &args, &shots).await;
+    assert!(
+        seen["signInUrl"]
+            .as_str()
+            .unwrap()
+            .contains("/login?next=/apps"),
+        "{seen}"
+    );
+    assert_eq!(seen["afterSignIn"], format!("{}/apps", app.url));
+    assert_eq!(seen["found"], json!(["portal-demo"]));
+    assert_eq!(seen["fieldError"]["id"], "in-pause-error");
+    assert_eq!(seen["fieldError"]["keptPause"], "42");
+    assert!(
+        seen["fieldError"]["keptMessage"]
+            .as_str()
+            .unwrap()
+            .starts_with("<script>")
+    );
+    // seen changing in place: at least one state before SUCCEEDED, on the same page
+    let states = seen["states"].as_array().unwrap();
+    assert_eq!(states.last().unwrap(), "SUCCEEDED", "{seen}");
+    assert!(states.len() >= 2, "the page moved on by itself: {seen}");
+    assert_eq!(seen["samePage"], "yes", "no reload");
+    assert_eq!(seen["xss"], Value::Null, "markup never runs");
+    assert!(
+        seen["commandShown"].as_str().unwrap().contains("<script>"),
+        "shown as text"
+    );
+    assert_eq!(seen["download"]["name"], "out.txt");
+    assert_eq!(
+        seen["download"]["text"],
+        "<script>window.__xss = 1</script>hello from the portal\n"
+    );
+    assert_eq!(seen["listed"], 1);
+    assert_eq!(seen["failedListed"], 0);
+    assert!(
+        seen["expiredTo"]
+            .as_str()
+            .unwrap()
+            .contains("/login?next=/jobs/"),
+        "{seen}"
+    );
+    assert_eq!(seen["backTo"], seen["jobUrl"]);
+    assert!(shots.join("03-field-error.png").exists());
+}
