@@ -5,21 +5,22 @@
 // markup in values shown as text, the jobs list and its filter, and an expired session
 // sending the browser to sign in and back. Screenshots go to the given directory.
 //
-// usage: node browser-portal.mjs <medgrid url> <tenant> <email> <password> <screenshot dir>
+// usage: node browser-portal.mjs <medgrid url> <tenant> <email> <password> <admin email> <screenshot dir>
+// (the administrator has the same password; they look at the accounting charts last)
 // Prints one JSON line with what it saw.
 import fs from 'node:fs';
 import path from 'node:path';
 
 import { launch } from './chromium.mjs';
 
-const [url, tenant, email, password, shots] = process.argv.slice(2);
+const [url, tenant, email, password, adminEmail, shots] = process.argv.slice(2);
 const browser = await launch();
 const seen = {};
 const shot = (page, name) => page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
 
-async function signIn(page) {
+async function signIn(page, who = email) {
   await page.fill('#tenant', tenant);
-  await page.fill('#email', email);
+  await page.fill('#email', who);
   await page.fill('#password', password);
   await page.getByRole('button', { name: 'Sign in' }).click();
 }
@@ -106,6 +107,22 @@ try {
   await page.waitForURL(seen.jobUrl);
   seen.backTo = page.url();
   await shot(page, '06-back-after-sign-in');
+
+  // the administrator's accounting charts, once the job is accounted
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.waitForURL(`${url}/login`);
+  await page.goto(`${url}/admin/accounting`);
+  await signIn(page, adminEmail);
+  await page.waitForURL(`${url}/admin/accounting`);
+  for (let i = 0; i < 50 && !(await page.textContent('#total')).includes('Jobs: 1 ·'); i++) {
+    await page.waitForTimeout(200);
+    await page.reload();
+  }
+  seen.total = (await page.textContent('#total')).trim();
+  seen.monthBars = await page.locator('svg#by-month rect').count();
+  seen.appLabels = await page.locator('svg#by-application text.chart-label').allTextContents();
+  seen.chartBox = await page.locator('svg#by-month').boundingBox();
+  await shot(page, '07-accounting');
   console.log(JSON.stringify(seen));
 } catch (e) {
   console.log(JSON.stringify({ ...seen, error: String(e && e.stack || e) }));

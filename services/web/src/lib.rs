@@ -4,6 +4,7 @@
 //! Templates are askama (`templates/web`, everything escaped); `static/portal.js` only
 //! adds to pages that work without it.
 
+mod admin;
 mod catalog;
 mod cookies;
 mod csrf;
@@ -87,6 +88,8 @@ where
             "/jobs/{id}/resubmit",
             get(jobs::resubmit_form).post(jobs::resubmit),
         )
+        .route("/admin", get(admin::index))
+        .route("/admin/accounting", get(admin::accounting::dashboard))
         .route("/static/portal.css", get(stylesheet))
         .route("/static/portal.js", get(script))
 }

@@ -30,7 +30,7 @@ async fn report(app: &TestApp, token: &str, by: Value) -> Vec<Value> {
 }
 
 /// Waits (bounded) until the report's single line counts `attempts`.
-async fn wait_for_attempts(app: &TestApp, token: &str, attempts: i64) -> Value {
+pub(crate) async fn wait_for_attempts(app: &TestApp, token: &str, attempts: i64) -> Value {
     let mut last = vec![];
     for _ in 0..100 {
         last = report(app, token, json!([])).await;

@@ -309,6 +309,7 @@ async fn a_member_runs_a_job_in_a_real_browser() {
         "uni",
         "ann@uni.org",
         "a long test password",
+        "admin@uni.org",
     ];
     let seen = browser::run("browser-portal.mjs", &args, &shots).await;
     assert!(
@@ -354,4 +355,91 @@ async fn a_member_runs_a_job_in_a_real_browser() {
     );
     assert_eq!(seen["backTo"], seen["jobUrl"]);
     assert!(shots.join("03-field-error.png").exists());
+    // the accounting chart, drawn in the browser: a column per month of the year
+    assert!(
+        seen["total"].as_str().unwrap().contains("Jobs: 1 ·"),
+        "{seen}"
+    );
+    assert!(seen["monthBars"].as_i64().unwrap() >= 12, "{seen}");
+    assert_eq!(seen["appLabels"], json!(["portal-demo 1"]));
+    assert!(
+        seen["chartBox"]["width"].as_f64().unwrap() > 300.0,
+        "{seen}"
+    );
+    assert!(shots.join("07-accounting.png").exists());
+}
+
+#[tokio::test]
+async fn the_accounting_dashboard_draws_charts_for_administrators_only() {
+    let app = TestApp::spawn().await;
+    let (admin, ann, _) = setup(&app, "uni").await;
+    let shell = crate::jobs::shell_app(&app, &admin).await;
+    for script in ["sleep 1", "exit 3"] {
+        let job = crate::jobs::submit(
+            &app,
+            &ann,
+            json!({"applicationId": shell, "parameters": {"script": script}}),
+        )
+        .await;
+        let id = job["id"].as_str().unwrap().to_owned();
+        crate::jobs::wait_until(&app, &ann, &id, 120, |j| {
+            ["SUCCEEDED", "FAILED"].contains(&j["state"].as_str().unwrap())
+        })
+        .await;
+    }
+    crate::accounting::wait_for_attempts(&app, &admin, 2).await;
+
+    let cookies = signed_in(&app, "uni", "admin@uni.org").await;
+    let res = get(&app, &cookies, "/admin/accounting").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let html = res.text().await.unwrap();
+    for chart in ["by-month", "by-application", "by-member"] {
+        assert!(
+            html.contains(&format!(
+                r#"<svg xmlns="http://www.w3.org/2000/svg" id="{chart}""#
+            )),
+            "{chart}: {html}"
+        );
+    }
+    assert!(html.contains("Jobs: 2 ·"), "{html}");
+    assert!(html.contains("Attempts succeeded: 50 %"), "{html}");
+    assert!(
+        html.contains(">shell 1</text>"),
+        "the application is named in its chart"
+    );
+    assert!(
+        html.contains(">ann@uni.org</text>"),
+        "the member is named in theirs"
+    );
+    // the CSV link of a chart downloads the same figures
+    let csv = html
+        .split("href=\"")
+        .find(|s| s.starts_with("/accounting.csv") && s.contains("APPLICATION"))
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .replace("&#38;", "&")
+        .replace("&amp;", "&");
+    let body = get(&app, &cookies, &csv).await.text().await.unwrap();
+    assert!(body.starts_with("application,jobs,attempts"), "{body}");
+    assert!(body.contains("\nshell 1,2,2,"), "{body}");
+
+    // bad periods: said beside the form, no chart
+    let res = get(&app, &cookies, "/admin/accounting?from=yesterday").await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(res.text().await.unwrap().contains(r#"id="period-error""#));
+    let res = get(
+        &app,
+        &cookies,
+        "/admin/accounting?from=2026-05-01&to=2026-04-01",
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+
+    // a member is refused, and the page has no figures
+    let member = signed_in(&app, "uni", "ann@uni.org").await;
+    for path in ["/admin", "/admin/accounting"] {
+        let res = get(&app, &member, path).await;
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{path}");
+        assert!(!res.text().await.unwrap().contains("<svg"));
+    }
 }
