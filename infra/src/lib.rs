@@ -13,6 +13,7 @@ pub mod jobfiles;
 pub mod jobtokens;
 pub mod mail;
 pub mod oidc;
+pub mod preview;
 pub mod s3;
 pub mod sealed;
 pub mod secrets;

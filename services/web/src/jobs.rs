@@ -157,7 +157,28 @@ pub struct Output {
     pub path: String,
     pub size: u64,
     pub url: String,
-    pub picture: bool,
+    /// Where a picture of it is: itself (PNG, JPEG, SVG) or its preview (NIfTI, DICOM).
+    pub picture: Option<String>,
+}
+
+/// Whether Medgrid draws previews of files called `path`.
+fn previewable(path: &str) -> bool {
+    let path = path.to_lowercase();
+    [".nii", ".nii.gz", ".dcm", ".dicom"]
+        .iter()
+        .any(|ext| path.ends_with(ext))
+}
+
+fn picture(job: uuid::Uuid, path: &str, url: &str) -> Option<String> {
+    let lower = path.to_lowercase();
+    if [".png", ".jpg", ".jpeg", ".svg"]
+        .iter()
+        .any(|ext| lower.ends_with(ext))
+    {
+        Some(url.to_owned())
+    } else {
+        previewable(path).then(|| format!("/jobs/{job}/preview/{path}"))
+    }
 }
 
 /// What changes while a job runs: redrawn in place every two seconds until it is final.
@@ -205,13 +226,14 @@ async fn live(v: &Visitor, id: &str) -> Result<Live, ApiError> {
     let files: Vec<OutputFile> = serde_json::from_value(job.outputs.clone()).unwrap_or_default();
     let outputs = files
         .into_iter()
-        .map(|f| Output {
-            url: format!("/files/jobs/{}/outputs/{}", job.id, f.path),
-            picture: [".png", ".jpg", ".jpeg", ".svg"]
-                .iter()
-                .any(|ext| f.path.to_lowercase().ends_with(ext)),
-            path: f.path,
-            size: f.size,
+        .map(|f| {
+            let url = format!("/files/jobs/{}/outputs/{}", job.id, f.path);
+            Output {
+                picture: picture(job.id, &f.path, &url),
+                url,
+                path: f.path,
+                size: f.size,
+            }
         })
         .collect();
     let finished = JobState::parse(&job.state).is_some_and(JobState::is_terminal);
@@ -355,6 +377,52 @@ pub async fn resubmit(v: Visitor, Path(id): Path<String>, Form(posted): Form<Pos
                 general,
             )
             .await
+        }
+    }
+}
+
+/// GET /jobs/{id}/preview/{*path}: a PNG of an image output (the middle slice of a NIfTI
+/// volume, the first frame of a DICOM instance), drawn here for whoever may see the job.
+pub async fn preview(v: Visitor, Path((id, path)): Path<(String, String)>) -> Response {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    use medgrid_infra::preview::{self, PreviewError};
+
+    let job = match jobs::visible(&v.scope(), &id).await {
+        Ok(job) => job,
+        Err(e) => return view::failure(&v, &e),
+    };
+    let Some(file) = v.svc.files.output(JobId::from_uuid(job.id), &path) else {
+        return view::failure(&v, &ApiError::not_found("output"));
+    };
+    let drawn = tokio::task::spawn_blocking(move || {
+        let size = std::fs::metadata(&file)
+            .map(|m| m.len())
+            .unwrap_or(u64::MAX);
+        if size > preview::MAX_BYTES {
+            return Err(PreviewError::Unsupported("larger than 512 MiB".into()));
+        }
+        let bytes = std::fs::read(&file).map_err(|e| PreviewError::Corrupt(e.to_string()))?;
+        preview::png(&bytes)
+    })
+    .await;
+    match drawn {
+        Ok(Ok(png)) => (
+            [
+                (header::CONTENT_TYPE, "image/png"),
+                (header::CACHE_CONTROL, "private, max-age=3600"),
+            ],
+            png,
+        )
+            .into_response(),
+        Ok(Err(e)) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, e.to_string()).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "drawing a preview failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the preview could not be drawn",
+            )
+                .into_response()
         }
     }
 }

@@ -84,6 +84,7 @@ where
         .route("/jobs/{id}", get(jobs::show))
         .route("/jobs/{id}/live", get(jobs::live_part))
         .route("/jobs/{id}/cancel", post(jobs::cancel))
+        .route("/jobs/{id}/preview/{*path}", get(jobs::preview))
         .route(
             "/jobs/{id}/resubmit",
             get(jobs::resubmit_form).post(jobs::resubmit),

@@ -443,3 +443,76 @@ async fn the_accounting_dashboard_draws_charts_for_administrators_only() {
         assert!(!res.text().await.unwrap().contains("<svg"));
     }
 }
+
+#[tokio::test]
+async fn image_outputs_are_previewed_as_png_slices() {
+    let app = TestApp::spawn().await;
+    let (admin, ann, _) = setup(&app, "uni").await;
+    // a job that "makes" a NIfTI volume: copies the one written here
+    let dir = std::env::temp_dir().join(format!("medgrid-preview-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let source = dir.join("volume.nii");
+    let volume = medgrid_infra::preview::int16_nifti([32, 24, 5], |x, y, _| {
+        i16::try_from(x * 10 + y).unwrap()
+    });
+    std::fs::write(&source, &volume).unwrap();
+    let maker = register_app(
+        &app,
+        &admin,
+        json!({
+            "name": "volume-maker", "tool-version": "1", "schema-version": "0.5",
+            "description": "Copies a NIfTI volume and writes a note.",
+            "command-line": "sh -c 'cp \"$1\" brain.nii; echo note > note.txt' make [SOURCE]",
+            "inputs": [{"id": "source", "name": "Source", "type": "String", "value-key": "[SOURCE]"}],
+            "output-files": [
+                {"id": "volume", "name": "Volume", "path-template": "brain.nii"},
+                {"id": "note", "name": "Note", "path-template": "note.txt"}
+            ]
+        }),
+    )
+    .await;
+    let job = crate::jobs::submit(
+        &app,
+        &ann,
+        json!({"applicationId": maker, "parameters": {"source": source.to_str().unwrap()}}),
+    )
+    .await;
+    let id = job["id"].as_str().unwrap().to_owned();
+    let done = crate::jobs::wait_until(&app, &ann, &id, 120, |j| {
+        ["SUCCEEDED", "FAILED"].contains(&j["state"].as_str().unwrap())
+    })
+    .await;
+    assert_eq!(done["state"], "SUCCEEDED", "{done}");
+
+    let cookies = signed_in(&app, "uni", "ann@uni.org").await;
+    let page = get(&app, &cookies, &format!("/jobs/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(&format!(r#"<img src="/jobs/{id}/preview/brain.nii""#)),
+        "{page}"
+    );
+    assert!(
+        !page.contains(&format!("/jobs/{id}/preview/note.txt")),
+        "text has no preview"
+    );
+
+    let res = get(&app, &cookies, &format!("/jobs/{id}/preview/brain.nii")).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], "image/png");
+    let png = res.bytes().await.unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let width = u32::from_be_bytes(png[16..20].try_into().unwrap());
+    let height = u32::from_be_bytes(png[20..24].try_into().unwrap());
+    assert_eq!((width, height), (32, 24), "one axial slice of the volume");
+    // not an image: refused; another member: not found
+    let res = get(&app, &cookies, &format!("/jobs/{id}/preview/note.txt")).await;
+    assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    app.member("uni", "bob@uni.org", &[]).await;
+    let bob = signed_in(&app, "uni", "bob@uni.org").await;
+    let res = get(&app, &bob, &format!("/jobs/{id}/preview/brain.nii")).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
