@@ -14,6 +14,7 @@ mod jobs;
 mod login;
 mod oidc;
 mod pages;
+mod preferences;
 mod view;
 mod visitor;
 
@@ -89,6 +90,7 @@ where
         )
         .route("/static/portal.css", get(stylesheet))
         .route("/static/portal.js", get(script))
+        .merge(preferences::routes())
 }
 
 async fn stylesheet() -> impl IntoResponse {
