@@ -15,6 +15,7 @@ mod login;
 mod oidc;
 mod pages;
 mod preferences;
+mod tickets;
 mod view;
 mod visitor;
 
@@ -91,6 +92,7 @@ where
         .route("/static/portal.css", get(stylesheet))
         .route("/static/portal.js", get(script))
         .merge(preferences::routes())
+        .merge(tickets::routes())
 }
 
 async fn stylesheet() -> impl IntoResponse {
