@@ -466,6 +466,31 @@ async fn tickets_open_about_a_job_and_are_seen_by_their_reporter_and_admins() {
     let list = get(&app, &eve, "/tickets").await.text().await.unwrap();
     assert!(list.contains(r#"id="no-tickets""#), "{list}");
     assert!(ticket(&app, &ann, &id).await["comments"] == json!([]));
+
+    // 25 a page, newest first, the rest behind a link
+    for n in 0..25 {
+        open(&app, &bob, json!({"title": format!("problem {n}")})).await;
+    }
+    let rows = |html: &str| html.matches(r#"<td><a href="/tickets/"#).count();
+    let first = get(&app, &admin_cookies, "/tickets")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(rows(&first), 25);
+    assert!(first.contains(">problem 24</a>"), "newest first");
+    let next = first
+        .split(r#"<p class="pager"><a href=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a link to older tickets")
+        .to_owned();
+    let older = get(&app, &admin_cookies, &next).await.text().await.unwrap();
+    assert_eq!(rows(&older), 2, "{next}");
+    assert!(older.contains(&format!("/tickets/{id}")));
+    assert!(!older.contains(r#"rel="next""#));
+    let list = get(&app, &cookies, "/tickets").await.text().await.unwrap();
+    assert_eq!(rows(&list), 1, "ann still sees hers only");
 }
 
 /// Sends the form `action` (comment, assign…) of the ticket at `path`, with the token.
