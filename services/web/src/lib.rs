@@ -15,6 +15,8 @@ mod jobs;
 mod login;
 mod oidc;
 mod pages;
+mod preferences;
+mod tickets;
 mod view;
 mod visitor;
 
@@ -93,6 +95,8 @@ where
         .route("/admin/accounting", get(admin::accounting::dashboard))
         .route("/static/portal.css", get(stylesheet))
         .route("/static/portal.js", get(script))
+        .merge(preferences::routes())
+        .merge(tickets::routes())
 }
 
 async fn stylesheet() -> impl IntoResponse {

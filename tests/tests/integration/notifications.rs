@@ -7,7 +7,7 @@ use medgrid_domain::notify::NotificationKind;
 use medgrid_tests::TestApp;
 use serde_json::{Value, json};
 
-const PREFS: &str = "choices { eventType delivery source } timeZone timeZoneSource
+pub(crate) const PREFS: &str = "choices { eventType delivery source } timeZone timeZoneSource
                      digestHour digestHourSource weeklyDigestDay weeklyDigestDaySource";
 
 pub fn set_mine() -> String {
@@ -22,7 +22,7 @@ pub fn set_defaults() -> String {
     )
 }
 
-fn choice<'a>(prefs: &'a Value, kind: &str) -> (&'a str, &'a str) {
+pub(crate) fn choice<'a>(prefs: &'a Value, kind: &str) -> (&'a str, &'a str) {
     let c = prefs["choices"]
         .as_array()
         .unwrap()
@@ -35,7 +35,7 @@ fn choice<'a>(prefs: &'a Value, kind: &str) -> (&'a str, &'a str) {
     )
 }
 
-async fn mine(app: &TestApp, token: &str) -> Value {
+pub(crate) async fn mine(app: &TestApp, token: &str) -> Value {
     app.ok(
         token,
         &format!("{{ notificationPreferences {{ {PREFS} }} }}"),

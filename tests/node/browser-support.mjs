@@ -1,0 +1,71 @@
+// Notification preferences and a trouble ticket in headless Chromium (Debian's
+// /usr/bin/chromium, driven by playwright-core), on a 768px-wide tablet: a deep link to
+// the preferences while signed out, sign-in and back, two rows of the matrix changed (one
+// by a click, one with the arrow keys) and saved, then a ticket opened with markup in its
+// title and commented. Screenshots go to the given directory.
+//
+// usage: node browser-support.mjs <medgrid url> <tenant> <email> <password> <screenshot dir>
+// Prints one JSON line with what it saw.
+import path from 'node:path';
+
+import { launch } from './chromium.mjs';
+
+const [url, tenant, email, password, shots] = process.argv.slice(2);
+const browser = await launch();
+const seen = {};
+const shot = (page, name) => page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
+const chosen = (page, kind) => page.locator(`input[name="kind.${kind}"]:checked`).first().getAttribute('value');
+
+try {
+  const context = await browser.newContext({ viewport: { width: 768, height: 1024 } });
+  const page = await context.newPage();
+
+  // a deep link while signed out: sign in, and land on the preferences
+  await page.goto(`${url}/settings/notifications`);
+  seen.signInUrl = page.url();
+  await page.fill('#tenant', tenant);
+  await page.fill('#email', email);
+  await page.fill('#password', password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(`${url}/settings/notifications`);
+  seen.tabletOverflow = await page.evaluate(
+    () => document.documentElement.scrollWidth > document.documentElement.clientWidth,
+  );
+  await shot(page, '01-preferences');
+
+  // one row by a click on its labelled radio, one with the keyboard
+  await page.getByLabel('A job started: Immediately').check();
+  await page.getByLabel('A job failed: Immediately').focus();
+  await page.keyboard.press('ArrowRight');
+  seen.jobFailedFocused = await page.evaluate(() => document.activeElement.id);
+  await page.getByRole('button', { name: 'Save', exact: true }).click();
+  await page.waitForURL(/saved=mine/);
+  seen.saved = (await page.textContent('#my-saved')).trim();
+  seen.jobStartedAfter = await chosen(page, 'JOB_STARTED');
+  seen.jobFailedAfter = await chosen(page, 'JOB_FAILED');
+  await shot(page, '02-preferences-saved');
+
+  // a ticket, from the help page
+  await page.getByRole('link', { name: 'Help' }).click();
+  await page.getByRole('link', { name: 'Report a problem' }).click();
+  await page.waitForSelector('#ticket-form');
+  await page.getByLabel('Title').fill('<img src=x onerror=window.__xss=1> uploads fail');
+  await page.getByLabel('What happened').fill('Uploads stop at 99%.');
+  await page.getByLabel('Priority').selectOption('HIGH');
+  await page.getByRole('button', { name: 'Open the ticket' }).click();
+  await page.waitForURL(/\/tickets\/[0-9a-f-]{36}$/);
+  seen.ticketUrl = page.url();
+  seen.titleShown = (await page.textContent('#ticket-title')).trim();
+  await page.getByLabel('Your comment').fill('It happens with every file.');
+  await page.getByRole('button', { name: 'Comment' }).click();
+  await page.waitForURL(/#comments$/);
+  seen.comments = (await page.locator('ol.comments li .text').allTextContents()).map((t) => t.trim());
+  seen.xss = await page.evaluate(() => window.__xss ?? null);
+  await shot(page, '03-ticket-commented');
+  console.log(JSON.stringify(seen));
+} catch (e) {
+  console.log(JSON.stringify({ ...seen, error: String(e && e.stack || e) }));
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}
