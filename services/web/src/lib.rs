@@ -7,7 +7,7 @@
 mod catalog;
 mod cookies;
 mod csrf;
-mod files;
+pub mod files;
 mod form;
 mod home;
 mod jobs;
@@ -30,6 +30,7 @@ pub use cookies::SESSION as SESSION_COOKIE;
 pub use login::{front, sign_in_local, sign_in_page, sign_out};
 pub use oidc::{callback as oidc_callback, start as oidc_start};
 pub use view::status_of;
+pub use visitor::Visitor;
 
 use medgrid_graphql::usecases::auth::LOGIN_TOKEN_HOURS;
 
@@ -89,6 +90,7 @@ where
         )
         .route("/static/portal.css", get(stylesheet))
         .route("/static/portal.js", get(script))
+        .merge(files::routes())
 }
 
 async fn stylesheet() -> impl IntoResponse {
