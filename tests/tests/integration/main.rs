@@ -20,6 +20,7 @@ mod mail;
 mod notifications;
 mod notify;
 mod portal;
+mod portal_files;
 mod processors;
 mod resumable;
 mod rls;

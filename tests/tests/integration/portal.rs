@@ -25,11 +25,11 @@ fn demo_descriptor() -> Value {
     })
 }
 
-fn client() -> Client {
+pub(crate) fn client() -> Client {
     Client::builder().redirect(Policy::none()).build().unwrap()
 }
 
-fn set_cookie(res: &Response, name: &str) -> Option<String> {
+pub(crate) fn set_cookie(res: &Response, name: &str) -> Option<String> {
     res.headers()
         .get_all(SET_COOKIE)
         .iter()
@@ -39,7 +39,7 @@ fn set_cookie(res: &Response, name: &str) -> Option<String> {
 }
 
 /// A browser without JavaScript, signed in: its cookies.
-async fn signed_in(app: &TestApp, tenant: &str, email: &str) -> String {
+pub(crate) async fn signed_in(app: &TestApp, tenant: &str, email: &str) -> String {
     let http = client();
     let page = http.get(format!("{}/login", app.url)).send().await.unwrap();
     let csrf = set_cookie(&page, "medgrid_csrf").unwrap();
@@ -61,11 +61,11 @@ async fn signed_in(app: &TestApp, tenant: &str, email: &str) -> String {
     format!("medgrid_session={session}; medgrid_csrf={csrf}")
 }
 
-fn csrf_of(cookies: &str) -> String {
+pub(crate) fn csrf_of(cookies: &str) -> String {
     cookies.split("medgrid_csrf=").nth(1).unwrap().to_owned()
 }
 
-async fn get(app: &TestApp, cookies: &str, path: &str) -> Response {
+pub(crate) async fn get(app: &TestApp, cookies: &str, path: &str) -> Response {
     client()
         .get(format!("{}{path}", app.url))
         .header(COOKIE, cookies)
@@ -74,7 +74,12 @@ async fn get(app: &TestApp, cookies: &str, path: &str) -> Response {
         .unwrap()
 }
 
-async fn post(app: &TestApp, cookies: &str, path: &str, form: &[(&str, &str)]) -> Response {
+pub(crate) async fn post(
+    app: &TestApp,
+    cookies: &str,
+    path: &str,
+    form: &[(&str, &str)],
+) -> Response {
     client()
         .post(format!("{}{path}", app.url))
         .header(COOKIE, cookies)
