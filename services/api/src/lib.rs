@@ -114,6 +114,10 @@ pub fn router(state: AppState) -> Router {
             "/files/upload",
             post(transfers::upload).layer(DefaultBodyLimit::disable()),
         )
+        .route(
+            "/files/upload-form",
+            post(transfers::upload_form).layer(DefaultBodyLimit::disable()),
+        )
         .route("/files/nodes/{id}", get(transfers::download))
         .route(
             "/files/uploads",

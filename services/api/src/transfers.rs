@@ -4,6 +4,8 @@
 //!
 //! - `POST /files/upload?parent=<folder id>&name=<name>`: the body is the content; its
 //!   `Content-Type` is recorded (else guessed from the name). Answers the new file as JSON.
+//! - `POST /files/upload-form`: the portal's multipart form of a folder page (browsers
+//!   without JavaScript): `csrf`, `parent`, then one or more `files` parts.
 //! - `GET /files/nodes/<id>`: the content, `Range: bytes=…` honoured (one range).
 
 use std::io;
@@ -17,16 +19,17 @@ use futures::TryStreamExt;
 use medgrid_domain::Code;
 use medgrid_domain::spaces::Blob;
 use medgrid_graphql::usecases::Scope;
-use medgrid_graphql::usecases::spaces::{self, Located};
+use medgrid_graphql::usecases::spaces::{self, Located, UploadPlan};
 use medgrid_graphql::{ApiError, Services};
 use medgrid_infra::blobs::BlobError;
-use medgrid_infra::contents::{ContentError, Contents};
+use medgrid_infra::contents::{Claim, ContentError, Contents};
+use medgrid_web::Visitor;
 use serde::Deserialize;
 use serde_json::json;
 use tokio_util::io::{ReaderStream, StreamReader};
 
 use crate::files::{authenticate, error};
-use crate::limits::RateLimits;
+use crate::limits::{RateLimits, too_many};
 
 /// What uploads may bring at most, whatever the quota.
 #[derive(Debug, Clone, Copy)]
@@ -126,6 +129,176 @@ pub async fn upload(
         Ok(at) => (StatusCode::CREATED, axum::Json(node_json(&at))).into_response(),
         Err(e) => error(&e),
     }
+}
+
+/// The fields of the upload form beside its files, at most this long each.
+const FORM_FIELD_BYTES: u64 = 1024;
+
+/// A file of the upload form, stored and claimed, not yet recorded.
+struct Received {
+    plan: UploadPlan,
+    claim: Claim,
+    media_type: String,
+}
+
+enum Refusal {
+    /// The form's CSRF field is missing or not this browser's.
+    Stale,
+    Refused(ApiError),
+}
+
+/// `POST /files/upload-form`: the folder page's multipart form, for browsers without
+/// JavaScript. Each file part streams through the blob store like `upload`, within the
+/// size limit and the room the space's quota leaves for all of them together. All the
+/// files are recorded or, when one is refused, none: the folder page comes back with
+/// the reason beside the file field. Success answers 303 to the folder.
+pub async fn upload_form(
+    visitor: Visitor,
+    State(limits): State<Arc<RateLimits>>,
+    State(contents): State<Contents>,
+    State(max): State<UploadLimit>,
+    request: Request,
+) -> Response {
+    if let Err(wait) = limits.check(&visitor.actor) {
+        return too_many(wait);
+    }
+    let boundary = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| multer::parse_boundary(v).ok());
+    let Some(boundary) = boundary else {
+        let e = ApiError::invalid("the form must be sent as multipart/form-data");
+        return medgrid_web::files::upload_refused(&visitor, "", &e).await;
+    };
+    let sizes = multer::SizeLimit::new()
+        .for_field("csrf", FORM_FIELD_BYTES)
+        .for_field("parent", FORM_FIELD_BYTES);
+    let mut form = multer::Multipart::with_constraints(
+        request.into_body().into_data_stream(),
+        boundary,
+        multer::Constraints::new().size_limit(sizes),
+    );
+    let mut parent = String::new();
+    let mut received = vec![];
+    let read = read_form(
+        &visitor,
+        &contents,
+        max,
+        &mut form,
+        &mut parent,
+        &mut received,
+    )
+    .await;
+    if let Err(refusal) = read {
+        // nothing is recorded: the contents received so far go with their claims
+        for file in received {
+            contents.release(file.claim).await;
+        }
+        return match refusal {
+            Refusal::Stale => medgrid_web::files::stale_upload(&visitor),
+            Refusal::Refused(e) => medgrid_web::files::upload_refused(&visitor, &parent, &e).await,
+        };
+    }
+    let scope = visitor.scope();
+    let mut failed = None;
+    for file in received {
+        if failed.is_none() {
+            let blob = Blob {
+                sha256: file.claim.blob.sha256.clone(),
+                size: file.claim.blob.size,
+                media_type: file.media_type,
+            };
+            if let Err(e) = spaces::finish_upload(&scope, file.plan, blob).await {
+                failed = Some(e);
+            }
+        }
+        contents.release(file.claim).await;
+    }
+    match failed {
+        Some(e) => medgrid_web::files::upload_refused(&visitor, &parent, &e).await,
+        None => medgrid_web::files::uploaded(&visitor, &parent).await,
+    }
+}
+
+fn unreadable(e: &multer::Error) -> Refusal {
+    tracing::info!(error = %e, "an upload form could not be read");
+    Refusal::Refused(ApiError::invalid(
+        "the form could not be read to its end: nothing was stored",
+    ))
+}
+
+/// Reads the form's fields in order (the token and the folder come before the files),
+/// storing each file and checking it may be recorded.
+async fn read_form(
+    visitor: &Visitor,
+    contents: &Contents,
+    max: UploadLimit,
+    form: &mut multer::Multipart<'_>,
+    parent: &mut String,
+    received: &mut Vec<Received>,
+) -> Result<(), Refusal> {
+    let scope = visitor.scope();
+    let mut fresh = false;
+    while let Some(field) = form.next_field().await.map_err(|e| unreadable(&e))? {
+        match field.name() {
+            Some("csrf") => {
+                let token = field.text().await.map_err(|e| unreadable(&e))?;
+                fresh = visitor.form_is_fresh(&token);
+            }
+            Some("parent") => *parent = field.text().await.map_err(|e| unreadable(&e))?,
+            Some("files") => {
+                if !fresh {
+                    return Err(Refusal::Stale);
+                }
+                // browsers send an empty part for a file field left empty
+                let name = field.file_name().map(base_name).unwrap_or_default();
+                if name.is_empty() {
+                    continue;
+                }
+                let name = name.to_owned();
+                if received.iter().any(|r| r.plan.name.as_ref() == name) {
+                    return Err(Refusal::Refused(ApiError::new(
+                        Code::Conflict,
+                        format!("two of the files are called {name:?}"),
+                    )));
+                }
+                // the room the quotas leave (u64::MAX: none), less what this form brought
+                let plan = spaces::plan_upload(&scope, parent, &name, u64::MAX)
+                    .await
+                    .map_err(Refusal::Refused)?;
+                let taken: u64 = received.iter().map(|r| r.claim.blob.size).sum();
+                let limit = plan.limit.saturating_sub(taken).min(max.0);
+                let given = field.content_type().map(|m| m.essence_str().to_owned());
+                let media_type = media_type_of(given.as_deref(), &name);
+                let mut reader = StreamReader::new(field.map_err(io::Error::other));
+                let claim = contents
+                    .receive(&mut reader, limit)
+                    .await
+                    .map_err(|e| Refusal::Refused(content_error(&e)))?;
+                received.push(Received {
+                    plan,
+                    claim,
+                    media_type,
+                });
+            }
+            _ => {}
+        }
+    }
+    if !fresh {
+        return Err(Refusal::Stale);
+    }
+    if received.is_empty() {
+        return Err(Refusal::Refused(ApiError::invalid(
+            "choose one or more files to upload",
+        )));
+    }
+    Ok(())
+}
+
+/// The name of a file part without the folders some browsers put before it.
+fn base_name(given: &str) -> &str {
+    given.rsplit(['/', '\\']).next().unwrap_or(given).trim()
 }
 
 /// One byte range, end exclusive; None when the header asks for the whole.
@@ -285,6 +458,14 @@ mod tests {
         ] {
             assert_eq!(parse_range(bad, 1000), Err(()), "{bad}");
         }
+    }
+
+    #[test]
+    fn form_file_names_lose_their_folders() {
+        assert_eq!(base_name("C:\\scans\\t1.nii"), "t1.nii");
+        assert_eq!(base_name("a/b/dose.csv"), "dose.csv");
+        assert_eq!(base_name("plain.txt"), "plain.txt");
+        assert_eq!(base_name(""), "");
     }
 
     #[test]

@@ -8,7 +8,7 @@ mod admin;
 mod catalog;
 mod cookies;
 mod csrf;
-mod files;
+pub mod files;
 mod form;
 mod home;
 mod jobs;
@@ -33,6 +33,7 @@ pub use cookies::SESSION as SESSION_COOKIE;
 pub use login::{front, sign_in_local, sign_in_page, sign_out};
 pub use oidc::{callback as oidc_callback, start as oidc_start};
 pub use view::status_of;
+pub use visitor::Visitor;
 
 use medgrid_graphql::usecases::auth::LOGIN_TOKEN_HOURS;
 
@@ -97,6 +98,7 @@ where
         .route("/static/portal.js", get(script))
         .merge(preferences::routes())
         .merge(tickets::routes())
+        .merge(files::routes())
 }
 
 async fn stylesheet() -> impl IntoResponse {

@@ -14,7 +14,7 @@ const CREATE_FOLDER: &str =
     "mutation($p: ID!, $n: String!) { createFolder(parentId: $p, name: $n) { id name path } }";
 const NODE: &str = "query($id: ID!) { node(id: $id) { id name kind path size sha256 mediaType inTrash access quota { used limit } } }";
 
-async fn space(app: &TestApp, token: &str, path: &str) -> Value {
+pub(crate) async fn space(app: &TestApp, token: &str, path: &str) -> Value {
     app.ok(token, SPACE, json!({"p": path})).await["space"].clone()
 }
 
@@ -25,20 +25,26 @@ async fn home_id(app: &TestApp, token: &str) -> String {
         .to_owned()
 }
 
-async fn folder(app: &TestApp, token: &str, parent: &str, name: &str) -> String {
+pub(crate) async fn folder(app: &TestApp, token: &str, parent: &str, name: &str) -> String {
     let data = app
         .ok(token, CREATE_FOLDER, json!({"p": parent, "n": name}))
         .await;
     data["createFolder"]["id"].as_str().unwrap().to_owned()
 }
 
-async fn upload(app: &TestApp, token: &str, parent: &str, name: &str, bytes: &[u8]) -> String {
+pub(crate) async fn upload(
+    app: &TestApp,
+    token: &str,
+    parent: &str,
+    name: &str,
+    bytes: &[u8],
+) -> String {
     let (status, body) = app.upload(token, parent, name, bytes.to_vec()).await;
     assert_eq!(status, 201, "{body}");
     body["id"].as_str().unwrap().to_owned()
 }
 
-fn names(listing: &Value) -> Vec<String> {
+pub(crate) fn names(listing: &Value) -> Vec<String> {
     listing["children"]["edges"]
         .as_array()
         .unwrap()
@@ -53,7 +59,7 @@ async fn mutate(app: &TestApp, token: &str, field: &str, args: &str, vars: Value
 }
 
 /// Waits (bounded) until the blob store keeps `n` contents, on disk and in its books.
-async fn wait_for_blobs(app: &TestApp, n: i64) {
+pub(crate) async fn wait_for_blobs(app: &TestApp, n: i64) {
     let mut seen = (0, 0);
     for _ in 0..150 {
         seen = app.blob_count().await;

@@ -1,4 +1,4 @@
-//! Files of the member's spaces as the portal offers them.
+//! Files of the member's home as File inputs of the submission forms offer them.
 
 use medgrid_graphql::ApiError;
 use medgrid_graphql::usecases::spaces::{self, Listing, Place};
