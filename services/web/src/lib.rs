@@ -73,7 +73,8 @@ impl Portal {
     }
 }
 
-/// The portal's pages beside sign-in (which the API's router limits per client address).
+/// The portal's pages beside sign-in (which the API's router limits per client address):
+/// the one table of its routes.
 pub fn routes<S>() -> Router<S>
 where
     Services: FromRef<S>,
@@ -94,30 +95,64 @@ where
         )
         .route("/admin", get(admin::index))
         .route("/admin/accounting", get(admin::accounting::dashboard))
-        .route("/static/portal.css", get(stylesheet))
-        .route("/static/portal.js", get(script))
-        .merge(preferences::routes())
-        .merge(tickets::routes())
-        .merge(files::routes())
+        .route(
+            "/settings/notifications",
+            get(preferences::show).post(preferences::save_mine),
+        )
+        .route(
+            "/settings/notifications/tenant",
+            post(preferences::save_tenant),
+        )
+        .route("/tickets", get(tickets::list))
+        .route("/tickets/new", get(tickets::new_form).post(tickets::open))
+        .route("/tickets/{id}", get(tickets::show))
+        .route("/tickets/{id}/{action}", post(tickets::act))
+        .route("/files", get(files::browse))
+        .route("/files/trash", get(files::trash))
+        .route("/files/folder", post(files::actions::new_folder))
+        .route("/files/rename", post(files::actions::rename))
+        .route("/files/move", post(files::actions::move_to))
+        .route("/files/delete", post(files::actions::delete))
+        .route("/files/restore", post(files::actions::restore))
+        .route("/files/share", post(files::actions::share))
+        .route("/files/unshare", post(files::actions::unshare))
+        .route(
+            "/static/portal.css",
+            get(|| {
+                asset(
+                    "text/css; charset=utf-8",
+                    include_str!("../static/portal.css"),
+                )
+            }),
+        )
+        .route(
+            "/static/portal.js",
+            get(|| {
+                asset(
+                    "text/javascript; charset=utf-8",
+                    include_str!("../static/portal.js"),
+                )
+            }),
+        )
+        .route(
+            "/static/upload.js",
+            get(|| {
+                asset(
+                    "text/javascript; charset=utf-8",
+                    include_str!("../static/upload.js"),
+                )
+            }),
+        )
 }
 
-async fn stylesheet() -> impl IntoResponse {
+/// A file of `static/`, compiled in (no third-party code; nothing read at run time).
+async fn asset(kind: &'static str, body: &'static str) -> impl IntoResponse {
     (
         [
-            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CONTENT_TYPE, kind),
             (header::CACHE_CONTROL, "public, max-age=300"),
         ],
-        include_str!("../static/portal.css"),
-    )
-}
-
-async fn script() -> impl IntoResponse {
-    (
-        [
-            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=300"),
-        ],
-        include_str!("../static/portal.js"),
+        body,
     )
 }
 

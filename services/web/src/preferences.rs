@@ -8,33 +8,19 @@ use std::collections::BTreeMap;
 
 use askama::Template;
 use axum::Form;
-use axum::Router;
-use axum::extract::{FromRef, Query};
+use axum::extract::Query;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{get, post};
 use medgrid_domain::notify::{Delivery, Effective, NotificationKind, Source, Weekday};
+use medgrid_graphql::ApiError;
 use medgrid_graphql::usecases::notifications::{self, ChangeRequest};
-use medgrid_graphql::{ApiError, Services};
 use serde::Deserialize;
 
-use crate::Portal;
 use crate::catalog::Option_;
 use crate::form::Posted;
 use crate::login::see_other;
 use crate::view;
 use crate::visitor::Visitor;
-
-pub fn routes<S>() -> Router<S>
-where
-    Services: FromRef<S>,
-    std::sync::Arc<Portal>: FromRef<S>,
-    S: Clone + Send + Sync + 'static,
-{
-    Router::new()
-        .route("/settings/notifications", get(show).post(save_mine))
-        .route("/settings/notifications/tenant", post(save_tenant))
-}
 
 /// The ways an event can reach a member, as the matrix's columns show them.
 const DELIVERIES: [(Delivery, &str); 4] = [

@@ -7,24 +7,21 @@ use std::collections::{BTreeMap, HashMap};
 
 use askama::Template;
 use axum::Form;
-use axum::Router;
-use axum::extract::{FromRef, Path, Query};
+use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use medgrid_domain::Code;
 use medgrid_domain::ids::{MemberId, TenantId};
 use medgrid_domain::support::Priority;
+use medgrid_graphql::ApiError;
 use medgrid_graphql::usecases::{Scope, jobs, tickets};
-use medgrid_graphql::{ApiError, Services};
 use medgrid_projections::members;
 use medgrid_projections::page::PageRequest;
 use medgrid_projections::tickets::TicketRow;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::Portal;
 use crate::catalog::Option_;
 use crate::form::Posted;
 use crate::jobs::{short, when};
@@ -34,19 +31,6 @@ use crate::view;
 use crate::visitor::Visitor;
 
 const PAGE: i64 = 25;
-
-pub fn routes<S>() -> Router<S>
-where
-    Services: FromRef<S>,
-    std::sync::Arc<Portal>: FromRef<S>,
-    S: Clone + Send + Sync + 'static,
-{
-    Router::new()
-        .route("/tickets", get(list))
-        .route("/tickets/new", get(new_form).post(open))
-        .route("/tickets/{id}", get(show))
-        .route("/tickets/{id}/{action}", post(act))
-}
 
 const PRIORITIES: [(Priority, &str); 4] = [
     (Priority::Low, "Low"),

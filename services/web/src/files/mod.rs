@@ -5,67 +5,34 @@
 //! `/files/upload-form`, which the API serves since it holds the contents).
 //! Every form calls the same use cases as GraphQL, as the signed-in member.
 
-mod actions;
+pub(crate) mod actions;
 mod offered;
 
 pub use offered::offered;
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use askama::Template;
-use axum::Router;
-use axum::extract::{FromRef, Query};
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::extract::Query;
+use axum::http::StatusCode;
+use axum::response::Response;
 use chrono::{DateTime, Utc};
 use medgrid_domain::ids::{GroupId, MemberId, NodeId};
 use medgrid_domain::spaces::Right;
+use medgrid_graphql::ApiError;
 use medgrid_graphql::usecases::Scope;
 use medgrid_graphql::usecases::spaces::{self, Listing, Located, Place};
-use medgrid_graphql::{ApiError, Services};
 use medgrid_projections::spaces::{NodeRow, Order};
 use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::catalog::Option_;
 use crate::login::{see_other, urlencode};
+use crate::view;
 use crate::visitor::Visitor;
-use crate::{Portal, view};
 
 /// Rows of a folder page, unless `per` asks otherwise.
 const PER_PAGE: i64 = 50;
-
-/// The Files pages and forms (the multipart upload is the API's: it holds the contents).
-pub fn routes<S>() -> Router<S>
-where
-    Services: FromRef<S>,
-    Arc<Portal>: FromRef<S>,
-    S: Clone + Send + Sync + 'static,
-{
-    Router::new()
-        .route("/files", get(browse))
-        .route("/files/trash", get(trash))
-        .route("/files/folder", post(actions::new_folder))
-        .route("/files/rename", post(actions::rename))
-        .route("/files/move", post(actions::move_to))
-        .route("/files/delete", post(actions::delete))
-        .route("/files/restore", post(actions::restore))
-        .route("/files/share", post(actions::share))
-        .route("/files/unshare", post(actions::unshare))
-        .route("/static/upload.js", get(script))
-}
-
-async fn script() -> impl IntoResponse {
-    (
-        [
-            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=300"),
-        ],
-        include_str!("../../static/upload.js"),
-    )
-}
 
 /// The folder page of `path` (`/home/…`, `/groups/…`, `/shared/…`, or `/`).
 pub fn folder_href(path: &str) -> String {
