@@ -15,7 +15,9 @@ use crate::job_types::{Job, SubmitJobInput};
 use crate::types::{
     self, AccessToken, Group, GroupRoleName, Member, Role, Tenant, scope, services,
 };
-use crate::usecases::{access, auth, catalog, compute, groups, jobs, parse_id, tenancy};
+use crate::usecases::{
+    access, accounting, auth, catalog, compute, groups, jobs, parse_id, tenancy,
+};
 
 /// Tenancy, members, groups, catalog and jobs (identity is in `identity_types`).
 #[derive(Default)]
@@ -155,7 +157,7 @@ impl CoreMutation {
         hours: Option<f64>,
     ) -> async_graphql::Result<Tenant> {
         let scope = scope(ctx)?;
-        let seconds = crate::types::core_seconds(hours)?;
+        let seconds = accounting::core_seconds(hours)?;
         let row = tenancy::change(&scope, &id, TenantCommand::SetCoreBudget(seconds)).await?;
         Ok(Tenant(row))
     }
@@ -169,7 +171,7 @@ impl CoreMutation {
         hours: Option<f64>,
     ) -> async_graphql::Result<Group> {
         let scope = scope(ctx)?;
-        let seconds = crate::types::core_seconds(hours)?;
+        let seconds = accounting::core_seconds(hours)?;
         Ok(Group(groups::set_core_budget(&scope, &id, seconds).await?))
     }
 

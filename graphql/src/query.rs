@@ -1,7 +1,7 @@
 use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, Object};
 use medgrid_domain::ids::{ApplicationId, GroupId, MemberId, TenantId};
-use medgrid_projections::{groups, members, tenants};
+use medgrid_projections::tenants;
 
 use crate::ApiError;
 use crate::audit_types::{self, AuditEntry, AuditFilterInput};
@@ -84,9 +84,7 @@ impl CoreQuery {
         let scope = scope(ctx)?;
         let tenant = target_tenant(&scope.caller, tenant_id)?;
         let request = page_request(first, after)?;
-        let page = members::list(&scope.reader(), tenant, request)
-            .await
-            .map_err(ApiError::from)?;
+        let page = access::list(&scope, tenant, request).await?;
         Ok(connection(page, request, |r| r.position, Member))
     }
 
@@ -106,15 +104,8 @@ impl CoreQuery {
     ) -> async_graphql::Result<Connection<String, Group>> {
         let scope = scope(ctx)?;
         let tenant = target_tenant(&scope.caller, tenant_id)?;
-        let only_mine = scope
-            .caller
-            .actor()
-            .filter(|a| !a.can_administer(tenant))
-            .map(|a| a.member_id);
         let request = page_request(first, after)?;
-        let page = groups::list(&scope.reader(), tenant, only_mine, request)
-            .await
-            .map_err(ApiError::from)?;
+        let page = usecases::groups::list(&scope, tenant, request).await?;
         Ok(connection(page, request, |r| r.position, Group))
     }
 

@@ -10,7 +10,7 @@ use medgrid_domain::actor::{self, GroupRole};
 use medgrid_domain::ids::{GroupId, MemberId, TenantId};
 use medgrid_domain::{Caller, Code};
 use medgrid_projections::groups::{GroupMemberRow, GroupRow};
-use medgrid_projections::members::{self, MemberRow, TokenRow};
+use medgrid_projections::members::{MemberRow, TokenRow};
 use medgrid_projections::page::{Page, PageRequest};
 use medgrid_projections::tenants::TenantRow;
 
@@ -216,34 +216,12 @@ impl Member {
     /// The groups of this member that the caller may see.
     async fn groups(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<GroupMembership>> {
         let scope = scope(ctx)?;
-        let mut out = vec![];
-        for row in medgrid_projections::groups::memberships(&scope.reader(), self.id())
-            .await
-            .map_err(ApiError::from)?
-        {
-            let gid = GroupId::from_uuid(row.group_id);
-            if groups::visible(&scope, gid).await.is_ok() {
-                out.push(GroupMembership(row));
-            }
-        }
-        Ok(out)
+        let found = groups::memberships_of(&scope, self.id()).await?;
+        Ok(found.into_iter().map(|(m, _)| GroupMembership(m)).collect())
     }
     /// Personal access tokens: visible to their owner and the tenant's admins.
     async fn tokens(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<AccessToken>> {
-        let scope = scope(ctx)?;
-        let own = scope
-            .caller
-            .actor()
-            .is_some_and(|a| a.member_id == self.id());
-        if !own {
-            scope
-                .caller
-                .check(|a| a.require_tenant_admin(self.tenant_id()))
-                .map_err(ApiError::from)?;
-        }
-        let rows = members::tokens(&scope.reader(), self.id())
-            .await
-            .map_err(ApiError::from)?;
+        let rows = access::tokens(&scope(ctx)?, self.id()).await?;
         Ok(rows.into_iter().map(AccessToken::from).collect())
     }
 }
@@ -252,20 +230,6 @@ impl Member {
 #[allow(clippy::cast_precision_loss)]
 fn hours(seconds: i64) -> f64 {
     seconds as f64 / 3600.0
-}
-
-/// A budget given in hours (a Float): finite, not negative, at most a million core-years.
-pub fn core_seconds(hours: Option<f64>) -> Result<Option<u64>, ApiError> {
-    hours
-        .map(|h| {
-            if h.is_finite() && (0.0..=8.8e9).contains(&h) {
-                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-                Ok((h * 3600.0).round() as u64)
-            } else {
-                Err(ApiError::invalid("hours must be a number from 0 to 8.8e9"))
-            }
-        })
-        .transpose()
 }
 
 pub struct Group(pub GroupRow);
@@ -297,13 +261,8 @@ impl Group {
         Ok(hours(used))
     }
     async fn members(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<GroupMembership>> {
-        let rows = medgrid_projections::groups::members_of(
-            &scope(ctx)?.reader(),
-            GroupId::from_uuid(self.0.id),
-        )
-        .await
-        .map_err(ApiError::from)?;
-        Ok(rows.into_iter().map(GroupMembership).collect())
+        let found = groups::members(&scope(ctx)?, GroupId::from_uuid(self.0.id)).await?;
+        Ok(found.into_iter().map(|(m, _)| GroupMembership(m)).collect())
     }
 }
 

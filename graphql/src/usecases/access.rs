@@ -9,6 +9,7 @@ use medgrid_domain::actor::Role;
 use medgrid_domain::ids::{MemberId, TenantId, TokenId};
 use medgrid_domain::names::{DisplayName, Email, Password};
 use medgrid_projections::members::{self, MemberRow, TokenRow};
+use medgrid_projections::page::{Page, PageRequest};
 use medgrid_projections::tenants;
 
 use super::{Scope, parse_id};
@@ -78,6 +79,30 @@ pub async fn visible(scope: &Scope<'_>, id: MemberId) -> Result<MemberRow, ApiEr
         .check(|a| a.require_member_of(TenantId::from_uuid(row.tenant_id)))
         .map_err(|_| ApiError::not_found("member"))?;
     Ok(row)
+}
+
+/// A tenant's members in the order they joined: its members see each other (to share
+/// with and add to groups); another tenant is not found.
+pub async fn list(
+    scope: &Scope<'_>,
+    tenant: TenantId,
+    page: PageRequest,
+) -> Result<Page<MemberRow>, ApiError> {
+    scope
+        .caller
+        .check(|a| a.require_member_of(tenant))
+        .map_err(|_| ApiError::not_found("tenant"))?;
+    Ok(members::list(&scope.reader(), tenant, page).await?)
+}
+
+/// A member's personal access tokens: their owner and the tenant's admins see them.
+pub async fn tokens(scope: &Scope<'_>, id: MemberId) -> Result<Vec<TokenRow>, ApiError> {
+    let row = visible(scope, id).await?;
+    if scope.caller.actor().is_some_and(|a| a.member_id != id) {
+        let tenant = TenantId::from_uuid(row.tenant_id);
+        scope.caller.check(|a| a.require_tenant_admin(tenant))?;
+    }
+    Ok(members::tokens(&scope.reader(), id).await?)
 }
 
 /// Administrative changes to a member (roles, disable/enable): tenant admins only, and

@@ -178,6 +178,20 @@ fn cell(text: &str) -> String {
     }
 }
 
+/// A budget given in hours (a Float): finite, not negative, at most a million core-years.
+pub fn core_seconds(hours: Option<f64>) -> Result<Option<u64>, ApiError> {
+    hours
+        .map(|h| {
+            if h.is_finite() && (0.0..=8.8e9).contains(&h) {
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                Ok((h * 3600.0).round() as u64)
+            } else {
+                Err(ApiError::invalid("hours must be a number from 0 to 8.8e9"))
+            }
+        })
+        .transpose()
+}
+
 #[allow(clippy::cast_precision_loss)]
 pub fn hours(seconds: i64) -> f64 {
     seconds as f64 / 3600.0

@@ -5,7 +5,9 @@ use medgrid_domain::access::GroupCommand;
 use medgrid_domain::actor::GroupRole;
 use medgrid_domain::ids::{GroupId, MemberId, TenantId};
 use medgrid_domain::names::DisplayName;
-use medgrid_projections::groups::{self, GroupRow};
+use medgrid_projections::groups::{self, GroupMemberRow, GroupRow};
+use medgrid_projections::members::MemberRow;
+use medgrid_projections::page::{Page, PageRequest};
 
 use super::{Scope, access, parse_id};
 use crate::ApiError;
@@ -41,6 +43,53 @@ pub async fn visible(scope: &Scope<'_>, id: GroupId) -> Result<GroupRow, ApiErro
         .check(|a| a.require_group_visible(tenant, id))
         .map_err(|_| ApiError::not_found("group"))?;
     Ok(row)
+}
+
+/// A tenant's groups: all of them for its administrators, their own for members.
+pub async fn list(
+    scope: &Scope<'_>,
+    tenant: TenantId,
+    page: PageRequest,
+) -> Result<Page<GroupRow>, ApiError> {
+    scope
+        .caller
+        .check(|a| a.require_member_of(tenant))
+        .map_err(|_| ApiError::not_found("tenant"))?;
+    let only_mine = scope
+        .caller
+        .actor()
+        .filter(|a| !a.can_administer(tenant))
+        .map(|a| a.member_id);
+    Ok(groups::list(&scope.reader(), tenant, only_mine, page).await?)
+}
+
+/// Who is in a group the caller sees, with their membership.
+pub async fn members(
+    scope: &Scope<'_>,
+    id: GroupId,
+) -> Result<Vec<(GroupMemberRow, MemberRow)>, ApiError> {
+    visible(scope, id).await?;
+    let mut found = vec![];
+    for membership in groups::members_of(&scope.reader(), id).await? {
+        let member = access::visible(scope, MemberId::from_uuid(membership.member_id)).await?;
+        found.push((membership, member));
+    }
+    Ok(found)
+}
+
+/// The memberships of a member in the groups the caller sees, with each group.
+pub async fn memberships_of(
+    scope: &Scope<'_>,
+    member: MemberId,
+) -> Result<Vec<(GroupMemberRow, GroupRow)>, ApiError> {
+    access::visible(scope, member).await?;
+    let mut found = vec![];
+    for membership in groups::memberships(&scope.reader(), member).await? {
+        if let Ok(group) = visible(scope, GroupId::from_uuid(membership.group_id)).await {
+            found.push((membership, group));
+        }
+    }
+    Ok(found)
 }
 
 pub async fn rename(scope: &Scope<'_>, id: &str, name: &str) -> Result<GroupRow, ApiError> {
