@@ -22,7 +22,7 @@ use serde_json::Value;
 
 use crate::catalog::{self as apps, Option_};
 use crate::form::{self, Posted};
-use crate::login::see_other;
+use crate::login::{see_other, urlencode};
 use crate::view;
 use crate::visitor::Visitor;
 
@@ -118,16 +118,12 @@ pub async fn list(v: Visitor, Query(q): Query<ListQuery>) -> Response {
         (Ok(found), Ok(catalog)) => (found, catalog),
         (Err(e), _) | (_, Err(e)) => return view::failure(&v, &e),
     };
-    let next = found
-        .has_next
-        .then(|| found.rows.last())
-        .flatten()
-        .map(|last| {
-            format!(
-                "/jobs?state={}&app={}&after={}",
-                q.state, q.app, last.position
-            )
-        });
+    let base = format!(
+        "/jobs?state={}&app={}&",
+        urlencode(&q.state),
+        urlencode(&q.app)
+    );
+    let next = view::next_link(&found, |j| j.position, &base);
     let page = JobsPage {
         v: &v,
         section: "jobs",

@@ -95,6 +95,19 @@ where
         )
         .route("/admin", get(admin::index))
         .route("/admin/accounting", get(admin::accounting::dashboard))
+        .route("/admin/audit", get(admin::audit::log))
+        .route(
+            "/admin/members",
+            get(admin::members::list).post(admin::members::create),
+        )
+        .route("/admin/members/{id}", get(admin::members::show))
+        .route("/admin/members/{id}/{action}", post(admin::members::act))
+        .route(
+            "/admin/groups",
+            get(admin::groups::list).post(admin::groups::create),
+        )
+        .route("/admin/groups/{id}", get(admin::groups::show))
+        .route("/admin/groups/{id}/{action}", post(admin::groups::act))
         .route(
             "/settings/notifications",
             get(preferences::show).post(preferences::save_mine),

@@ -210,7 +210,7 @@ fn matrix(
         })
         .collect();
     let (errors, error) = match refusal {
-        Some(e) => beside(e, &["timeZone", "digestHour", "digestWeekday"]),
+        Some(e) => view::beside(e, &["timeZone", "digestHour", "digestWeekday"]),
         None => (BTreeMap::new(), None),
     };
     Matrix {
@@ -233,26 +233,6 @@ fn matrix(
         weekdays,
         errors,
         error,
-    }
-}
-
-/// Splits a refusal into the field it is about (one of `fields`, named by the error or
-/// by the `field: ` its message starts with) and a message for the top of the form.
-pub fn beside(e: &ApiError, fields: &[&str]) -> (BTreeMap<String, String>, Option<String>) {
-    let named = e.field.as_deref().or_else(|| {
-        let (head, _) = e.message.split_once(": ")?;
-        fields.iter().copied().find(|f| *f == head)
-    });
-    match named.filter(|f| fields.contains(f)) {
-        Some(field) => {
-            let prefix = format!("{field}: ");
-            let message = e.message.strip_prefix(&prefix).unwrap_or(&e.message);
-            (
-                BTreeMap::from([(field.to_owned(), message.to_owned())]),
-                None,
-            )
-        }
-        None => (BTreeMap::new(), Some(e.message.clone())),
     }
 }
 
@@ -296,10 +276,7 @@ async fn render(v: &Visitor, saved: &str, refused: Option<Refused<'_>>) -> Respo
         .collect();
     let status = refused
         .as_ref()
-        .map_or(StatusCode::OK, |r| match view::status_of(r.error.code) {
-            StatusCode::BAD_REQUEST => StatusCode::UNPROCESSABLE_ENTITY,
-            other => other,
-        });
+        .map_or(StatusCode::OK, |r| view::form_status(r.error));
     let page = PreferencesPage {
         v,
         section: "settings",
@@ -460,13 +437,13 @@ mod tests {
         let now = effective(None, None);
         let posted = Posted::from([("digest_hour".to_owned(), "soon".to_owned())]);
         let e = change(&now, &posted).expect_err("not a number");
-        let (errors, general) = beside(&e, &["timeZone", "digestHour"]);
+        let (errors, general) = view::beside(&e, &["timeZone", "digestHour"]);
         assert!(errors["digestHour"].starts_with("must be"), "{errors:?}");
         assert_eq!(general, None);
         let e = ApiError::invalid("timeZone: must be an IANA time zone name");
-        let (errors, _) = beside(&e, &["timeZone"]);
+        let (errors, _) = view::beside(&e, &["timeZone"]);
         assert_eq!(errors["timeZone"], "must be an IANA time zone name");
-        let (errors, general) = beside(&ApiError::invalid("other: x"), &["timeZone"]);
+        let (errors, general) = view::beside(&ApiError::invalid("other: x"), &["timeZone"]);
         assert!(errors.is_empty());
         assert_eq!(general.as_deref(), Some("other: x"));
     }

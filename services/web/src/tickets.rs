@@ -26,7 +26,6 @@ use crate::catalog::Option_;
 use crate::form::Posted;
 use crate::jobs::{short, when};
 use crate::login::see_other;
-use crate::preferences::beside;
 use crate::view;
 use crate::visitor::Visitor;
 
@@ -60,19 +59,6 @@ fn priority_label(value: &str) -> &'static str {
 fn parse_priority(value: &str) -> Result<Priority, ApiError> {
     Priority::parse(value)
         .ok_or_else(|| ApiError::invalid("priority: must be Low, Normal, High or Urgent"))
-}
-
-/// Refusals shown beside a form come back with the form (422 for bad input); the ticket
-/// or the action being out of reach is a page of its own.
-fn form_status(e: &ApiError) -> StatusCode {
-    match view::status_of(e.code) {
-        StatusCode::BAD_REQUEST => StatusCode::UNPROCESSABLE_ENTITY,
-        other => other,
-    }
-}
-
-fn out_of_reach(e: &ApiError) -> bool {
-    matches!(e.code, Code::Forbidden | Code::NotFound | Code::Internal)
 }
 
 /// The names of members, for showing who reported, was assigned or wrote.
@@ -148,11 +134,7 @@ pub async fn list(v: Visitor, Query(q): Query<ListQuery>) -> Response {
         Ok(n) => n,
         Err(e) => return view::failure(&v, &e),
     };
-    let next = found
-        .has_next
-        .then(|| found.rows.last())
-        .flatten()
-        .map(|last| format!("/tickets?after={}", last.position));
+    let next = view::next_link(&found, |t| t.position, "/tickets?");
     let rows = found
         .rows
         .into_iter()
@@ -252,7 +234,7 @@ pub async fn open(v: Visitor, Form(posted): Form<Posted>) -> Response {
         Ok(t) => see_other(&format!("/tickets/{}", t.id), &[]),
         Err(e) if e.code == Code::Internal => view::failure(&v, &e),
         Err(e) => {
-            let (errors, error) = beside(&e, &["title", "body", "job", "priority"]);
+            let (errors, error) = view::beside(&e, &["title", "body", "job", "priority"]);
             let page = NewTicket {
                 v: &v,
                 section: "tickets",
@@ -263,7 +245,7 @@ pub async fn open(v: Visitor, Form(posted): Form<Posted>) -> Response {
                 errors,
                 error,
             };
-            view::page(&v, form_status(&e), &page)
+            view::page(&v, view::form_status(&e), &page)
         }
     }
 }
@@ -432,12 +414,10 @@ pub async fn act(
             let anchor = if action == "comment" { "#comments" } else { "" };
             see_other(&format!("/tickets/{id}{anchor}"), &[])
         }
-        Err(e) if out_of_reach(&e) => view::failure(&v, &e),
+        Err(e) if view::out_of_reach(&e) => view::failure(&v, &e),
         Err(e) => {
             let fields = ["body", "memberId", "priority", "resolution"];
-            let (placed, general) = beside(&e, &fields);
-            let message =
-                general.unwrap_or_else(|| placed.into_values().collect::<Vec<_>>().join(" "));
+            let message = view::message_of(&e, &fields);
             let get = |k: &str| posted.get(k).cloned().unwrap_or_default();
             let back = Back {
                 comment: if action == "comment" {
@@ -452,7 +432,7 @@ pub async fn act(
                 },
                 errors: BTreeMap::from([(action, message)]),
             };
-            ticket_page(&v, &id, form_status(&e), back).await
+            ticket_page(&v, &id, view::form_status(&e), back).await
         }
     }
 }

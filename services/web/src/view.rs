@@ -1,12 +1,15 @@
 //! Turning pages into responses: the rendered template with the CSRF cookie when it was
 //! missing, and use-case refusals as a page that says what went wrong.
 
+use std::collections::BTreeMap;
+
 use askama::Template;
 use axum::http::StatusCode;
 use axum::http::header::SET_COOKIE;
 use axum::response::{Html, IntoResponse, Response};
 use medgrid_domain::Code;
 use medgrid_graphql::ApiError;
+use medgrid_projections::page::Page;
 
 use crate::visitor::Visitor;
 
@@ -86,4 +89,54 @@ pub fn stale_form(visitor: &Visitor) -> Response {
         "This form has expired: go back, reload the page and send it again.",
     );
     failure(visitor, &e)
+}
+
+/// The status of a form sent back with its refusal: 422 for a wrong entry (the form is
+/// fine, what was typed is not), the refusal's own status otherwise.
+pub fn form_status(e: &ApiError) -> StatusCode {
+    match status_of(e.code) {
+        StatusCode::BAD_REQUEST => StatusCode::UNPROCESSABLE_ENTITY,
+        other => other,
+    }
+}
+
+/// A refusal that is a page of its own (the object or the action out of reach, or a
+/// fault), not a wrong entry to show beside a form.
+pub fn out_of_reach(e: &ApiError) -> bool {
+    matches!(e.code, Code::Forbidden | Code::NotFound | Code::Internal)
+}
+
+/// Splits a refusal into the field it is about (one of `fields`, named by the error or
+/// by the `field: ` its message starts with) and a message for the top of the form.
+pub fn beside(e: &ApiError, fields: &[&str]) -> (BTreeMap<String, String>, Option<String>) {
+    let named = e.field.as_deref().or_else(|| {
+        let (head, _) = e.message.split_once(": ")?;
+        fields.iter().copied().find(|f| *f == head)
+    });
+    match named.filter(|f| fields.contains(f)) {
+        Some(field) => {
+            let prefix = format!("{field}: ");
+            let message = e.message.strip_prefix(&prefix).unwrap_or(&e.message);
+            (
+                BTreeMap::from([(field.to_owned(), message.to_owned())]),
+                None,
+            )
+        }
+        None => (BTreeMap::new(), Some(e.message.clone())),
+    }
+}
+
+/// A refusal as one message for the top of the form it answers (the field's name, when
+/// the message starts with it, taken off).
+pub fn message_of(e: &ApiError, fields: &[&str]) -> String {
+    let (placed, general) = beside(e, fields);
+    general.unwrap_or_else(|| placed.into_values().collect::<Vec<_>>().join(" "))
+}
+
+/// The link to the page after `page` of a list at `base` (which ends with `?` or `&`).
+pub fn next_link<T>(page: &Page<T>, position: impl Fn(&T) -> i64, base: &str) -> Option<String> {
+    page.has_next
+        .then(|| page.rows.last())
+        .flatten()
+        .map(|last| format!("{base}after={}", position(last)))
 }

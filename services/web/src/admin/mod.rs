@@ -1,12 +1,18 @@
-//! Administration pages for tenant administrators (and platform administrators): the
-//! accounting dashboard. Every figure comes through the same use cases as GraphQL, which
-//! refuse members who are not administrators.
+//! Administration pages for tenant administrators (and platform administrators): members,
+//! groups, the audit log and the accounting dashboard. Everything comes through the same
+//! use cases as GraphQL, which refuse members who are not administrators.
 
 pub mod accounting;
+pub mod audit;
 mod chart;
+pub mod groups;
+pub mod members;
 
 use askama::Template;
 use axum::response::Response;
+use medgrid_domain::Code;
+use medgrid_graphql::ApiError;
+use serde::Deserialize;
 
 use crate::view;
 use crate::visitor::Visitor;
@@ -32,9 +38,15 @@ pub async fn index(v: Visitor) -> Response {
     )
 }
 
-fn not_admin() -> medgrid_graphql::ApiError {
-    medgrid_graphql::ApiError::new(
-        medgrid_domain::Code::Forbidden,
+fn not_admin() -> ApiError {
+    ApiError::new(
+        Code::Forbidden,
         "administration is for the tenant's administrators",
     )
+}
+
+/// A page of a list: after the row at this position.
+#[derive(Deserialize, Default)]
+pub struct Paged {
+    after: Option<i64>,
 }
