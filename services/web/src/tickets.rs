@@ -62,19 +62,6 @@ fn parse_priority(value: &str) -> Result<Priority, ApiError> {
         .ok_or_else(|| ApiError::invalid("priority: must be Low, Normal, High or Urgent"))
 }
 
-/// Refusals shown beside a form come back with the form (422 for bad input); the ticket
-/// or the action being out of reach is a page of its own.
-fn form_status(e: &ApiError) -> StatusCode {
-    match view::status_of(e.code) {
-        StatusCode::BAD_REQUEST => StatusCode::UNPROCESSABLE_ENTITY,
-        other => other,
-    }
-}
-
-fn out_of_reach(e: &ApiError) -> bool {
-    matches!(e.code, Code::Forbidden | Code::NotFound | Code::Internal)
-}
-
 /// The names of members, for showing who reported, was assigned or wrote.
 async fn names(
     scope: &Scope<'_>,
@@ -263,7 +250,7 @@ pub async fn open(v: Visitor, Form(posted): Form<Posted>) -> Response {
                 errors,
                 error,
             };
-            view::page(&v, form_status(&e), &page)
+            view::page(&v, view::form_status(&e), &page)
         }
     }
 }
@@ -432,7 +419,7 @@ pub async fn act(
             let anchor = if action == "comment" { "#comments" } else { "" };
             see_other(&format!("/tickets/{id}{anchor}"), &[])
         }
-        Err(e) if out_of_reach(&e) => view::failure(&v, &e),
+        Err(e) if view::out_of_reach(&e) => view::failure(&v, &e),
         Err(e) => {
             let fields = ["body", "memberId", "priority", "resolution"];
             let (placed, general) = beside(&e, &fields);
@@ -452,7 +439,7 @@ pub async fn act(
                 },
                 errors: BTreeMap::from([(action, message)]),
             };
-            ticket_page(&v, &id, form_status(&e), back).await
+            ticket_page(&v, &id, view::form_status(&e), back).await
         }
     }
 }

@@ -60,6 +60,21 @@ pub fn status_of(code: Code) -> StatusCode {
     }
 }
 
+/// The status of a form that comes back refused with the message beside it: 422 for bad
+/// input, the use case's status otherwise (such as 409 for a name taken).
+pub fn form_status(e: &ApiError) -> StatusCode {
+    match status_of(e.code) {
+        StatusCode::BAD_REQUEST => StatusCode::UNPROCESSABLE_ENTITY,
+        other => other,
+    }
+}
+
+/// Refusals that are a page of their own rather than a message beside a form: the
+/// object or the action is out of reach.
+pub fn out_of_reach(e: &ApiError) -> bool {
+    matches!(e.code, Code::Forbidden | Code::NotFound | Code::Internal)
+}
+
 /// A refusal as a page: its message and code, with the navigation to go on.
 pub fn failure(visitor: &Visitor, e: &ApiError) -> Response {
     let title = match e.code {
