@@ -156,6 +156,14 @@ async fn asset(kind: &'static str, body: &'static str) -> impl IntoResponse {
     )
 }
 
+/// The boundary of a `multipart/form-data` request, if it is one.
+pub fn multipart_boundary(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| multer::parse_boundary(v).ok())
+}
+
 /// The session token a browser request carries, if any.
 pub fn session(headers: &axum::http::HeaderMap) -> Option<String> {
     cookies::get(headers, cookies::SESSION)
