@@ -96,6 +96,20 @@ where
         .route("/admin", get(admin::index))
         .route("/admin/accounting", get(admin::accounting::dashboard))
         .route(
+            "/admin/resources",
+            get(admin::resources::list).post(admin::resources::register),
+        )
+        .route(
+            "/admin/resources/{id}/{action}",
+            post(admin::resources::act),
+        )
+        .route(
+            "/admin/tenants",
+            get(admin::tenants::list).post(admin::tenants::create),
+        )
+        .route("/admin/tenants/{id}", get(admin::tenants::show))
+        .route("/admin/tenants/{id}/{action}", post(admin::tenants::act))
+        .route(
             "/settings/notifications",
             get(preferences::show).post(preferences::save_mine),
         )
