@@ -96,6 +96,30 @@ where
         .route("/admin", get(admin::index))
         .route("/admin/accounting", get(admin::accounting::dashboard))
         .route(
+            "/admin/applications",
+            get(admin::applications::list).post(admin::applications::register),
+        )
+        .route(
+            "/admin/applications/{id}/{action}",
+            post(admin::applications::act),
+        )
+        .route(
+            "/admin/providers",
+            get(admin::providers::list).post(admin::providers::add),
+        )
+        .route(
+            "/admin/providers/provisioning",
+            post(admin::providers::provisioning),
+        )
+        .route(
+            "/admin/providers/{id}",
+            get(admin::providers::edit).post(admin::providers::update),
+        )
+        .route(
+            "/admin/providers/{id}/remove",
+            post(admin::providers::remove),
+        )
+        .route(
             "/admin/resources",
             get(admin::resources::list).post(admin::resources::register),
         )

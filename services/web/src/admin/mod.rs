@@ -1,10 +1,12 @@
 //! Administration pages for tenant administrators (and platform administrators): the
-//! accounting dashboard, the compute resources, and (platform administrators) the
-//! tenants. Every figure and change goes through the same use cases as GraphQL, which
-//! refuse who may not.
+//! accounting dashboard, the compute resources, the tenant's applications and identity
+//! providers, and (platform administrators) the tenants. Every figure and change goes
+//! through the same use cases as GraphQL, which refuse who may not.
 
 pub mod accounting;
+pub mod applications;
 mod chart;
+pub mod providers;
 pub mod resources;
 pub mod tenants;
 
