@@ -20,6 +20,7 @@ mod mail;
 mod notifications;
 mod notify;
 mod portal;
+mod portal_admin_platform;
 mod portal_files;
 mod portal_support;
 mod processors;
