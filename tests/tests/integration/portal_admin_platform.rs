@@ -776,7 +776,7 @@ async fn an_admin_uploads_a_descriptor_in_a_real_browser_and_members_find_it() {
         "a long test password",
         descriptor.as_str(),
     ];
-    let seen = browser::run("browser-admin.mjs", &args, &shots).await;
+    let seen = browser::run("browser-admin-platform.mjs", &args, &shots).await;
     assert!(
         seen["badJson"].as_str().unwrap().starts_with("not JSON"),
         "{seen}"

@@ -5,7 +5,7 @@
 // input; the new application is listed enabled, a dismissed confirmation to disable it
 // sends nothing, and it is found in the catalog. Screenshots go to the given directory.
 //
-// usage: node browser-admin.mjs <medgrid url> <tenant> <email> <password> <descriptor JSON> <screenshot dir>
+// usage: node browser-admin-platform.mjs <medgrid url> <tenant> <email> <password> <descriptor JSON> <screenshot dir>
 // Prints one JSON line with what it saw.
 import path from 'node:path';
 
