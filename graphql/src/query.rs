@@ -1,7 +1,6 @@
 use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, Object};
 use medgrid_domain::ids::{ApplicationId, GroupId, MemberId, TenantId};
-use medgrid_projections::tenants;
 
 use crate::ApiError;
 use crate::audit_types::{self, AuditEntry, AuditFilterInput};
@@ -62,14 +61,8 @@ impl CoreQuery {
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, Tenant>> {
         let scope = scope(ctx)?;
-        scope
-            .caller
-            .check(|a| a.require_platform_admin())
-            .map_err(ApiError::from)?;
         let request = page_request(first, after)?;
-        let page = tenants::list(&scope.reader(), request)
-            .await
-            .map_err(ApiError::from)?;
+        let page = tenancy::list(&scope, request).await?;
         Ok(connection(page, request, |r| r.position, Tenant))
     }
 

@@ -3,6 +3,7 @@
 use medgrid_domain::ids::TenantId;
 use medgrid_domain::names::{DisplayName, TenantSlug};
 use medgrid_domain::tenancy::TenantCommand;
+use medgrid_projections::page::{Page, PageRequest};
 use medgrid_projections::tenants::{self, TenantRow};
 
 use super::{Scope, parse_id};
@@ -20,6 +21,12 @@ pub async fn create(scope: &Scope<'_>, slug: &str, name: &str) -> Result<TenantR
         .tenant(id, TenantCommand::Create { slug, name }, &meta)
         .await?;
     visible(scope, id).await
+}
+
+/// Every tenant, a page at a time (platform administrators).
+pub async fn list(scope: &Scope<'_>, page: PageRequest) -> Result<Page<TenantRow>, ApiError> {
+    scope.caller.check(|a| a.require_platform_admin())?;
+    Ok(tenants::list(&scope.reader(), page).await?)
 }
 
 /// A tenant the caller may see: their own, or any for platform admins and the operator.

@@ -162,12 +162,7 @@ pub async fn upload_form(
     if let Err(wait) = limits.check(&visitor.actor) {
         return too_many(wait);
     }
-    let boundary = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| multer::parse_boundary(v).ok());
-    let Some(boundary) = boundary else {
+    let Some(boundary) = medgrid_web::multipart_boundary(request.headers()) else {
         let e = ApiError::invalid("the form must be sent as multipart/form-data");
         return medgrid_web::files::upload_refused(&visitor, "", &e).await;
     };

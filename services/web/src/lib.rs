@@ -109,6 +109,44 @@ where
         .route("/admin/groups/{id}", get(admin::groups::show))
         .route("/admin/groups/{id}/{action}", post(admin::groups::act))
         .route(
+            "/admin/applications",
+            get(admin::applications::list).post(admin::applications::register),
+        )
+        .route(
+            "/admin/applications/{id}/{action}",
+            post(admin::applications::act),
+        )
+        .route(
+            "/admin/providers",
+            get(admin::providers::list).post(admin::providers::add),
+        )
+        .route(
+            "/admin/providers/provisioning",
+            post(admin::providers::provisioning),
+        )
+        .route(
+            "/admin/providers/{id}",
+            get(admin::providers::edit).post(admin::providers::update),
+        )
+        .route(
+            "/admin/providers/{id}/remove",
+            post(admin::providers::remove),
+        )
+        .route(
+            "/admin/resources",
+            get(admin::resources::list).post(admin::resources::register),
+        )
+        .route(
+            "/admin/resources/{id}/{action}",
+            post(admin::resources::act),
+        )
+        .route(
+            "/admin/tenants",
+            get(admin::tenants::list).post(admin::tenants::create),
+        )
+        .route("/admin/tenants/{id}", get(admin::tenants::show))
+        .route("/admin/tenants/{id}/{action}", post(admin::tenants::act))
+        .route(
             "/settings/notifications",
             get(preferences::show).post(preferences::save_mine),
         )
@@ -167,6 +205,14 @@ async fn asset(kind: &'static str, body: &'static str) -> impl IntoResponse {
         ],
         body,
     )
+}
+
+/// The boundary of a `multipart/form-data` request, if it is one.
+pub fn multipart_boundary(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| multer::parse_boundary(v).ok())
 }
 
 /// The session token a browser request carries, if any.

@@ -63,6 +63,21 @@ pub fn status_of(code: Code) -> StatusCode {
     }
 }
 
+/// The status of a form that comes back refused with the message beside it: 422 for bad
+/// input, the use case's status otherwise (such as 409 for a name taken).
+pub fn form_status(e: &ApiError) -> StatusCode {
+    match status_of(e.code) {
+        StatusCode::BAD_REQUEST => StatusCode::UNPROCESSABLE_ENTITY,
+        other => other,
+    }
+}
+
+/// Refusals that are a page of their own rather than a message beside a form: the
+/// object or the action is out of reach.
+pub fn out_of_reach(e: &ApiError) -> bool {
+    matches!(e.code, Code::Forbidden | Code::NotFound | Code::Internal)
+}
+
 /// A refusal as a page: its message and code, with the navigation to go on.
 pub fn failure(visitor: &Visitor, e: &ApiError) -> Response {
     let title = match e.code {
@@ -89,21 +104,6 @@ pub fn stale_form(visitor: &Visitor) -> Response {
         "This form has expired: go back, reload the page and send it again.",
     );
     failure(visitor, &e)
-}
-
-/// The status of a form sent back with its refusal: 422 for a wrong entry (the form is
-/// fine, what was typed is not), the refusal's own status otherwise.
-pub fn form_status(e: &ApiError) -> StatusCode {
-    match status_of(e.code) {
-        StatusCode::BAD_REQUEST => StatusCode::UNPROCESSABLE_ENTITY,
-        other => other,
-    }
-}
-
-/// A refusal that is a page of its own (the object or the action out of reach, or a
-/// fault), not a wrong entry to show beside a form.
-pub fn out_of_reach(e: &ApiError) -> bool {
-    matches!(e.code, Code::Forbidden | Code::NotFound | Code::Internal)
 }
 
 /// Splits a refusal into the field it is about (one of `fields`, named by the error or

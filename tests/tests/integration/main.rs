@@ -21,6 +21,7 @@ mod notifications;
 mod notify;
 mod portal;
 mod portal_admin;
+mod portal_admin_platform;
 mod portal_files;
 mod portal_support;
 mod processors;

@@ -2,7 +2,7 @@
 //! authorization, field errors), and the whole path of a member in headless Chromium.
 
 use medgrid_tests::{TestApp, browser};
-use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use reqwest::redirect::Policy;
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
@@ -87,6 +87,58 @@ pub(crate) async fn post(
         .send()
         .await
         .unwrap()
+}
+
+/// A multipart form as a browser without JavaScript sends it to `path`: the text fields,
+/// then each of `files` (name, content) in the file field named first (a file field left
+/// empty is one part with no name and no content).
+pub(crate) async fn post_multipart(
+    app: &TestApp,
+    cookies: &str,
+    path: &str,
+    fields: &[(&str, &str)],
+    (field, files): (&str, &[(&str, &[u8])]),
+) -> Response {
+    let boundary = "medgrid-test-7d1f0a";
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .bytes(),
+        );
+    }
+    for (name, bytes) in files {
+        body.extend(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{name}\"\r\nContent-Type: text/plain\r\n\r\n"
+            )
+            .bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend(b"\r\n");
+    }
+    body.extend(format!("--{boundary}--\r\n").bytes());
+    client()
+        .post(format!("{}{path}", app.url))
+        .header(COOKIE, cookies)
+        .header(
+            CONTENT_TYPE,
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Where a list page's link to its next page goes.
+pub(crate) fn next_page(html: &str) -> Option<String> {
+    html.split(r#"<p class="pager"><a href=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .map(str::to_owned)
 }
 
 async fn job_count(app: &TestApp) -> i64 {

@@ -4,12 +4,12 @@
 //! progress bars, a folder and a share in headless Chromium.
 
 use medgrid_tests::{TestApp, browser};
-use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION};
+use reqwest::header::{COOKIE, LOCATION};
 use reqwest::{Response, StatusCode};
 use serde_json::json;
 
 use crate::jobs::setup;
-use crate::portal::{client, csrf_of, get, post, signed_in};
+use crate::portal::{client, csrf_of, get, post, post_multipart, signed_in};
 use crate::spaces::{folder, names, space, upload, wait_for_blobs};
 
 async fn node_id(app: &TestApp, token: &str, path: &str) -> String {
@@ -73,38 +73,7 @@ async fn upload_form(
     fields: &[(&str, &str)],
     files: &[(&str, &[u8])],
 ) -> Response {
-    let boundary = "medgrid-test-7d1f0a";
-    let mut body = Vec::new();
-    for (name, value) in fields {
-        body.extend(
-            format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
-            )
-            .bytes(),
-        );
-    }
-    for (name, bytes) in files {
-        body.extend(
-            format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{name}\"\r\nContent-Type: text/plain\r\n\r\n"
-            )
-            .bytes(),
-        );
-        body.extend_from_slice(bytes);
-        body.extend(b"\r\n");
-    }
-    body.extend(format!("--{boundary}--\r\n").bytes());
-    client()
-        .post(format!("{}/files/upload-form", app.url))
-        .header(COOKIE, cookies)
-        .header(
-            CONTENT_TYPE,
-            format!("multipart/form-data; boundary={boundary}"),
-        )
-        .body(body)
-        .send()
-        .await
-        .unwrap()
+    post_multipart(app, cookies, "/files/upload-form", fields, ("files", files)).await
 }
 
 #[tokio::test]

@@ -205,8 +205,8 @@ fn kinds(chosen: &str) -> Vec<Option_> {
 
 /// GET /admin/audit?who=&what=&from=&to=&after=.
 pub async fn log(v: Visitor, Query(f): Query<Filters>) -> Response {
-    if !v.is_admin() {
-        return view::failure(&v, &super::not_admin());
+    if let Some(refused) = super::refuse_non_admin(&v) {
+        return refused;
     }
     let scope = v.scope();
     let page = PageRequest {

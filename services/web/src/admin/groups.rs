@@ -88,8 +88,8 @@ async fn groups_page(
 
 /// GET /admin/groups.
 pub async fn list(v: Visitor, Query(q): Query<Paged>) -> Response {
-    if !v.is_admin() {
-        return view::failure(&v, &super::not_admin());
+    if let Some(refused) = super::refuse_non_admin(&v) {
+        return refused;
     }
     groups_page(&v, q.after, StatusCode::OK, String::new(), None).await
 }
@@ -189,8 +189,8 @@ async fn group_page(v: &Visitor, id: &str, status: StatusCode, back: Back) -> Re
 
 /// GET /admin/groups/{id}.
 pub async fn show(v: Visitor, Path(id): Path<String>) -> Response {
-    if !v.is_admin() {
-        return view::failure(&v, &super::not_admin());
+    if let Some(refused) = super::refuse_non_admin(&v) {
+        return refused;
     }
     group_page(&v, &id, StatusCode::OK, Back::default()).await
 }
@@ -273,8 +273,8 @@ pub async fn act(
     if !v.form_is_fresh(posted.get("csrf").map_or("", String::as_str)) {
         return view::stale_form(&v);
     }
-    if !v.is_admin() {
-        return view::failure(&v, &super::not_admin());
+    if let Some(refused) = super::refuse_non_admin(&v) {
+        return refused;
     }
     match run(&v, &v.scope(), &id, &action, &posted).await {
         Ok(()) => see_other(&format!("/admin/groups/{id}"), &[]),

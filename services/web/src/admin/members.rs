@@ -160,8 +160,8 @@ async fn members_page(
 
 /// GET /admin/members: the tenant's members, 50 a page, in the order they joined.
 pub async fn list(v: Visitor, Query(q): Query<Paged>) -> Response {
-    if !v.is_admin() {
-        return view::failure(&v, &super::not_admin());
+    if let Some(refused) = super::refuse_non_admin(&v) {
+        return refused;
     }
     let roles = role_boxes(&v, |_| false);
     members_page(&v, q.after, StatusCode::OK, Entry::default(), roles).await
@@ -308,8 +308,8 @@ async fn member_page(
 
 /// GET /admin/members/{id}.
 pub async fn show(v: Visitor, Path(id): Path<String>) -> Response {
-    if !v.is_admin() {
-        return view::failure(&v, &super::not_admin());
+    if let Some(refused) = super::refuse_non_admin(&v) {
+        return refused;
     }
     member_page(&v, &id, StatusCode::OK, BTreeMap::new()).await
 }
@@ -372,8 +372,8 @@ pub async fn act(
     if !v.form_is_fresh(posted.get("csrf").map_or("", String::as_str)) {
         return view::stale_form(&v);
     }
-    if !v.is_admin() {
-        return view::failure(&v, &super::not_admin());
+    if let Some(refused) = super::refuse_non_admin(&v) {
+        return refused;
     }
     match run(&v, &id, &action, &posted).await {
         Ok(()) => see_other(&format!("/admin/members/{id}"), &[]),
