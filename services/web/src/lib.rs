@@ -116,6 +116,9 @@ where
         .route("/files/restore", post(files::actions::restore))
         .route("/files/share", post(files::actions::share))
         .route("/files/unshare", post(files::actions::unshare))
+        .route("/files/imports", get(files::imports::list))
+        .route("/files/imports/live", get(files::imports::live_part))
+        .route("/files/imports/{id}/cancel", post(files::imports::cancel))
         .route(
             "/static/portal.css",
             get(|| {

@@ -2,10 +2,12 @@
 //! breadcrumbs, paging and the quota bar; forms to make folders, rename, move, trash and
 //! restore, share with a group and unshare; uploads (`static/upload.js` sends each file
 //! with a progress bar; without JavaScript the page's multipart form goes to
-//! `/files/upload-form`, which the API serves since it holds the contents).
-//! Every form calls the same use cases as GraphQL, as the signed-in member.
+//! `/files/upload-form`, which the API serves since it holds the contents); the list
+//! following imports' progress (`imports`). Every form calls the same use cases as
+//! GraphQL, as the signed-in member.
 
 pub(crate) mod actions;
+pub(crate) mod imports;
 mod offered;
 
 pub use offered::offered;
