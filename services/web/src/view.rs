@@ -60,6 +60,15 @@ pub fn status_of(code: Code) -> StatusCode {
     }
 }
 
+/// The status of a form shown again with a refusal beside its fields: 422 for bad
+/// input, else the refusal's own.
+pub fn form_status(e: &ApiError) -> StatusCode {
+    match status_of(e.code) {
+        StatusCode::BAD_REQUEST => StatusCode::UNPROCESSABLE_ENTITY,
+        other => other,
+    }
+}
+
 /// A refusal as a page: its message and code, with the navigation to go on.
 pub fn failure(visitor: &Visitor, e: &ApiError) -> Response {
     let title = match e.code {
