@@ -21,6 +21,7 @@ mod notifications;
 mod notify;
 mod portal;
 mod portal_files;
+mod portal_imports;
 mod portal_support;
 mod processors;
 mod resumable;
