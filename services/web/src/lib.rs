@@ -167,6 +167,12 @@ where
         .route("/files/restore", post(files::actions::restore))
         .route("/files/share", post(files::actions::share))
         .route("/files/unshare", post(files::actions::unshare))
+        .route("/files/import", get(files::import::page))
+        .route("/files/import/{source}", post(files::import::ask))
+        .route("/files/import/dicomweb/search", post(files::import::search))
+        .route("/files/imports", get(files::imports::list))
+        .route("/files/imports/live", get(files::imports::live_part))
+        .route("/files/imports/{id}/cancel", post(files::imports::cancel))
         .route(
             "/static/portal.css",
             get(|| {

@@ -23,11 +23,11 @@ const IMPORT_FIELDS: &str =
 const HOME: &str = "{ space(path: \"/home\") { node { id } } }";
 const LIST: &str = "query($p: String!) { space(path: $p) { children(first: 50) { edges { node { id name kind size sha256 } } } } }";
 
-fn content(n: usize) -> Vec<u8> {
+pub(crate) fn content(n: usize) -> Vec<u8> {
     (0..n).map(|i| u8::try_from(i % 251).unwrap()).collect()
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -35,7 +35,8 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// A file server on 127.0.0.1: `/files/scan.nii` (1 KiB), `/big` (64 KiB), `/named`
-/// (a Content-Disposition name), `/slow` (a body that takes 30 s), `/to?u=URL` (a redirect).
+/// (a Content-Disposition name), `/slow` (a body that takes 30 s), `/drip/{n}` (n KiB, one
+/// every 100 ms), `/to?u=URL` (a redirect).
 /// `/slow` bodies being sent now: a body's guard counts it until the body is dropped
 /// (sent whole, or the client hung up). Only one test asks for `/slow`.
 static SLOW_OPEN: AtomicI32 = AtomicI32::new(0);
@@ -69,7 +70,7 @@ async fn wait_for_slow_bodies(n: i32) {
     );
 }
 
-async fn source_server() -> String {
+pub(crate) async fn source_server() -> String {
     async fn slow() -> Response {
         let chunks = futures::stream::unfold((0u32, Open::new()), |(n, open)| async move {
             if n >= 300 {
@@ -77,6 +78,16 @@ async fn source_server() -> String {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
             Some((Ok::<_, std::io::Error>(vec![7u8; 1024]), (n + 1, open)))
+        });
+        Body::from_stream(chunks).into_response()
+    }
+    async fn drip(axum::extract::Path(chunks): axum::extract::Path<u32>) -> Response {
+        let chunks = futures::stream::unfold(0u32, move |n| async move {
+            if n >= chunks {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            Some((Ok::<_, std::io::Error>(vec![7u8; 1024]), n + 1))
         });
         Body::from_stream(chunks).into_response()
     }
@@ -103,6 +114,7 @@ async fn source_server() -> String {
             }),
         )
         .route("/slow", get(slow))
+        .route("/drip/{chunks}", get(drip))
         .route("/to", get(redirect));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -124,13 +136,13 @@ async fn import_url(app: &TestApp, token: &str, folder: &str, url: &str) -> Valu
     app.ok(token, &q, json!({"f": folder, "u": url})).await["importFromUrl"].clone()
 }
 
-async fn import(app: &TestApp, token: &str, id: &str) -> Value {
+pub(crate) async fn import(app: &TestApp, token: &str, id: &str) -> Value {
     let q = format!("query($id: ID!) {{ import(id: $id) {{ {IMPORT_FIELDS} }} }}");
     app.ok(token, &q, json!({"id": id})).await["import"].clone()
 }
 
 /// Waits (bounded) until the import is in one of `states`.
-async fn wait_for(app: &TestApp, token: &str, id: &str, states: &[&str]) -> Value {
+pub(crate) async fn wait_for(app: &TestApp, token: &str, id: &str, states: &[&str]) -> Value {
     let mut last = Value::Null;
     for _ in 0..300 {
         last = import(app, token, id).await;
@@ -142,7 +154,7 @@ async fn wait_for(app: &TestApp, token: &str, id: &str, states: &[&str]) -> Valu
     panic!("import never reached {states:?}: {last}");
 }
 
-async fn listing(app: &TestApp, token: &str, path: &str) -> Vec<Value> {
+pub(crate) async fn listing(app: &TestApp, token: &str, path: &str) -> Vec<Value> {
     app.ok(token, LIST, json!({"p": path})).await["space"]["children"]["edges"]
         .as_array()
         .unwrap()
@@ -163,7 +175,7 @@ async fn wait_for_blobs(app: &TestApp, n: i64) {
     panic!("expected {n} blobs, the store keeps {seen:?}");
 }
 
-async fn events_mentioning(app: &TestApp, needle: &str) -> i64 {
+pub(crate) async fn events_mentioning(app: &TestApp, needle: &str) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM events WHERE payload::text LIKE '%' || $1 || '%'")
         .bind(needle)
         .fetch_one(app.pool())
@@ -434,8 +446,67 @@ async fn a_cancelled_import_stops_and_keeps_nothing_half_done() {
     assert_eq!(sealed, 0, "the sealed request is removed");
 }
 
-fn env(name: &str) -> String {
+pub(crate) fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run scripts/garage"))
+}
+
+/// The test bucket of the Garage that `scripts/garage` runs.
+fn garage() -> medgrid_infra::s3::S3Settings {
+    medgrid_infra::s3::S3Settings {
+        endpoint: Some(env("MEDGRID_TEST_S3_ENDPOINT")),
+        region: env("MEDGRID_TEST_S3_REGION"),
+        bucket: env("MEDGRID_TEST_S3_BUCKET"),
+        access_key_id: env("MEDGRID_TEST_S3_KEY_ID"),
+        secret_access_key: env("MEDGRID_TEST_S3_SECRET").into(),
+        path_style: true,
+        prefix: String::new(),
+    }
+}
+
+/// Objects put under a fresh prefix of the test bucket, for one test.
+pub(crate) struct Objects {
+    pub(crate) settings: medgrid_infra::s3::S3Settings,
+    pub(crate) prefix: String,
+    keys: Vec<String>,
+}
+
+impl Objects {
+    pub(crate) async fn put(name: &str, objects: &[(&str, Vec<u8>)]) -> Self {
+        let settings = garage();
+        let client = medgrid_infra::s3::client(&settings);
+        let prefix = format!("{name}-{}/", uuid::Uuid::now_v7());
+        for (key, bytes) in objects {
+            client
+                .put_object()
+                .bucket(&settings.bucket)
+                .key(format!("{prefix}{key}"))
+                .body(bytes.clone().into())
+                .send()
+                .await
+                .unwrap();
+        }
+        let keys = objects
+            .iter()
+            .map(|(k, _)| format!("{prefix}{k}"))
+            .collect();
+        Self {
+            settings,
+            prefix,
+            keys,
+        }
+    }
+
+    pub(crate) async fn remove(self) {
+        let client = medgrid_infra::s3::client(&self.settings);
+        for key in &self.keys {
+            let _ = client
+                .delete_object()
+                .bucket(&self.settings.bucket)
+                .key(key)
+                .send()
+                .await;
+        }
+    }
 }
 
 #[tokio::test]
@@ -444,32 +515,16 @@ async fn objects_under_an_s3_prefix_are_imported_with_their_folders() {
     app.tenant("lab").await;
     let (_, ada) = app.member("lab", "ada@lab.org", &[]).await;
     let folder = home(&app, &ada).await;
-    let settings = medgrid_infra::s3::S3Settings {
-        endpoint: Some(env("MEDGRID_TEST_S3_ENDPOINT")),
-        region: env("MEDGRID_TEST_S3_REGION"),
-        bucket: env("MEDGRID_TEST_S3_BUCKET"),
-        access_key_id: env("MEDGRID_TEST_S3_KEY_ID"),
-        secret_access_key: env("MEDGRID_TEST_S3_SECRET").into(),
-        path_style: true,
-        prefix: String::new(),
-    };
-    let client = medgrid_infra::s3::client(&settings);
-    let prefix = format!("import-test-{}/", uuid::Uuid::now_v7());
-    let objects = [
-        ("a.txt", content(100)),
-        ("sub/b.bin", content(200)),
-        ("sub/deeper/c.bin", content(300)),
-    ];
-    for (key, bytes) in &objects {
-        client
-            .put_object()
-            .bucket(&settings.bucket)
-            .key(format!("{prefix}{key}"))
-            .body(bytes.clone().into())
-            .send()
-            .await
-            .unwrap();
-    }
+    let bucket = Objects::put(
+        "import-test",
+        &[
+            ("a.txt", content(100)),
+            ("sub/b.bin", content(200)),
+            ("sub/deeper/c.bin", content(300)),
+        ],
+    )
+    .await;
+    let (settings, prefix) = (&bucket.settings, &bucket.prefix);
     let q = format!(
         "mutation($f: ID!, $i: ImportFromS3Input!) {{ importFromS3(folderId: $f, input: $i) {{ {IMPORT_FIELDS} }} }}"
     );
@@ -514,14 +569,7 @@ async fn objects_under_an_s3_prefix_are_imported_with_their_folders() {
     let deeper = listing(&app, &ada, "/home/sub/deeper").await;
     assert_eq!(deeper[0]["name"], "c.bin");
     assert_eq!(deeper[0]["sha256"], hex(&content(300)));
-    for (key, _) in &objects {
-        let _ = client
-            .delete_object()
-            .bucket(&settings.bucket)
-            .key(format!("{prefix}{key}"))
-            .send()
-            .await;
-    }
+    bucket.remove().await;
 }
 
 #[tokio::test]

@@ -23,6 +23,7 @@ mod portal;
 mod portal_admin;
 mod portal_admin_platform;
 mod portal_files;
+mod portal_imports;
 mod portal_support;
 mod processors;
 mod resumable;

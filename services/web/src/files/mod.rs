@@ -2,10 +2,13 @@
 //! breadcrumbs, paging and the quota bar; forms to make folders, rename, move, trash and
 //! restore, share with a group and unshare; uploads (`static/upload.js` sends each file
 //! with a progress bar; without JavaScript the page's multipart form goes to
-//! `/files/upload-form`, which the API serves since it holds the contents).
-//! Every form calls the same use cases as GraphQL, as the signed-in member.
+//! `/files/upload-form`, which the API serves since it holds the contents); imports
+//! from a URL, S3 or DICOMweb (`import`) and the list following their progress
+//! (`imports`). Every form calls the same use cases as GraphQL, as the signed-in member.
 
 pub(crate) mod actions;
+pub(crate) mod import;
+pub(crate) mod imports;
 mod offered;
 
 pub use offered::offered;
@@ -241,6 +244,7 @@ pub struct Folder {
     pub prev: Option<String>,
     pub next: Option<String>,
     pub trash_href: String,
+    pub import_href: String,
     pub new_name: String,
     pub new_name_error: Option<String>,
     pub upload_error: Option<String>,
@@ -435,6 +439,7 @@ async fn folder_view<'a>(
         prev: (paging.page > 1).then(|| paging.href(&path, paging.page - 1)),
         next: more.then(|| paging.href(&path, paging.page + 1)),
         trash_href: format!("/files/trash?path={}", urlencode(&path)),
+        import_href: format!("/files/import?path={}", urlencode(&path)),
         new_name: Problem::kept(problem, None, "name", ""),
         new_name_error: Problem::error(problem, None, "name"),
         upload_error: Problem::error(problem, None, "upload"),

@@ -1,0 +1,203 @@
+//! The imports list: the member's imports (a tenant administrator's: all of the
+//! tenant's), newest first, 25 a page, each with its state, what came so far, the folder,
+//! why it failed, and a cancel button while it runs. The table is the page's live part
+//! (`/files/imports/live`), which `static/portal.js` fetches again every two seconds
+//! until every row shown is final.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query};
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+use medgrid_domain::Code;
+use medgrid_domain::ids::NodeId;
+use medgrid_graphql::ApiError;
+use medgrid_graphql::usecases::{Scope, imports, spaces};
+use medgrid_projections::imports::ImportRow;
+use medgrid_projections::page::PageRequest;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{Crumb, folder_href, human_size};
+use crate::form::Posted;
+use crate::login::see_other;
+use crate::view;
+use crate::visitor::Visitor;
+
+const PAGE: i64 = 25;
+
+/// One import as its row shows it.
+pub struct Row {
+    pub id: Uuid,
+    /// From a URL, From S3, From DICOMweb.
+    pub source: &'static str,
+    /// Where from, as it may be shown (no secret, no patient UID).
+    pub display: String,
+    /// The read model's state: REQUESTED, RUNNING, SUCCEEDED, FAILED or CANCELLED.
+    pub state: String,
+    pub label: &'static str,
+    pub finished: bool,
+    pub files: i64,
+    pub size: String,
+    /// Its folder's page; None when the member no longer sees it.
+    pub folder: Option<Crumb>,
+    pub reason: String,
+    pub asked: DateTime<Utc>,
+}
+
+impl Row {
+    fn of(row: ImportRow, folder: Option<Crumb>) -> Self {
+        let (label, finished) = match row.state.as_str() {
+            "REQUESTED" => ("Waiting", false),
+            "RUNNING" => ("Importing", false),
+            "SUCCEEDED" => ("Done", true),
+            "FAILED" => ("Failed", true),
+            _ => ("Cancelled", true),
+        };
+        let source = match row.kind.as_str() {
+            "S3" => "From S3",
+            "DICOMWEB" => "From DICOMweb",
+            _ => "From a URL",
+        };
+        Self {
+            id: row.id,
+            source,
+            display: row.display,
+            label,
+            finished,
+            files: row.files,
+            size: human_size(row.bytes),
+            folder,
+            reason: row.reason,
+            asked: row.created_at,
+            state: row.state,
+        }
+    }
+
+    pub fn succeeded(&self) -> bool {
+        self.state == "SUCCEEDED"
+    }
+
+    pub fn failed(&self) -> bool {
+        self.state == "FAILED"
+    }
+
+    /// `3 files, 1.5 MiB so far`: the importer does not know the total beforehand.
+    pub fn progress(&self) -> String {
+        let files = if self.files == 1 { "file" } else { "files" };
+        let tail = if self.finished { "" } else { " so far" };
+        format!("{} {files}, {}{tail}", self.files, self.size)
+    }
+}
+
+/// What changes while imports run: redrawn in place until every row is final.
+#[derive(Template)]
+#[template(path = "web/files_imports_live.html")]
+pub struct Live {
+    pub rows: Vec<Row>,
+    /// Where the live part is fetched again (the same page of the list).
+    pub href: String,
+    pub finished: bool,
+    pub admin: bool,
+    pub csrf: String,
+}
+
+impl Live {
+    fn when(&self, at: &DateTime<Utc>) -> String {
+        crate::jobs::when(*at)
+    }
+}
+
+/// The page of the folder an import goes into, if the member sees it.
+async fn folder_of(scope: &Scope<'_>, row: &ImportRow) -> Result<Option<Crumb>, ApiError> {
+    let found = match spaces::locate(scope, NodeId::from_uuid(row.folder_id)).await {
+        Ok(at) => spaces::path_of(scope, &at).await,
+        Err(e) => Err(e),
+    };
+    match found {
+        Ok(path) => Ok(Some(Crumb {
+            href: folder_href(&path),
+            label: path,
+        })),
+        Err(e) if e.code == Code::Internal => Err(e),
+        Err(_) => Ok(None),
+    }
+}
+
+/// The imports of the page after `after`, and the link to the next page.
+async fn live(v: &Visitor, after: Option<i64>) -> Result<(Live, Option<String>), ApiError> {
+    let scope = v.scope();
+    let found = imports::list(&scope, PageRequest { first: PAGE, after }).await?;
+    let next = found
+        .has_next
+        .then(|| found.rows.last())
+        .flatten()
+        .map(|last| format!("/files/imports?after={}", last.position));
+    let mut rows = Vec::with_capacity(found.rows.len());
+    for row in found.rows {
+        let folder = folder_of(&scope, &row).await?;
+        rows.push(Row::of(row, folder));
+    }
+    let href = match after {
+        Some(after) => format!("/files/imports/live?after={after}"),
+        None => "/files/imports/live".to_owned(),
+    };
+    let live = Live {
+        finished: rows.iter().all(|r| r.finished),
+        rows,
+        href,
+        admin: v.is_admin(),
+        csrf: v.csrf.clone(),
+    };
+    Ok((live, next))
+}
+
+#[derive(Template)]
+#[template(path = "web/files_imports.html")]
+struct ImportsPage<'a> {
+    v: &'a Visitor,
+    section: &'a str,
+    live: Live,
+    next: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct ListQuery {
+    after: Option<i64>,
+}
+
+/// GET /files/imports: newest first, following the unfinished ones live.
+pub async fn list(v: Visitor, Query(q): Query<ListQuery>) -> Response {
+    match live(&v, q.after).await {
+        Ok((live, next)) => {
+            let page = ImportsPage {
+                v: &v,
+                section: "files",
+                live,
+                next,
+            };
+            view::ok(&v, &page)
+        }
+        Err(e) => view::failure(&v, &e),
+    }
+}
+
+/// GET /files/imports/live: the part of the list that changes.
+pub async fn live_part(v: Visitor, Query(q): Query<ListQuery>) -> Response {
+    match live(&v, q.after).await {
+        Ok((live, _)) => view::ok(&v, &live),
+        Err(e) => view::failure(&v, &e),
+    }
+}
+
+/// POST /files/imports/{id}/cancel: stops it (what it imported stays); back to its row.
+/// Another member's import is not found; a finished one is a conflict.
+pub async fn cancel(v: Visitor, Path(id): Path<String>, Form(posted): Form<Posted>) -> Response {
+    if !v.form_is_fresh(posted.get("csrf").map_or("", String::as_str)) {
+        return view::stale_form(&v);
+    }
+    match imports::cancel(&v.scope(), &id).await {
+        Ok(row) => see_other(&format!("/files/imports#i-{}", row.id), &[]),
+        Err(e) => view::failure(&v, &e),
+    }
+}
