@@ -7,25 +7,18 @@
 //
 // usage: node browser-admin-platform.mjs <medgrid url> <tenant> <email> <password> <descriptor JSON> <screenshot dir>
 // Prints one JSON line with what it saw.
-import path from 'node:path';
-
-import { launch } from './chromium.mjs';
+import { run, shooter, signIn } from './chromium.mjs';
 
 const [url, tenant, email, password, descriptor, shots] = process.argv.slice(2);
 const name = JSON.parse(descriptor).name;
-const browser = await launch();
-const seen = {};
-const shot = (page, file) => page.screenshot({ path: path.join(shots, `${file}.png`), fullPage: true });
+const shot = shooter(shots);
 const state = (page) => page.locator('#applications tbody tr', { hasText: name }).locator('.state').textContent();
 
-try {
+await run(async (browser, seen) => {
   const context = await browser.newContext({ viewport: { width: 1024, height: 768 } });
   const page = await context.newPage();
   await page.goto(`${url}/admin/applications`);
-  await page.fill('#tenant', tenant);
-  await page.fill('#email', email);
-  await page.fill('#password', password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await signIn(page, tenant, email, password);
   await page.waitForURL(`${url}/admin/applications`);
 
   // pasted text that is not JSON: refused beside the field, kept
@@ -55,10 +48,4 @@ try {
   await page.goto(`${url}/apps?q=${encodeURIComponent(name)}`);
   seen.inCatalog = await page.locator('#apps h2 a').allTextContents();
   await shot(page, '03-catalog');
-  console.log(JSON.stringify(seen));
-} catch (e) {
-  console.log(JSON.stringify({ ...seen, error: String(e && e.stack || e) }));
-  process.exitCode = 1;
-} finally {
-  await browser.close();
-}
+});

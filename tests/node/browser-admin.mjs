@@ -6,26 +6,19 @@
 //
 // usage: node browser-admin.mjs <medgrid url> <tenant> <email> <password> <screenshot dir>
 // Prints one JSON line with what it saw.
-import path from 'node:path';
-
-import { launch } from './chromium.mjs';
+import { run, shooter, signIn } from './chromium.mjs';
 
 const [url, tenant, email, password, shots] = process.argv.slice(2);
-const browser = await launch();
-const seen = {};
-const shot = (page, name) => page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
+const shot = shooter(shots);
 const text = async (page, selector) => (await page.textContent(selector)).trim();
 
-try {
+await run(async (browser, seen) => {
   const context = await browser.newContext({ viewport: { width: 768, height: 1024 } });
   const page = await context.newPage();
   page.on('dialog', (dialog) => dialog.accept());
 
   await page.goto(`${url}/login`);
-  await page.fill('#tenant', tenant);
-  await page.fill('#email', email);
-  await page.fill('#password', password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await signIn(page, tenant, email, password);
   await page.waitForURL(`${url}/`);
 
   // a member, through the form
@@ -76,10 +69,4 @@ try {
   await page.waitForURL(/what=Group/);
   seen.audit = (await page.locator('#audit tbody td:nth-child(3)').allTextContents()).map((t) => t.trim());
   await shot(page, '04-audit');
-  console.log(JSON.stringify(seen));
-} catch (e) {
-  console.log(JSON.stringify({ ...seen, error: String(e && e.stack || e) }));
-  process.exitCode = 1;
-} finally {
-  await browser.close();
-}
+});

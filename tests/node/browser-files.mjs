@@ -7,14 +7,10 @@
 //
 // usage: node browser-files.mjs <medgrid url> <tenant> <email> <password> <screenshot dir>
 // Prints one JSON line with what it saw.
-import path from 'node:path';
-
-import { launch } from './chromium.mjs';
+import { run, shooter, signIn } from './chromium.mjs';
 
 const [url, tenant, email, password, shots] = process.argv.slice(2);
-const browser = await launch();
-const seen = {};
-const shot = (page, name) => page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
+const shot = shooter(shots);
 
 const bars = (page) => page.$$eval('#upload-progress li', (items) => items.map((li) => ({
   name: li.querySelector('.upload-name').textContent,
@@ -23,15 +19,12 @@ const bars = (page) => page.$$eval('#upload-progress li', (items) => items.map((
 })));
 const listed = (page) => page.locator('#files tbody tr td:first-child a').allTextContents();
 
-try {
+await run(async (browser, seen) => {
   const context = await browser.newContext({ viewport: { width: 1024, height: 768 } });
   const page = await context.newPage();
 
   await page.goto(`${url}/files`);
-  await page.fill('#tenant', tenant);
-  await page.fill('#email', email);
-  await page.fill('#password', password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await signIn(page, tenant, email, password);
   await page.waitForURL(`${url}/files`);
   await shot(page, '01-empty-home');
 
@@ -79,10 +72,4 @@ try {
   await page.setViewportSize({ width: 768, height: 1024 });
   seen.tabletOverflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
   await shot(page, '06-tablet');
-  console.log(JSON.stringify(seen));
-} catch (e) {
-  console.log(JSON.stringify({ ...seen, error: String(e && e.stack || e) }));
-  process.exitCode = 1;
-} finally {
-  await browser.close();
-}
+});

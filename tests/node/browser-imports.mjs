@@ -7,25 +7,18 @@
 //
 // usage: node browser-imports.mjs <medgrid url> <tenant> <email> <password> <file url> <screenshot dir>
 // Prints one JSON line with what it saw.
-import path from 'node:path';
-
-import { launch } from './chromium.mjs';
+import { run, shooter, signIn } from './chromium.mjs';
 
 const [url, tenant, email, password, fileUrl, shots] = process.argv.slice(2);
-const browser = await launch();
-const seen = {};
-const shot = (page, name) => page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
+const shot = shooter(shots);
 const FINAL = ['SUCCEEDED', 'FAILED', 'CANCELLED'];
 
-try {
+await run(async (browser, seen) => {
   const context = await browser.newContext({ viewport: { width: 1024, height: 768 } });
   const page = await context.newPage();
 
   await page.goto(`${url}/files`);
-  await page.fill('#tenant', tenant);
-  await page.fill('#email', email);
-  await page.fill('#password', password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await signIn(page, tenant, email, password);
   await page.waitForURL(`${url}/files`);
   await page.getByRole('link', { name: 'Import into this folder' }).click();
   await page.waitForURL(`${url}/files/import?path=/home`);
@@ -75,10 +68,4 @@ try {
   await page.waitForURL(`${url}/files?path=/home`);
   seen.listed = await page.locator('#files tbody tr td:first-child a').allTextContents();
   await shot(page, '04-in-the-folder');
-  console.log(JSON.stringify(seen));
-} catch (e) {
-  console.log(JSON.stringify({ ...seen, error: String(e && e.stack || e) }));
-  process.exitCode = 1;
-} finally {
-  await browser.close();
-}
+});

@@ -9,23 +9,14 @@
 // (the administrator has the same password; they look at the accounting charts last)
 // Prints one JSON line with what it saw.
 import fs from 'node:fs';
-import path from 'node:path';
-
-import { launch } from './chromium.mjs';
+import { run, shooter, signIn as signInAs } from './chromium.mjs';
 
 const [url, tenant, email, password, adminEmail, shots] = process.argv.slice(2);
-const browser = await launch();
-const seen = {};
-const shot = (page, name) => page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
+const shot = shooter(shots);
 
-async function signIn(page, who = email) {
-  await page.fill('#tenant', tenant);
-  await page.fill('#email', who);
-  await page.fill('#password', password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-}
+const signIn = (page, who = email) => signInAs(page, tenant, who, password);
 
-try {
+await run(async (browser, seen) => {
   const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1024, height: 768 } });
   const page = await context.newPage();
 
@@ -123,10 +114,4 @@ try {
   seen.appLabels = await page.locator('svg#by-application text.chart-label').allTextContents();
   seen.chartBox = await page.locator('svg#by-month').boundingBox();
   await shot(page, '07-accounting');
-  console.log(JSON.stringify(seen));
-} catch (e) {
-  console.log(JSON.stringify({ ...seen, error: String(e && e.stack || e) }));
-  process.exitCode = 1;
-} finally {
-  await browser.close();
-}
+});

@@ -6,27 +6,20 @@
 //
 // usage: node browser-support.mjs <medgrid url> <tenant> <email> <password> <screenshot dir>
 // Prints one JSON line with what it saw.
-import path from 'node:path';
-
-import { launch } from './chromium.mjs';
+import { run, shooter, signIn } from './chromium.mjs';
 
 const [url, tenant, email, password, shots] = process.argv.slice(2);
-const browser = await launch();
-const seen = {};
-const shot = (page, name) => page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
+const shot = shooter(shots);
 const chosen = (page, kind) => page.locator(`input[name="kind.${kind}"]:checked`).first().getAttribute('value');
 
-try {
+await run(async (browser, seen) => {
   const context = await browser.newContext({ viewport: { width: 768, height: 1024 } });
   const page = await context.newPage();
 
   // a deep link while signed out: sign in, and land on the preferences
   await page.goto(`${url}/settings/notifications`);
   seen.signInUrl = page.url();
-  await page.fill('#tenant', tenant);
-  await page.fill('#email', email);
-  await page.fill('#password', password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await signIn(page, tenant, email, password);
   await page.waitForURL(`${url}/settings/notifications`);
   seen.tabletOverflow = await page.evaluate(
     () => document.documentElement.scrollWidth > document.documentElement.clientWidth,
@@ -62,10 +55,4 @@ try {
   seen.comments = (await page.locator('ol.comments li .text').allTextContents()).map((t) => t.trim());
   seen.xss = await page.evaluate(() => window.__xss ?? null);
   await shot(page, '03-ticket-commented');
-  console.log(JSON.stringify(seen));
-} catch (e) {
-  console.log(JSON.stringify({ ...seen, error: String(e && e.stack || e) }));
-  process.exitCode = 1;
-} finally {
-  await browser.close();
-}
+});

@@ -17,3 +17,31 @@ export async function launch() {
     ],
   });
 }
+
+// Fills the sign-in form the page shows (local account) and sends it.
+export async function signIn(page, tenant, email, password) {
+  await page.fill('#tenant', tenant);
+  await page.fill('#email', email);
+  await page.fill('#password', password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+}
+
+// Full-page screenshots named `<name>.png` in `dir`.
+export const shooter = (dir) => (page, name) =>
+  page.screenshot({ path: path.join(dir, `${name}.png`), fullPage: true });
+
+// Runs `round(browser, seen)` in a fresh Chromium and prints one JSON line: what the
+// round put in `seen`, with the error if it failed (then the exit code is 1).
+export async function run(round) {
+  const browser = await launch();
+  const seen = {};
+  try {
+    await round(browser, seen);
+    console.log(JSON.stringify(seen));
+  } catch (e) {
+    console.log(JSON.stringify({ ...seen, error: String(e && e.stack || e) }));
+    process.exitCode = 1;
+  } finally {
+    await browser.close();
+  }
+}
