@@ -310,7 +310,7 @@ pub fn placed(e: &ApiError) -> (BTreeMap<String, String>, Option<String>) {
 /// POST /apps/{id}: submits a job; a refusal shows the form again with the values kept and
 /// the error beside its field.
 pub async fn submit(v: Visitor, Path(id): Path<String>, Form(posted): Form<Posted>) -> Response {
-    if !v.form_is_fresh(posted.get("csrf").map_or("", String::as_str)) {
+    if !v.posted_is_fresh(&posted) {
         return view::stale_form(&v);
     }
     let (app, descriptor) = match application(&v, &id).await {

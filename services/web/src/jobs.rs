@@ -335,7 +335,7 @@ pub async fn resubmit_form(v: Visitor, Path(id): Path<String>) -> Response {
 /// POST /jobs/{id}/resubmit: a new job with the edited values (inputs left empty are
 /// removed, so they take their defaults).
 pub async fn resubmit(v: Visitor, Path(id): Path<String>, Form(posted): Form<Posted>) -> Response {
-    if !v.form_is_fresh(posted.get("csrf").map_or("", String::as_str)) {
+    if !v.posted_is_fresh(&posted) {
         return view::stale_form(&v);
     }
     let (job, app, descriptor) = match old_job(&v, &id).await {

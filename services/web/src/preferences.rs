@@ -344,7 +344,7 @@ fn is_empty(r: &ChangeRequest) -> bool {
 }
 
 async fn save(v: Visitor, whose: Whose, posted: Posted) -> Response {
-    if !v.form_is_fresh(posted.get("csrf").map_or("", String::as_str)) {
+    if !v.posted_is_fresh(&posted) {
         return view::stale_form(&v);
     }
     let scope = v.scope();

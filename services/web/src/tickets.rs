@@ -227,7 +227,7 @@ async fn open_ticket(scope: &Scope<'_>, posted: &Posted) -> Result<TicketRow, Ap
 /// what was typed and the error beside its field.
 pub async fn open(v: Visitor, Form(posted): Form<Posted>) -> Response {
     let get = |k: &str| posted.get(k).cloned().unwrap_or_default();
-    if !v.form_is_fresh(&get("csrf")) {
+    if !v.posted_is_fresh(&posted) {
         return view::stale_form(&v);
     }
     match open_ticket(&v.scope(), &posted).await {
@@ -406,7 +406,7 @@ pub async fn act(
     Path((id, action)): Path<(String, String)>,
     Form(posted): Form<Posted>,
 ) -> Response {
-    if !v.form_is_fresh(posted.get("csrf").map_or("", String::as_str)) {
+    if !v.posted_is_fresh(&posted) {
         return view::stale_form(&v);
     }
     match run(&v.scope(), &id, &action, &posted).await {

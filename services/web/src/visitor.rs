@@ -43,6 +43,11 @@ impl Visitor {
     pub fn form_is_fresh(&self, field: &str) -> bool {
         cookies::same(&self.csrf, field) && self.set_csrf.is_none()
     }
+
+    /// Whether a posted form carries this page's token in its `csrf` field.
+    pub fn posted_is_fresh(&self, posted: &crate::form::Posted) -> bool {
+        self.form_is_fresh(posted.get("csrf").map_or("", String::as_str))
+    }
 }
 
 /// Where to come back after signing in: the page asked for, or for a form sent with an

@@ -12,7 +12,6 @@ use medgrid_graphql::usecases::catalog;
 use medgrid_projections::applications::ApplicationRow;
 use serde_json::Value;
 
-use super::fresh;
 use crate::form::Posted;
 use crate::login::see_other;
 use crate::view;
@@ -86,7 +85,7 @@ pub async fn act(
     Path((id, action)): Path<(String, String)>,
     Form(posted): Form<Posted>,
 ) -> Response {
-    if !fresh(&v, &posted) {
+    if !v.posted_is_fresh(&posted) {
         return view::stale_form(&v);
     }
     let enabled = match action.as_str() {

@@ -97,7 +97,7 @@ pub async fn list(v: Visitor, Query(q): Query<Paged>) -> Response {
 /// POST /admin/groups: creates the group and shows it.
 pub async fn create(v: Visitor, Form(posted): Form<Posted>) -> Response {
     let get = |k: &str| posted.get(k).cloned().unwrap_or_default();
-    if !v.form_is_fresh(&get("csrf")) {
+    if !v.posted_is_fresh(&posted) {
         return view::stale_form(&v);
     }
     match groups::create(&v.scope(), v.actor.tenant_id, &get("name")).await {
@@ -270,7 +270,7 @@ pub async fn act(
     Path((id, action)): Path<(String, String)>,
     Form(posted): Form<Posted>,
 ) -> Response {
-    if !v.form_is_fresh(posted.get("csrf").map_or("", String::as_str)) {
+    if !v.posted_is_fresh(&posted) {
         return view::stale_form(&v);
     }
     if let Some(refused) = super::refuse_non_admin(&v) {

@@ -193,7 +193,7 @@ async fn add(v: &Visitor, posted: &Posted) -> Result<MemberRow, ApiError> {
 /// again with the message beside its field and what was typed kept (not the password).
 pub async fn create(v: Visitor, Form(posted): Form<Posted>) -> Response {
     let get = |k: &str| posted.get(k).cloned().unwrap_or_default();
-    if !v.form_is_fresh(&get("csrf")) {
+    if !v.posted_is_fresh(&posted) {
         return view::stale_form(&v);
     }
     match add(&v, &posted).await {
@@ -369,7 +369,7 @@ pub async fn act(
     Path((id, action)): Path<(String, String)>,
     Form(posted): Form<Posted>,
 ) -> Response {
-    if !v.form_is_fresh(posted.get("csrf").map_or("", String::as_str)) {
+    if !v.posted_is_fresh(&posted) {
         return view::stale_form(&v);
     }
     if let Some(refused) = super::refuse_non_admin(&v) {

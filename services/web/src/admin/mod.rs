@@ -166,8 +166,3 @@ fn decimal(posted: &Posted, field: &str) -> Result<Option<f64>, ApiError> {
         _ => Err(ApiError::invalid(format!("{field}: must be a number")).with_field(field)),
     }
 }
-
-/// Whether a form's CSRF field is this browser's token.
-fn fresh(v: &Visitor, posted: &Posted) -> bool {
-    v.form_is_fresh(posted.get("csrf").map_or("", String::as_str))
-}

@@ -17,7 +17,7 @@ use medgrid_graphql::usecases::tenancy;
 use medgrid_projections::tenants::ProviderRow;
 use uuid::Uuid;
 
-use super::{Entered, Input, fresh};
+use super::{Entered, Input};
 use crate::form::Posted;
 use crate::login::see_other;
 use crate::view;
@@ -159,7 +159,7 @@ fn about_the_form(e: ApiError) -> ApiError {
 
 /// POST /admin/providers: trusts a new provider.
 pub async fn add(v: Visitor, Form(posted): Form<Posted>) -> Response {
-    if !fresh(&v, &posted) {
+    if !v.posted_is_fresh(&posted) {
         return view::stale_form(&v);
     }
     let input = provider_input(&posted, None);
@@ -236,7 +236,7 @@ pub async fn edit(v: Visitor, Path(id): Path<String>) -> Response {
 
 /// POST /admin/providers/{id}: saves the edit form.
 pub async fn update(v: Visitor, Path(id): Path<String>, Form(posted): Form<Posted>) -> Response {
-    if !fresh(&v, &posted) {
+    if !v.posted_is_fresh(&posted) {
         return view::stale_form(&v);
     }
     let done = match provider(&v, &id).await {
@@ -258,7 +258,7 @@ pub async fn update(v: Visitor, Path(id): Path<String>, Form(posted): Form<Poste
 
 /// POST /admin/providers/{id}/remove: stops trusting the provider.
 pub async fn remove(v: Visitor, Path(id): Path<String>, Form(posted): Form<Posted>) -> Response {
-    if !fresh(&v, &posted) {
+    if !v.posted_is_fresh(&posted) {
         return view::stale_form(&v);
     }
     match identity::remove_provider(&v.scope(), &id).await {
@@ -269,7 +269,7 @@ pub async fn remove(v: Visitor, Path(id): Path<String>, Form(posted): Form<Poste
 
 /// POST /admin/providers/provisioning: how people from the providers become members.
 pub async fn provisioning(v: Visitor, Form(posted): Form<Posted>) -> Response {
-    if !fresh(&v, &posted) {
+    if !v.posted_is_fresh(&posted) {
         return view::stale_form(&v);
     }
     let mode = match posted.get("provisioning").map(String::as_str) {

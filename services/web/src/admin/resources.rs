@@ -18,7 +18,7 @@ use medgrid_graphql::usecases::{compute, parse_id};
 use medgrid_projections::resources::ResourceRow;
 use uuid::Uuid;
 
-use super::{Entered, Input, fresh, whole};
+use super::{Entered, Input, whole};
 use crate::form::Posted;
 use crate::login::see_other;
 use crate::view;
@@ -324,7 +324,7 @@ async fn register_posted(v: &Visitor, posted: &Posted) -> Result<ResourceRow, Ap
 
 /// POST /admin/resources: registers a resource (platform administrators).
 pub async fn register(v: Visitor, Form(posted): Form<Posted>) -> Response {
-    if !fresh(&v, &posted) {
+    if !v.posted_is_fresh(&posted) {
         return view::stale_form(&v);
     }
     match register_posted(&v, &posted).await {
@@ -346,7 +346,7 @@ pub async fn act(
     Path((id, action)): Path<(String, String)>,
     Form(posted): Form<Posted>,
 ) -> Response {
-    if !fresh(&v, &posted) {
+    if !v.posted_is_fresh(&posted) {
         return view::stale_form(&v);
     }
     let reason = posted.get("reason").cloned().unwrap_or_default();

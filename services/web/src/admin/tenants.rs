@@ -18,7 +18,7 @@ use medgrid_projections::page::PageRequest;
 use medgrid_projections::tenants::TenantRow;
 use serde::Deserialize;
 
-use super::{Entered, Input, decimal, fresh};
+use super::{Entered, Input, decimal};
 use crate::form::Posted;
 use crate::login::see_other;
 use crate::view;
@@ -143,7 +143,7 @@ pub async fn list(v: Visitor, Query(q): Query<ListQuery>) -> Response {
 
 /// POST /admin/tenants: creates a tenant and shows it.
 pub async fn create(v: Visitor, Form(posted): Form<Posted>) -> Response {
-    if !fresh(&v, &posted) {
+    if !v.posted_is_fresh(&posted) {
         return view::stale_form(&v);
     }
     let get = |k: &str| posted.get(k).map_or("", |s| s.trim());
@@ -301,7 +301,7 @@ pub async fn act(
     Path((id, action)): Path<(String, String)>,
     Form(posted): Form<Posted>,
 ) -> Response {
-    if !fresh(&v, &posted) {
+    if !v.posted_is_fresh(&posted) {
         return view::stale_form(&v);
     }
     let done = match command(&action, &posted) {

@@ -473,7 +473,7 @@ fn with_chosen_study(mut posted: Posted) -> Posted {
 /// imports list; a refusal shows the page again, beside the field, with what was typed
 /// (never a secret).
 pub async fn ask(v: Visitor, Path(source): Path<String>, Form(posted): Form<Posted>) -> Response {
-    if !v.form_is_fresh(text(&posted, "csrf")) {
+    if !v.posted_is_fresh(&posted) {
         return view::stale_form(&v);
     }
     let Some(source) = Source::parse(&source) else {
@@ -507,7 +507,7 @@ fn search_of(posted: &Posted) -> StudySearch {
 
 /// POST /files/import/dicomweb/search: the page again, listing the studies found.
 pub async fn search(v: Visitor, Form(posted): Form<Posted>) -> Response {
-    if !v.form_is_fresh(text(&posted, "csrf")) {
+    if !v.posted_is_fresh(&posted) {
         return view::stale_form(&v);
     }
     let back = Back::of(Source::DicomWeb, &posted);

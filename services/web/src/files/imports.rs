@@ -193,7 +193,7 @@ pub async fn live_part(v: Visitor, Query(q): Query<ListQuery>) -> Response {
 /// POST /files/imports/{id}/cancel: stops it (what it imported stays); back to its row.
 /// Another member's import is not found; a finished one is a conflict.
 pub async fn cancel(v: Visitor, Path(id): Path<String>, Form(posted): Form<Posted>) -> Response {
-    if !v.form_is_fresh(posted.get("csrf").map_or("", String::as_str)) {
+    if !v.posted_is_fresh(&posted) {
         return view::stale_form(&v);
     }
     match imports::cancel(&v.scope(), &id).await {
