@@ -173,7 +173,7 @@ fn picture(job: uuid::Uuid, path: &str, url: &str) -> Option<String> {
     {
         Some(url.to_owned())
     } else {
-        previewable(path).then(|| format!("/jobs/{job}/preview/{path}"))
+        previewable(path).then(|| format!("/jobs/{job}/preview/{}", urlencode(path)))
     }
 }
 
@@ -223,7 +223,8 @@ async fn live(v: &Visitor, id: &str) -> Result<Live, ApiError> {
     let outputs = files
         .into_iter()
         .map(|f| {
-            let url = format!("/files/jobs/{}/outputs/{}", job.id, f.path);
+            // a name may hold `?`, `#` or spaces: each is a character of the path
+            let url = format!("/files/jobs/{}/outputs/{}", job.id, urlencode(&f.path));
             Output {
                 picture: picture(job.id, &f.path, &url),
                 url,

@@ -519,11 +519,11 @@ async fn image_outputs_are_previewed_as_png_slices() {
         json!({
             "name": "volume-maker", "tool-version": "1", "schema-version": "0.5",
             "description": "Copies a NIfTI volume and writes a note.",
-            "command-line": "sh -c 'cp \"$1\" brain.nii; echo note > note.txt' make [SOURCE]",
+            "command-line": "sh -c 'cp \"$1\" brain.nii; echo note > \"note #1?.txt\"' make [SOURCE]",
             "inputs": [{"id": "source", "name": "Source", "type": "String", "value-key": "[SOURCE]"}],
             "output-files": [
                 {"id": "volume", "name": "Volume", "path-template": "brain.nii"},
-                {"id": "note", "name": "Note", "path-template": "note.txt"}
+                {"id": "note", "name": "Note", "path-template": "note #1?.txt"}
             ]
         }),
     )
@@ -551,10 +551,13 @@ async fn image_outputs_are_previewed_as_png_slices() {
         page.contains(&format!(r#"<img src="/jobs/{id}/preview/brain.nii""#)),
         "{page}"
     );
-    assert!(
-        !page.contains(&format!("/jobs/{id}/preview/note.txt")),
-        "text has no preview"
-    );
+    assert!(!page.contains("/preview/note"), "text has no preview");
+    // an output named with `#`, `?` and a space is linked by its whole name
+    let link = format!("/files/jobs/{id}/outputs/note%20%231%3F.txt");
+    assert!(page.contains(&format!(r#"href="{link}""#)), "{page}");
+    let note = get(&app, &cookies, &link).await;
+    assert_eq!(note.status(), StatusCode::OK);
+    assert_eq!(note.text().await.unwrap(), "note\n");
 
     let res = get(&app, &cookies, &format!("/jobs/{id}/preview/brain.nii")).await;
     assert_eq!(res.status(), StatusCode::OK);
@@ -565,7 +568,12 @@ async fn image_outputs_are_previewed_as_png_slices() {
     let height = u32::from_be_bytes(png[20..24].try_into().unwrap());
     assert_eq!((width, height), (32, 24), "one axial slice of the volume");
     // not an image: refused; another member: not found
-    let res = get(&app, &cookies, &format!("/jobs/{id}/preview/note.txt")).await;
+    let res = get(
+        &app,
+        &cookies,
+        &format!("/jobs/{id}/preview/note%20%231%3F.txt"),
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     app.member("uni", "bob@uni.org", &[]).await;
     let bob = signed_in(&app, "uni", "bob@uni.org").await;
