@@ -90,6 +90,9 @@ pub struct Row {
     pub kind: &'static str,
     pub label: &'static str,
     pub source: &'static str,
+    /// Chosen on this form's own level (the member's, the tenant's): it can go back to
+    /// the default below it.
+    pub resettable: bool,
     pub cells: Vec<Cell>,
 }
 
@@ -190,6 +193,12 @@ fn matrix(
                 kind: kind.as_str(),
                 label: label_of(*kind),
                 source: source_of(*source, tenant_form),
+                resettable: *source
+                    == if tenant_form {
+                        Source::Tenant
+                    } else {
+                        Source::Member
+                    },
                 cells: DELIVERIES
                     .iter()
                     .map(|(d, label)| Cell {
@@ -303,6 +312,10 @@ fn delivery(value: &str) -> Result<Delivery, ApiError> {
 fn change(now: &Effective, posted: &Posted) -> Result<ChangeRequest, ApiError> {
     let mut request = ChangeRequest::default();
     for (kind, current, _) in &now.choices {
+        if posted.contains_key(&format!("reset.{kind}")) {
+            request.choices.push((kind.as_str().to_owned(), None));
+            continue;
+        }
         if let Some(value) = posted.get(&format!("kind.{kind}")) {
             let d = delivery(value)?;
             if d != *current {

@@ -214,6 +214,52 @@ async fn the_matrix_shows_what_applies_and_saves_only_valid_changes() {
 }
 
 #[tokio::test]
+async fn a_row_goes_back_to_the_default_it_follows() {
+    let app = TestApp::spawn().await;
+    let (admin, ann, _) = setup(&app, "uni").await;
+    app.ok(
+        &admin,
+        &set_defaults(),
+        json!({"i": {"choices": [{"eventType": "JOB_STARTED", "delivery": "DAILY_DIGEST"}]}}),
+    )
+    .await;
+    let cookies = signed_in(&app, "uni", "ann@uni.org").await;
+    let shown = [("JOB_STARTED", "IMMEDIATE")];
+    let res = save_matrix(
+        &app,
+        &cookies,
+        "/settings/notifications",
+        &shown,
+        ("UTC", "8", "MONDAY"),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        choice(&mine(&app, &ann).await, "JOB_STARTED"),
+        ("IMMEDIATE", "MEMBER")
+    );
+    // only a row chosen on this level offers the way back
+    let html = get(&app, &cookies, "/settings/notifications")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains(r#"id="my-JOB_STARTED-reset" name="reset.JOB_STARTED""#),
+        "{html}"
+    );
+    assert!(!html.contains(r#"name="reset.JOB_FAILED""#));
+
+    let mut form = matrix_form(&csrf_of(&cookies), &shown, "UTC", "8", "MONDAY");
+    form.push(("reset.JOB_STARTED".into(), "on".into()));
+    let res = post(&app, &cookies, "/settings/notifications", &pairs(&form)).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let now = mine(&app, &ann).await;
+    assert_eq!(choice(&now, "JOB_STARTED"), ("DAILY_DIGEST", "TENANT"));
+    assert_eq!(choice(&now, "JOB_FAILED"), ("IMMEDIATE", "BUILT_IN"));
+}
+
+#[tokio::test]
 async fn tenant_defaults_are_set_by_its_administrators_only() {
     let app = TestApp::spawn().await;
     let (admin, ann, _) = setup(&app, "uni").await;
