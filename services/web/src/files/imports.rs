@@ -128,11 +128,7 @@ async fn folder_of(scope: &Scope<'_>, row: &ImportRow) -> Result<Option<Crumb>, 
 async fn live(v: &Visitor, after: Option<i64>) -> Result<(Live, Option<String>), ApiError> {
     let scope = v.scope();
     let found = imports::list(&scope, PageRequest { first: PAGE, after }).await?;
-    let next = found
-        .has_next
-        .then(|| found.rows.last())
-        .flatten()
-        .map(|last| format!("/files/imports?after={}", last.position));
+    let next = view::next_link(&found, |r| r.position, "/files/imports?");
     let mut rows = Vec::with_capacity(found.rows.len());
     for row in found.rows {
         let folder = folder_of(&scope, &row).await?;
