@@ -77,7 +77,8 @@ impl Import {
         float(self.0.files)
     }
 
-    /// Bytes imported so far (a Float: more than GraphQL's 32-bit Int).
+    /// Bytes imported so far, those of the file under way included (a Float: more than
+    /// GraphQL's 32-bit Int).
     async fn bytes(&self) -> f64 {
         float(self.0.bytes)
     }

@@ -10,7 +10,7 @@
 use std::io::Cursor;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -22,7 +22,7 @@ use medgrid_domain::metadata::{Causer, EventMetadata};
 use medgrid_domain::ports::{CommandBus, SecretStore};
 use medgrid_domain::spaces::{Blob, NodeName, SpaceCommand, guess_media_type};
 use medgrid_infra::blobs::BlobError;
-use medgrid_infra::contents::{ContentError, Contents};
+use medgrid_infra::contents::{Claim, ContentError, Contents};
 use medgrid_infra::dicom::{
     Deidentifier, DicomWebAuth, DicomWebClient, DicomWebError, DicomWebSettings,
 };
@@ -147,14 +147,16 @@ struct Run {
     cancel: Arc<AtomicBool>,
 }
 
-/// A body that breaks off once its import is cancelled (the content store then drops
-/// what it staged, as for any broken transfer).
-struct Cancellable<'a> {
+/// A body that counts the bytes it brings and breaks off once its import is cancelled
+/// (the content store then drops what it staged, as for any broken transfer).
+struct Transfer<'a> {
     inner: &'a mut (dyn AsyncRead + Send + Unpin),
     cancel: Arc<AtomicBool>,
+    /// Bytes read so far of this file.
+    read: Arc<AtomicU64>,
 }
 
-impl AsyncRead for Cancellable<'_> {
+impl AsyncRead for Transfer<'_> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -163,7 +165,11 @@ impl AsyncRead for Cancellable<'_> {
         if self.cancel.load(Ordering::Relaxed) {
             return Poll::Ready(Err(std::io::Error::other("the import was cancelled")));
         }
-        Pin::new(&mut *self.inner).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut *self.inner).poll_read(cx, buf);
+        let got = buf.filled().len().saturating_sub(before);
+        self.read.fetch_add(got as u64, Ordering::Relaxed);
+        polled
     }
 }
 
@@ -408,6 +414,47 @@ impl Importer {
     }
 
     /// Streams one item into the content store and records it as a file of `parent`.
+    /// Receives a file's content, recording the bytes brought so far every
+    /// `PROGRESS_EVERY` while it comes: a large file shows progress before it is whole.
+    async fn receive(
+        &self,
+        run: &Run,
+        body: &mut Transfer<'_>,
+        limit: u64,
+        read: &AtomicU64,
+    ) -> Result<Claim, ContentError> {
+        let receiving = self.contents.receive(body, limit);
+        tokio::pin!(receiving);
+        let mut shown = 0;
+        loop {
+            tokio::select! {
+                received = &mut receiving => return received,
+                () = tokio::time::sleep(PROGRESS_EVERY) => {
+                    let now = read.load(Ordering::Relaxed);
+                    if now != shown {
+                        shown = now;
+                        self.show_partial(run, now).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Records the counts with `partial` bytes of the file under way; an import that
+    /// ended meanwhile (cancelled) stops its transfer.
+    async fn show_partial(&self, run: &Run, partial: u64) {
+        let progress = ImportCommand::Progress {
+            files: run.files,
+            bytes: run.bytes + partial,
+        };
+        match self.bus.import(run.id, progress, &meta(run.tenant)).await {
+            Ok(()) => {}
+            Err(e) if e.code() == Code::Conflict => run.cancel.store(true, Ordering::Relaxed),
+            // only a figure shown: the next one, or the file's end, corrects it
+            Err(e) => tracing::info!(import = %run.id, error = %e, "progress not recorded"),
+        }
+    }
+
     async fn store(
         &self,
         run: &mut Run,
@@ -431,11 +478,13 @@ impl Importer {
             spaces::Room::TenantFull => return Err(full("your institution's storage quota")),
             room => room.limit(self.max_bytes).unwrap_or(self.max_bytes),
         };
-        let mut body = Cancellable {
+        let read = Arc::new(AtomicU64::new(0));
+        let mut body = Transfer {
             inner: body,
             cancel: run.cancel.clone(),
+            read: read.clone(),
         };
-        let claim = match self.contents.receive(&mut body, limit).await {
+        let claim = match self.receive(run, &mut body, limit, &read).await {
             Ok(claim) => claim,
             Err(ContentError::Blob(BlobError::TooLarge { limit })) => {
                 let why = if limit < self.max_bytes {

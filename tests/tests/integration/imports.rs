@@ -291,6 +291,45 @@ async fn a_file_is_imported_from_a_url_with_progress_and_only_its_owner_sees_it(
 }
 
 #[tokio::test]
+async fn a_large_file_shows_its_bytes_while_it_comes() {
+    let app = TestApp::spawn().await;
+    app.tenant("lab").await;
+    let (_, ada) = app.member("lab", "ada@lab.org", &[]).await;
+    let server = source_server().await;
+    let folder = home(&app, &ada).await;
+    // 60 KiB, one a tenth of a second: six seconds of transfer
+    let asked = import_url(&app, &ada, &folder, &format!("{server}/drip/60")).await;
+    let id = asked["id"].as_str().unwrap().to_owned();
+    let mut partial = Value::Null;
+    for _ in 0..100 {
+        let now = import(&app, &ada, &id).await;
+        assert_ne!(
+            now["state"], "SUCCEEDED",
+            "finished before any partial figure: {now}"
+        );
+        if now["files"] == 0.0 && now["bytes"].as_f64().unwrap() > 0.0 {
+            partial = now;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        partial["state"], "RUNNING",
+        "bytes counted before the file is whole"
+    );
+    assert!(
+        partial["bytes"].as_f64().unwrap() < 60.0 * 1024.0,
+        "{partial}"
+    );
+    let done = wait_for(&app, &ada, &id, &["SUCCEEDED", "FAILED"]).await;
+    assert_eq!(done["state"], "SUCCEEDED", "{done}");
+    assert_eq!(
+        (done["files"].as_f64(), done["bytes"].as_f64()),
+        (Some(1.0), Some(61440.0))
+    );
+}
+
+#[tokio::test]
 async fn urls_into_the_service_or_private_networks_are_refused_and_nothing_is_recorded() {
     let mut config = test_config();
     config.import_allow_private = false;
