@@ -83,6 +83,17 @@ impl Import {
         float(self.0.bytes)
     }
 
+    /// Files the whole import brings, once the importer knows (null before, and for a
+    /// DICOMweb study).
+    async fn expected_files(&self) -> Option<f64> {
+        self.0.expected_files.map(float)
+    }
+
+    /// Bytes the whole import brings, once the importer knows.
+    async fn expected_bytes(&self) -> Option<f64> {
+        self.0.expected_bytes.map(float)
+    }
+
     /// What happened last: why it failed, was cancelled, or what it brought.
     async fn reason(&self) -> &str {
         &self.0.reason

@@ -31,6 +31,9 @@ pub struct ImportRow {
     pub state: String,
     pub files: i64,
     pub bytes: i64,
+    /// What the whole import brings, once the importer knows.
+    pub expected_files: Option<i64>,
+    pub expected_bytes: Option<i64>,
     pub reason: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -44,7 +47,8 @@ impl ImportRow {
 }
 
 const COLUMNS: &str = "id, tenant_id, owner_id, space_id, folder_id, kind, display, source, \
-     state, files, bytes, reason, created_at, updated_at, position";
+     state, files, bytes, expected_files, expected_bytes, reason, created_at, updated_at, \
+     position";
 
 fn count(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
@@ -126,6 +130,18 @@ impl EventByEvent for Imports {
             }
             ImportEvent::ImportStarted => {
                 set(db, id, at, Some("RUNNING"), None, Some("Importing")).await?;
+            }
+            ImportEvent::ImportSized { files, bytes } => {
+                sqlx::query(
+                    "UPDATE imports SET expected_files = $2, expected_bytes = $3, updated_at = $4
+                      WHERE id = $1",
+                )
+                .bind(id)
+                .bind(count(*files))
+                .bind(count(*bytes))
+                .bind(at)
+                .execute(&mut *db)
+                .await?;
             }
             ImportEvent::ImportProgressed { files, bytes } => {
                 set(db, id, at, None, Some((*files, *bytes)), None).await?;

@@ -40,6 +40,9 @@ struct ImportData {
     state: ImportState,
     files: u64,
     bytes: u64,
+    /// Files and bytes the whole import brings, once known.
+    #[serde(default)]
+    size: Option<(u64, u64)>,
 }
 
 /// One import into a folder of a space.
@@ -84,9 +87,13 @@ impl Import {
             ImportCommand::Request(_) => return Err(ImportError::AlreadyExists),
             ImportCommand::Start if data.state == ImportState::Running => vec![],
             ImportCommand::Start => vec![ImportEvent::ImportStarted],
-            ImportCommand::Progress { .. } if data.state != ImportState::Running => {
+            ImportCommand::Progress { .. } | ImportCommand::Size { .. }
+                if data.state != ImportState::Running =>
+            {
                 return Err(ImportError::NotStarted);
             }
+            ImportCommand::Size { files, bytes } if data.size == Some((files, bytes)) => vec![],
+            ImportCommand::Size { files, bytes } => vec![ImportEvent::ImportSized { files, bytes }],
             ImportCommand::Progress { files, bytes }
                 if files == data.files && bytes == data.bytes =>
             {
@@ -146,6 +153,7 @@ impl Aggregate for Import {
                 state: ImportState::Requested,
                 files: 0,
                 bytes: 0,
+                size: None,
             });
             return;
         }
@@ -155,6 +163,7 @@ impl Aggregate for Import {
         match event {
             ImportEvent::ImportRequested(_) => {}
             ImportEvent::ImportStarted => data.state = ImportState::Running,
+            ImportEvent::ImportSized { files, bytes } => data.size = Some((files, bytes)),
             ImportEvent::ImportProgressed { files, bytes } => {
                 data.files = files;
                 data.bytes = bytes;
@@ -253,6 +262,50 @@ mod tests {
             .given(running)
             .when(ImportCommand::Progress { files: 2, bytes: 9 })
             .then_expect_events(vec![ImportEvent::ImportProgressed { files: 2, bytes: 9 }]);
+    }
+
+    #[test]
+    fn its_size_is_recorded_once_known_and_when_it_changes() {
+        Given::with(())
+            .given(vec![requested()])
+            .when(ImportCommand::Size { files: 1, bytes: 5 })
+            .then_expect_error(ImportError::NotStarted);
+        let started = vec![requested(), ImportEvent::ImportStarted];
+        Given::with(())
+            .given(started.clone())
+            .when(ImportCommand::Size {
+                files: 3,
+                bytes: 30,
+            })
+            .then_expect_events(vec![ImportEvent::ImportSized {
+                files: 3,
+                bytes: 30,
+            }]);
+        let sized = [
+            started,
+            vec![ImportEvent::ImportSized {
+                files: 3,
+                bytes: 30,
+            }],
+        ]
+        .concat();
+        Given::with(())
+            .given(sized.clone())
+            .when(ImportCommand::Size {
+                files: 3,
+                bytes: 30,
+            })
+            .then_expect_events(vec![]);
+        Given::with(())
+            .given(sized)
+            .when(ImportCommand::Size {
+                files: 4,
+                bytes: 31,
+            })
+            .then_expect_events(vec![ImportEvent::ImportSized {
+                files: 4,
+                bytes: 31,
+            }]);
     }
 
     #[test]

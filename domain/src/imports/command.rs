@@ -5,6 +5,12 @@ pub enum ImportCommand {
     Request(NewImport),
     /// The importer took it up (again, after a restart: no change).
     Start,
+    /// What the import will bring, once the importer knows (a URL's length, an S3
+    /// prefix's listing): progress can then be shown against it.
+    Size {
+        files: u64,
+        bytes: u64,
+    },
     /// Files and bytes imported so far.
     Progress {
         files: u64,

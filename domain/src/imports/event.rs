@@ -77,6 +77,11 @@ pub struct NewImport {
 pub enum ImportEvent {
     ImportRequested(NewImport),
     ImportStarted,
+    /// What the whole import will bring (known once the importer looked at the source).
+    ImportSized {
+        files: u64,
+        bytes: u64,
+    },
     ImportProgressed {
         files: u64,
         bytes: u64,
@@ -99,6 +104,7 @@ impl DomainEvent for ImportEvent {
         match self {
             Self::ImportRequested(_) => "ImportRequested",
             Self::ImportStarted => "ImportStarted",
+            Self::ImportSized { .. } => "ImportSized",
             Self::ImportProgressed { .. } => "ImportProgressed",
             Self::ImportSucceeded { .. } => "ImportSucceeded",
             Self::ImportFailed { .. } => "ImportFailed",

@@ -28,7 +28,7 @@ use medgrid_infra::dicom::{
 };
 use medgrid_infra::imports::Guard;
 use medgrid_infra::imports::http::{self, FetchError};
-use medgrid_infra::imports::s3::S3Source;
+use medgrid_infra::imports::s3::{S3Object, S3Source};
 use medgrid_projections::imports::{self, ImportRow};
 use medgrid_projections::runner::ProjectionError;
 use medgrid_projections::{Reader, spaces};
@@ -455,6 +455,15 @@ impl Importer {
         }
     }
 
+    /// Records what the whole import brings; an import that ended meanwhile stops.
+    async fn size(&self, run: &Run, files: u64, bytes: u64) -> Result<(), Stop> {
+        let size = ImportCommand::Size { files, bytes };
+        match self.bus.import(run.id, size, &meta(run.tenant)).await {
+            Err(e) if e.code() == Code::Conflict => Err(Stop::Cancelled),
+            other => Ok(other?),
+        }
+    }
+
     async fn store(
         &self,
         run: &mut Run,
@@ -552,6 +561,9 @@ impl Importer {
             let media = fetched
                 .media_type()
                 .unwrap_or_else(|| guess_media_type(&name).to_owned());
+            if let Some(length) = fetched.response.content_length() {
+                self.size(run, 1, length).await?;
+            }
             let mut body = fetched.into_reader();
             // a fresh Run view per try: counts change only once stored
             let mut attempt = run.clone_counts();
@@ -564,7 +576,9 @@ impl Importer {
         .map(|done| run.take_counts(done))
     }
 
-    async fn import_s3(&self, run: &mut Run, source: &S3Source) -> Result<(), Stop> {
+    /// Every object under the source's prefix, listed page by page.
+    async fn listing(&self, source: &S3Source) -> Result<Vec<S3Object>, Stop> {
+        let mut all = vec![];
         let mut token: Option<String> = None;
         loop {
             let (objects, next) = self
@@ -572,46 +586,55 @@ impl Importer {
                     source.list(token.clone()).await.map_err(Stop::Retry)
                 })
                 .await?;
-            for object in objects {
-                self.cancelled(run).await?;
-                let key = format!("s3:{}", object.relative);
-                if let Some(size) = self.recorded(run, &key).await? {
-                    self.count(run, size).await?;
-                    continue;
-                }
-                let parts: Vec<&str> = object
-                    .relative
-                    .split('/')
-                    .filter(|p| !p.is_empty())
-                    .collect();
-                let Some((file, dirs)) = parts.split_last() else {
-                    continue;
-                };
-                let mut parent = run.folder;
-                for depth in 0..dirs.len() {
-                    let path = dirs[..=depth].join("/");
-                    parent = self
-                        .folder(run, parent, &format!("s3:{path}"), dirs[depth])
-                        .await?;
-                }
-                let name = sanitize(file);
-                let media = guess_media_type(&name).to_owned();
-                let done = self
-                    .retried("an object's download", || async {
-                        let mut body = source.get(&object.key).await.map_err(Stop::Retry)?;
-                        let mut attempt = run.clone_counts();
-                        self.store(&mut attempt, parent, &key, &name, &media, &mut body)
-                            .await
-                            .map(|()| attempt)
-                    })
-                    .await?;
-                run.take_counts(done);
-            }
+            all.extend(objects);
             match next {
                 Some(next) => token = Some(next),
-                None => return Ok(()),
+                None => return Ok(all),
             }
         }
+    }
+
+    async fn import_s3(&self, run: &mut Run, source: &S3Source) -> Result<(), Stop> {
+        // listed whole first, so the import's size is known before its first byte
+        let objects = self.listing(source).await?;
+        let bytes = objects.iter().map(|o| o.size).sum();
+        self.size(run, objects.len() as u64, bytes).await?;
+        for object in objects {
+            self.cancelled(run).await?;
+            let key = format!("s3:{}", object.relative);
+            if let Some(size) = self.recorded(run, &key).await? {
+                self.count(run, size).await?;
+                continue;
+            }
+            let parts: Vec<&str> = object
+                .relative
+                .split('/')
+                .filter(|p| !p.is_empty())
+                .collect();
+            let Some((file, dirs)) = parts.split_last() else {
+                continue;
+            };
+            let mut parent = run.folder;
+            for depth in 0..dirs.len() {
+                let path = dirs[..=depth].join("/");
+                parent = self
+                    .folder(run, parent, &format!("s3:{path}"), dirs[depth])
+                    .await?;
+            }
+            let name = sanitize(file);
+            let media = guess_media_type(&name).to_owned();
+            let done = self
+                .retried("an object's download", || async {
+                    let mut body = source.get(&object.key).await.map_err(Stop::Retry)?;
+                    let mut attempt = run.clone_counts();
+                    self.store(&mut attempt, parent, &key, &name, &media, &mut body)
+                        .await
+                        .map(|()| attempt)
+                })
+                .await?;
+            run.take_counts(done);
+        }
+        Ok(())
     }
 
     async fn import_dicomweb(

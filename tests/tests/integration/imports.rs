@@ -18,8 +18,7 @@ use sha2::{Digest, Sha256};
 
 use crate::dicomweb::{IDENTIFYING, Study, orthanc, parse, text};
 
-const IMPORT_FIELDS: &str =
-    "id state source { kind display } files bytes reason folder { id path } createdAt updatedAt";
+const IMPORT_FIELDS: &str = "id state source { kind display } files bytes expectedFiles expectedBytes reason folder { id path } createdAt updatedAt";
 const HOME: &str = "{ space(path: \"/home\") { node { id } } }";
 const LIST: &str = "query($p: String!) { space(path: $p) { children(first: 50) { edges { node { id name kind size sha256 } } } } }";
 
@@ -225,6 +224,14 @@ async fn a_file_is_imported_from_a_url_with_progress_and_only_its_owner_sees_it(
     assert_eq!(done["state"], "SUCCEEDED", "{done}");
     assert_eq!(done["files"], 1.0);
     assert_eq!(done["bytes"], 1024.0);
+    // the length the server announced is the import's size
+    assert_eq!(
+        (
+            done["expectedFiles"].as_f64(),
+            done["expectedBytes"].as_f64()
+        ),
+        (Some(1.0), Some(1024.0))
+    );
 
     let files = listing(&app, &ada, "/home").await;
     let scan = files.iter().find(|f| f["name"] == "scan.nii").unwrap();
@@ -320,6 +327,11 @@ async fn a_large_file_shows_its_bytes_while_it_comes() {
     assert!(
         partial["bytes"].as_f64().unwrap() < 60.0 * 1024.0,
         "{partial}"
+    );
+    assert_eq!(
+        partial["expectedBytes"],
+        Value::Null,
+        "a body without a length"
     );
     let done = wait_for(&app, &ada, &id, &["SUCCEEDED", "FAILED"]).await;
     assert_eq!(done["state"], "SUCCEEDED", "{done}");
@@ -589,6 +601,14 @@ async fn objects_under_an_s3_prefix_are_imported_with_their_folders() {
     assert_eq!(done["state"], "SUCCEEDED", "{done}");
     assert_eq!(done["files"], 3.0);
     assert_eq!(done["bytes"], 600.0);
+    // listed whole before the first download: its size was known from the start
+    assert_eq!(
+        (
+            done["expectedFiles"].as_f64(),
+            done["expectedBytes"].as_f64()
+        ),
+        (Some(3.0), Some(600.0))
+    );
     assert_eq!(
         events_mentioning(&app, &env("MEDGRID_TEST_S3_SECRET")).await,
         0

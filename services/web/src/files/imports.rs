@@ -38,7 +38,10 @@ pub struct Row {
     pub label: &'static str,
     pub finished: bool,
     pub files: i64,
+    pub bytes: i64,
     pub size: String,
+    /// What the whole import brings, once the importer knows (files, bytes).
+    pub expected: Option<(i64, i64)>,
     /// Its folder's page; None when the member no longer sees it.
     pub folder: Option<Crumb>,
     pub reason: String,
@@ -66,7 +69,9 @@ impl Row {
             label,
             finished,
             files: row.files,
+            bytes: row.bytes,
             size: human_size(row.bytes),
+            expected: row.expected_files.zip(row.expected_bytes),
             folder,
             reason: row.reason,
             asked: row.created_at,
@@ -82,11 +87,33 @@ impl Row {
         self.state == "FAILED"
     }
 
-    /// `3 files, 1.5 MiB so far`: the importer does not know the total beforehand.
+    /// `3 files, 1.5 MiB so far`, or `3 of 8 files, 1.5 MiB of 4 MiB` once the
+    /// importer knows the whole (not for a DICOMweb study).
     pub fn progress(&self) -> String {
-        let files = if self.files == 1 { "file" } else { "files" };
-        let tail = if self.finished { "" } else { " so far" };
-        format!("{} {files}, {}{tail}", self.files, self.size)
+        match self.expected.filter(|_| !self.finished) {
+            Some((files, bytes)) => format!(
+                "{} of {files} {}, {} of {}",
+                self.files,
+                if files == 1 { "file" } else { "files" },
+                self.size,
+                human_size(bytes)
+            ),
+            None => {
+                let files = if self.files == 1 { "file" } else { "files" };
+                let tail = if self.finished { "" } else { " so far" };
+                format!("{} {files}, {}{tail}", self.files, self.size)
+            }
+        }
+    }
+
+    /// The bar's (value, max) once the size is known: bytes, or files for empty ones.
+    pub fn measured(&self) -> Option<(i64, i64)> {
+        let (files, bytes) = self.expected?;
+        if bytes > 0 {
+            Some((self.bytes.min(bytes), bytes))
+        } else {
+            Some((self.files.min(files), files.max(1)))
+        }
     }
 }
 
@@ -195,5 +222,58 @@ pub async fn cancel(v: Visitor, Path(id): Path<String>, Form(posted): Form<Poste
     match imports::cancel(&v.scope(), &id).await {
         Ok(row) => see_other(&format!("/files/imports#i-{}", row.id), &[]),
         Err(e) => view::failure(&v, &e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(state: &str, files: i64, bytes: i64, expected: Option<(i64, i64)>) -> Row {
+        Row {
+            id: Uuid::nil(),
+            source: "From S3",
+            display: String::new(),
+            label: "",
+            finished: state != "RUNNING",
+            files,
+            bytes,
+            size: human_size(bytes),
+            expected,
+            folder: None,
+            reason: String::new(),
+            asked: DateTime::<Utc>::MIN_UTC,
+            state: state.to_owned(),
+        }
+    }
+
+    #[test]
+    fn progress_is_measured_against_the_size_once_known() {
+        let unknown = row("RUNNING", 2, 2048, None);
+        assert_eq!(unknown.measured(), None);
+        assert!(
+            unknown.progress().ends_with("so far"),
+            "{}",
+            unknown.progress()
+        );
+        let known = row("RUNNING", 1, 1024, Some((4, 4096)));
+        assert_eq!(known.measured(), Some((1024, 4096)));
+        assert!(
+            known.progress().starts_with("1 of 4 files"),
+            "{}",
+            known.progress()
+        );
+        // empty files: counted by number
+        assert_eq!(row("RUNNING", 1, 0, Some((2, 0))).measured(), Some((1, 2)));
+        // a figure past the announced size (a server that lied) stays at the end
+        assert_eq!(
+            row("RUNNING", 1, 5000, Some((1, 4096))).measured(),
+            Some((4096, 4096))
+        );
+        assert!(
+            !row("SUCCEEDED", 4, 4096, Some((4, 4096)))
+                .progress()
+                .contains(" of ")
+        );
     }
 }
