@@ -35,11 +35,10 @@ await run(async (browser, seen) => {
   await shot(page, '01-member');
 
   // a group, someone unknown refused, the new member added
-  await page.getByRole('link', { name: 'Administration' }).click();
-  await page.getByRole('link', { name: 'Groups', exact: true }).click();
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Groups' }).click();
   await page.getByLabel('Name').fill('Neuroimaging');
   await page.getByRole('button', { name: 'Create the group' }).click();
-  await page.waitForURL(/\/admin\/groups\/[0-9a-f-]{36}$/);
+  await page.waitForURL(/\/groups\/[0-9a-f-]{36}$/);
   await page.getByLabel('Their e-mail address').fill('nobody@uni.org');
   await page.getByRole('button', { name: 'Add', exact: true }).click();
   await page.waitForSelector('#add-error');

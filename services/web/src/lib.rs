@@ -10,6 +10,7 @@ mod cookies;
 mod csrf;
 pub mod files;
 mod form;
+mod groups;
 mod home;
 mod jobs;
 mod login;
@@ -102,12 +103,9 @@ where
         )
         .route("/admin/members/{id}", get(admin::members::show))
         .route("/admin/members/{id}/{action}", post(admin::members::act))
-        .route(
-            "/admin/groups",
-            get(admin::groups::list).post(admin::groups::create),
-        )
-        .route("/admin/groups/{id}", get(admin::groups::show))
-        .route("/admin/groups/{id}/{action}", post(admin::groups::act))
+        .route("/groups", get(groups::list).post(groups::create))
+        .route("/groups/{id}", get(groups::show))
+        .route("/groups/{id}/{action}", post(groups::act))
         .route(
             "/admin/applications",
             get(admin::applications::list).post(admin::applications::register),

@@ -321,29 +321,19 @@ async fn administrators_make_groups_and_manage_who_is_in_them() {
     let cookies = signed_in(&app, "uni", "admin@uni.org").await;
     let csrf = csrf_of(&cookies);
 
-    let res = post(
-        &app,
-        &cookies,
-        "/admin/groups",
-        &[("csrf", &csrf), ("name", "")],
-    )
-    .await;
+    let res = post(&app, &cookies, "/groups", &[("csrf", &csrf), ("name", "")]).await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(res.text().await.unwrap().contains(r#"id="name-error""#));
     let res = post(
         &app,
         &cookies,
-        "/admin/groups",
+        "/groups",
         &[("csrf", &csrf), ("name", "Radiology")],
     )
     .await;
-    let id = sent_to(&res, "/admin/groups/");
-    let path = format!("/admin/groups/{id}");
-    let list = get(&app, &cookies, "/admin/groups")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let id = sent_to(&res, "/groups/");
+    let path = format!("/groups/{id}");
+    let list = get(&app, &cookies, "/groups").await.text().await.unwrap();
     assert!(
         list.contains(&format!(r#"<a href="{path}">Radiology</a>"#)),
         "{list}"
@@ -471,11 +461,17 @@ async fn administrators_make_groups_and_manage_who_is_in_them() {
     .await;
     assert_eq!(group(&app, &admin, &id).await["members"], json!([]));
 
-    // a member is not an administrator; another tenant's administrator finds nothing
+    // a member out of the group no longer sees it; another tenant's administrator neither
     let ann_cookies = signed_in(&app, "uni", "ann@uni.org").await;
+    let theirs = get(&app, &ann_cookies, "/groups")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(theirs.contains(r#"id="no-groups""#), "{theirs}");
     assert_eq!(
-        get(&app, &ann_cookies, "/admin/groups").await.status(),
-        StatusCode::FORBIDDEN
+        get(&app, &ann_cookies, &path).await.status(),
+        StatusCode::NOT_FOUND
     );
     app.member(
         "other",
@@ -500,6 +496,91 @@ async fn administrators_make_groups_and_manage_who_is_in_them() {
 }
 
 #[tokio::test]
+async fn group_managers_manage_their_group_and_members_only_see_theirs() {
+    let app = TestApp::spawn().await;
+    let (admin, _, _) = setup(&app, "uni").await;
+    app.member("uni", "bob@uni.org", &[]).await;
+    app.member("uni", "cy@uni.org", &[]).await;
+    let cookies = signed_in(&app, "uni", "admin@uni.org").await;
+    let csrf = csrf_of(&cookies);
+    let mut ids = vec![];
+    for name in ["Radiology", "Oncology"] {
+        let res = post(
+            &app,
+            &cookies,
+            "/groups",
+            &[("csrf", &csrf), ("name", name)],
+        )
+        .await;
+        ids.push(sent_to(&res, "/groups/"));
+    }
+    let (radiology, oncology) = (format!("/groups/{}", ids[0]), format!("/groups/{}", ids[1]));
+    for (email, role) in [("ann@uni.org", "MANAGER"), ("bob@uni.org", "MEMBER")] {
+        let form = [("csrf", csrf.as_str()), ("email", email), ("role", role)];
+        post(&app, &cookies, &format!("{radiology}/add"), &form).await;
+    }
+
+    // the manager: their group listed, its forms but the budget's
+    let ann = signed_in(&app, "uni", "ann@uni.org").await;
+    let ann_csrf = csrf_of(&ann);
+    let list = get(&app, &ann, "/groups").await.text().await.unwrap();
+    assert!(
+        list.contains("<h1>Your groups</h1>") && list.contains("Radiology"),
+        "{list}"
+    );
+    assert!(
+        !list.contains("Oncology") && !list.contains("create-group"),
+        "{list}"
+    );
+    let page = get(&app, &ann, &radiology).await.text().await.unwrap();
+    assert!(page.contains(r#"id="add-form""#) && page.contains(r#"id="rename-form""#));
+    assert!(
+        !page.contains(r#"id="budget-form""#),
+        "budgets are the administrators'"
+    );
+    let form = [
+        ("csrf", ann_csrf.as_str()),
+        ("email", "cy@uni.org"),
+        ("role", "MEMBER"),
+    ];
+    let res = post(&app, &ann, &format!("{radiology}/add"), &form).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let res = post(
+        &app,
+        &ann,
+        &format!("{radiology}/budget"),
+        &[("csrf", &ann_csrf), ("hours", "1000")],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let row = group(&app, &admin, &ids[0]).await;
+    assert_eq!(row["members"].as_array().unwrap().len(), 3, "{row}");
+    assert_eq!(row["coreHourBudget"], Value::Null);
+    assert_eq!(
+        get(&app, &ann, &oncology).await.status(),
+        StatusCode::NOT_FOUND
+    );
+
+    // a plain member: the group and who is in it, no forms; changes refused
+    let bob = signed_in(&app, "uni", "bob@uni.org").await;
+    let page = get(&app, &bob, &radiology).await.text().await.unwrap();
+    assert!(page.contains("cy@uni.org"), "{page}");
+    assert!(
+        !page.contains("<form method=\"post\" action=\"/groups/"),
+        "{page}"
+    );
+    let res = post(
+        &app,
+        &bob,
+        &format!("{radiology}/rename"),
+        &[("csrf", &csrf_of(&bob)), ("name", "Mine")],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert_eq!(group(&app, &admin, &ids[0]).await["name"], "Radiology");
+}
+
+#[tokio::test]
 async fn the_audit_log_says_who_did_what_and_filters() {
     let app = TestApp::spawn().await;
     let (_, _, _) = setup(&app, "uni").await;
@@ -510,7 +591,7 @@ async fn the_audit_log_says_who_did_what_and_filters() {
     post(
         &app,
         &cookies,
-        "/admin/groups",
+        "/groups",
         &[("csrf", &csrf), ("name", "Radiology")],
     )
     .await;

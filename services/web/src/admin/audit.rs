@@ -144,7 +144,7 @@ fn words(event_type: &str) -> String {
 fn link(subject_type: &str, id: &str) -> Option<String> {
     match subject_type {
         "Member" => Some(format!("/admin/members/{id}")),
-        "Group" => Some(format!("/admin/groups/{id}")),
+        "Group" => Some(format!("/groups/{id}")),
         "Job" => Some(format!("/jobs/{id}")),
         "Ticket" => Some(format!("/tickets/{id}")),
         _ => None,

@@ -6,8 +6,7 @@
 pub mod accounting;
 pub mod applications;
 pub mod audit;
-mod chart;
-pub mod groups;
+pub(crate) mod chart;
 pub mod members;
 pub mod providers;
 pub mod resources;
@@ -58,8 +57,8 @@ fn not_admin() -> ApiError {
 
 /// A page of a list: after the row at this position.
 #[derive(Deserialize, Default)]
-pub struct Paged {
-    after: Option<i64>,
+pub(crate) struct Paged {
+    pub after: Option<i64>,
 }
 
 /// The refusal page for a visitor who is no administrator, if they are not one.

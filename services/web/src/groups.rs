@@ -1,6 +1,8 @@
-//! The tenant's groups for its administrators: the list with a form that creates one,
-//! and each group's page — rename, monthly core-hour budget, its members with their
-//! role (manager or member), adding someone by e-mail address, removing them.
+//! Groups: the list (all of the tenant's for its administrators, with a form that creates
+//! one; a member's own groups for the others), and each group's page — its members and
+//! their role, and for its managers and the administrators: rename, add someone by e-mail
+//! address, change roles, remove; the monthly core-hour budget for administrators. The
+//! use cases decide; the page only leaves out the forms that would be refused.
 
 use std::collections::BTreeMap;
 
@@ -19,7 +21,7 @@ use medgrid_graphql::usecases::{Scope, groups, parse_id};
 use medgrid_projections::groups::GroupRow;
 use medgrid_projections::page::PageRequest;
 
-use super::Paged;
+use crate::admin::Paged;
 use crate::admin::chart::shown;
 use crate::form::Posted;
 use crate::login::see_other;
@@ -52,12 +54,14 @@ impl From<GroupRow> for GroupLine {
 }
 
 #[derive(Template)]
-#[template(path = "web/admin_groups.html")]
+#[template(path = "web/groups.html")]
 struct GroupsPage<'a> {
     v: &'a Visitor,
     section: &'a str,
     rows: Vec<GroupLine>,
     next: Option<String>,
+    /// All of the tenant's groups and the create form (administrators), or one's own.
+    admin: bool,
     name: String,
     error: Option<String>,
 }
@@ -74,34 +78,32 @@ async fn groups_page(
         Ok(found) => found,
         Err(e) => return view::failure(v, &e),
     };
-    let next = view::next_link(&found, |r| r.position, "/admin/groups?");
+    let next = view::next_link(&found, |r| r.position, "/groups?");
     let page = GroupsPage {
         v,
-        section: "admin",
+        section: "groups",
         rows: found.rows.into_iter().map(GroupLine::from).collect(),
         next,
+        admin: v.is_admin(),
         name,
         error,
     };
     view::page(v, status, &page)
 }
 
-/// GET /admin/groups.
+/// GET /groups: all of the tenant's for administrators, one's own for the others.
 pub async fn list(v: Visitor, Query(q): Query<Paged>) -> Response {
-    if let Some(refused) = super::refuse_non_admin(&v) {
-        return refused;
-    }
     groups_page(&v, q.after, StatusCode::OK, String::new(), None).await
 }
 
-/// POST /admin/groups: creates the group and shows it.
+/// POST /groups: creates the group and shows it.
 pub async fn create(v: Visitor, Form(posted): Form<Posted>) -> Response {
     let get = |k: &str| posted.get(k).cloned().unwrap_or_default();
     if !v.posted_is_fresh(&posted) {
         return view::stale_form(&v);
     }
     match groups::create(&v.scope(), v.actor.tenant_id, &get("name")).await {
-        Ok(g) => see_other(&format!("/admin/groups/{}", g.id), &[]),
+        Ok(g) => see_other(&format!("/groups/{}", g.id), &[]),
         Err(e) if view::out_of_reach(&e) => view::failure(&v, &e),
         Err(e) => {
             let (placed, general) = view::beside(&e, &["name"]);
@@ -120,7 +122,7 @@ pub struct MemberLine {
 }
 
 #[derive(Template)]
-#[template(path = "web/admin_group.html")]
+#[template(path = "web/group.html")]
 struct GroupPage<'a> {
     v: &'a Visitor,
     section: &'a str,
@@ -128,6 +130,10 @@ struct GroupPage<'a> {
     /// The budget as the form shows it: hours, empty for none.
     budget_hours: String,
     members: Vec<MemberLine>,
+    /// The visitor manages it (a manager, or an administrator): membership and name.
+    manages: bool,
+    /// The visitor administers the tenant: the budget.
+    admin: bool,
     /// What a refused form had typed (rename, budget, add).
     typed: BTreeMap<String, String>,
     /// Refusals by the form they answer.
@@ -167,9 +173,17 @@ async fn group_page(v: &Visitor, id: &str, status: StatusCode, back: Back) -> Re
         .core_budget
         .map(|s| hours(s).to_string())
         .unwrap_or_default();
+    let admin = v.is_admin();
+    let me = v.actor.member_id.as_uuid();
+    let manages = admin
+        || members
+            .iter()
+            .any(|(m, _)| m.member_id == me && m.role == GroupRole::Manager.as_str());
     let page = GroupPage {
         v,
-        section: "admin",
+        section: "groups",
+        manages,
+        admin,
         budget_hours,
         g: GroupLine::from(g),
         members: members
@@ -187,11 +201,8 @@ async fn group_page(v: &Visitor, id: &str, status: StatusCode, back: Back) -> Re
     view::page(v, status, &page)
 }
 
-/// GET /admin/groups/{id}.
+/// GET /groups/{id}.
 pub async fn show(v: Visitor, Path(id): Path<String>) -> Response {
-    if let Some(refused) = super::refuse_non_admin(&v) {
-        return refused;
-    }
     group_page(&v, &id, StatusCode::OK, Back::default()).await
 }
 
@@ -263,7 +274,7 @@ async fn run(
     }
 }
 
-/// POST /admin/groups/{id}/{rename|budget|add|role|remove}: back to the group; a refusal
+/// POST /groups/{id}/{rename|budget|add|role|remove}: back to the group; a refusal
 /// shows it again with the message beside the form and what was typed kept.
 pub async fn act(
     v: Visitor,
@@ -273,11 +284,8 @@ pub async fn act(
     if !v.posted_is_fresh(&posted) {
         return view::stale_form(&v);
     }
-    if let Some(refused) = super::refuse_non_admin(&v) {
-        return refused;
-    }
     match run(&v, &v.scope(), &id, &action, &posted).await {
-        Ok(()) => see_other(&format!("/admin/groups/{id}"), &[]),
+        Ok(()) => see_other(&format!("/groups/{id}"), &[]),
         Err(e) if view::out_of_reach(&e) => view::failure(&v, &e),
         Err(e) => {
             let message = view::message_of(&e, &["name", "hours", "email", "role"]);
