@@ -367,7 +367,12 @@ async fn csrf_is_refused_and_another_member_neither_sees_nor_cancels_an_import()
     assert!(!list.contains(" data-final"), "followed while it runs");
     // the tenant's administrator sees it too
     let admin_c = signed_in(&app, "uni", "admin@uni.org").await;
-    assert!(page(&app, &admin_c, "/files/imports").await.contains(&id));
+    let theirs = page(&app, &admin_c, "/files/imports").await;
+    let row = row_of(&theirs, &id);
+    assert!(
+        row.contains(r#"<span class="help asker">by ann@uni.org</span>"#),
+        "{row}"
+    );
 
     let cancel = format!("/files/imports/{id}/cancel");
     for (tenant, email) in [("uni", "bob@uni.org"), ("lab", "eve@lab.org")] {

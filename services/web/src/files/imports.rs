@@ -4,15 +4,17 @@
 //! (`/files/imports/live`), which `static/portal.js` fetches again every two seconds
 //! until every row shown is final.
 
+use std::collections::HashMap;
+
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, Query};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use medgrid_domain::Code;
-use medgrid_domain::ids::NodeId;
+use medgrid_domain::ids::{MemberId, NodeId};
 use medgrid_graphql::ApiError;
-use medgrid_graphql::usecases::{Scope, imports, spaces};
+use medgrid_graphql::usecases::{Scope, access, imports, spaces};
 use medgrid_projections::imports::ImportRow;
 use medgrid_projections::page::PageRequest;
 use serde::Deserialize;
@@ -46,6 +48,8 @@ pub struct Row {
     pub folder: Option<Crumb>,
     pub reason: String,
     pub asked: DateTime<Utc>,
+    /// Who asked, for an administrator's list (empty in a member's own).
+    pub by: String,
 }
 
 impl Row {
@@ -75,6 +79,7 @@ impl Row {
             folder,
             reason: row.reason,
             asked: row.created_at,
+            by: String::new(),
             state: row.state,
         }
     }
@@ -151,15 +156,37 @@ async fn folder_of(scope: &Scope<'_>, row: &ImportRow) -> Result<Option<Crumb>, 
     }
 }
 
+/// The name of the member who asked (looked up once per page).
+async fn asker(scope: &Scope<'_>, names: &mut HashMap<Uuid, String>, id: Uuid) -> String {
+    if let Some(name) = names.get(&id) {
+        return name.clone();
+    }
+    let name = access::visible(scope, MemberId::from_uuid(id))
+        .await
+        .map_or_else(|_| "a former member".to_owned(), |m| m.name);
+    names.insert(id, name.clone());
+    name
+}
+
 /// The imports of the page after `after`, and the link to the next page.
 async fn live(v: &Visitor, after: Option<i64>) -> Result<(Live, Option<String>), ApiError> {
     let scope = v.scope();
     let found = imports::list(&scope, PageRequest { first: PAGE, after }).await?;
     let next = view::next_link(&found, |r| r.position, "/files/imports?");
+    let admin = v.is_admin();
+    let mut names: HashMap<Uuid, String> = HashMap::new();
     let mut rows = Vec::with_capacity(found.rows.len());
     for row in found.rows {
         let folder = folder_of(&scope, &row).await?;
-        rows.push(Row::of(row, folder));
+        let by = if admin {
+            asker(&scope, &mut names, row.owner_id).await
+        } else {
+            String::new()
+        };
+        rows.push(Row {
+            by,
+            ..Row::of(row, folder)
+        });
     }
     let href = match after {
         Some(after) => format!("/files/imports/live?after={after}"),
@@ -169,7 +196,7 @@ async fn live(v: &Visitor, after: Option<i64>) -> Result<(Live, Option<String>),
         finished: rows.iter().all(|r| r.finished),
         rows,
         href,
-        admin: v.is_admin(),
+        admin,
         csrf: v.csrf.clone(),
     };
     Ok((live, next))
@@ -243,6 +270,7 @@ mod tests {
             folder: None,
             reason: String::new(),
             asked: DateTime::<Utc>::MIN_UTC,
+            by: String::new(),
             state: state.to_owned(),
         }
     }
