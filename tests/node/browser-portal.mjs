@@ -56,7 +56,15 @@ await run(async (browser, seen) => {
   await page.getByRole('button', { name: 'Run' }).click();
   await page.waitForURL(/\/jobs\/[0-9a-f-]{36}$/);
   seen.jobUrl = page.url();
-  await page.evaluate(() => { window.__samePage = 'yes'; });
+  await page.evaluate(() => {
+    window.__samePage = 'yes';
+    document.querySelector('[data-live]').dataset.first = 'yes';
+  });
+  // once the live part was redrawn, its Cancel still asks first (dismissed: the job goes on)
+  seen.confirms = [];
+  page.on('dialog', (dialog) => { seen.confirms.push(dialog.message()); dialog.dismiss(); });
+  const redrawn = () => page.evaluate(() => !document.querySelector('[data-live]').dataset.first);
+  let cancelTried = false;
   const states = [];
   const deadline = Date.now() + 90_000;
   for (;;) {
@@ -66,6 +74,10 @@ await run(async (browser, seen) => {
       await shot(page, `04-job-${states.length}-${state.toLowerCase()}`);
     }
     if (['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(state) || Date.now() > deadline) break;
+    if (!cancelTried && state === 'RUNNING' && await redrawn()) {
+      cancelTried = true;
+      await page.getByRole('button', { name: 'Cancel' }).click();
+    }
     await page.waitForTimeout(200);
   }
   seen.states = states;

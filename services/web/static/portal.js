@@ -25,12 +25,13 @@ function followLive(el) {
   if (!el.hasAttribute('data-final')) { setTimeout(tick, every); }
 }
 
+// A confirmation for destructive buttons: asked on the document, so forms a live region
+// redrew (a job's or an import's Cancel) ask too.
+document.addEventListener('submit', (ev) => {
+  const form = ev.target.closest('form[data-confirm]');
+  if (form && !window.confirm(form.dataset.confirm)) { ev.preventDefault(); }
+});
+
 document.addEventListener('DOMContentLoaded', () => {
   document.querySelectorAll('[data-live]').forEach(followLive);
-  // a confirmation for destructive buttons
-  document.querySelectorAll('form[data-confirm]').forEach((form) => {
-    form.addEventListener('submit', (ev) => {
-      if (!window.confirm(form.dataset.confirm)) { ev.preventDefault(); }
-    });
-  });
 });

@@ -389,6 +389,11 @@ async fn a_member_runs_a_job_in_a_real_browser() {
     // seen changing in place: at least one state before SUCCEEDED, on the same page
     let states = seen["states"].as_array().unwrap();
     assert_eq!(states.last().unwrap(), "SUCCEEDED", "{seen}");
+    assert_eq!(
+        seen["confirms"],
+        json!(["Cancel this job?"]),
+        "the redrawn Cancel asked first, and dismissing it sent nothing: {seen}"
+    );
     assert!(states.len() >= 2, "the page moved on by itself: {seen}");
     assert_eq!(seen["samePage"], "yes", "no reload");
     assert_eq!(seen["xss"], Value::Null, "markup never runs");
