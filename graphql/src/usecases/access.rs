@@ -88,10 +88,7 @@ pub async fn list(
     tenant: TenantId,
     page: PageRequest,
 ) -> Result<Page<MemberRow>, ApiError> {
-    scope
-        .caller
-        .check(|a| a.require_member_of(tenant))
-        .map_err(|_| ApiError::not_found("tenant"))?;
+    scope.require_member_of(tenant)?;
     Ok(members::list(&scope.reader(), tenant, page).await?)
 }
 

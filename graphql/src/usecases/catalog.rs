@@ -52,10 +52,7 @@ pub async fn visible(scope: &Scope<'_>, id: ApplicationId) -> Result<Application
 
 /// The catalog of a tenant, as the caller may see it.
 pub async fn list(scope: &Scope<'_>, tenant: TenantId) -> Result<Vec<ApplicationRow>, ApiError> {
-    scope
-        .caller
-        .check(|a| a.require_member_of(tenant))
-        .map_err(|_| ApiError::not_found("tenant"))?;
+    scope.require_member_of(tenant)?;
     let admin = scope
         .caller
         .check(|a| a.require_tenant_admin(tenant))

@@ -51,10 +51,7 @@ pub async fn list(
     tenant: TenantId,
     page: PageRequest,
 ) -> Result<Page<GroupRow>, ApiError> {
-    scope
-        .caller
-        .check(|a| a.require_member_of(tenant))
-        .map_err(|_| ApiError::not_found("tenant"))?;
+    scope.require_member_of(tenant)?;
     let only_mine = scope
         .caller
         .actor()

@@ -51,12 +51,18 @@ impl<'a> Scope<'a> {
         }
     }
 
-    /// Administration of `tenant`: another tenant is not found (its existence is not
-    /// revealed), a non-administrator of this one is forbidden.
-    pub fn require_admin_of(&self, tenant: TenantId) -> Result<(), crate::ApiError> {
+    /// Reading `tenant`: its members (and platform admins, the operator); another tenant
+    /// is not found (its existence is not revealed).
+    pub fn require_member_of(&self, tenant: TenantId) -> Result<(), crate::ApiError> {
         self.caller
             .check(|a| a.require_member_of(tenant))
-            .map_err(|_| crate::ApiError::not_found("tenant"))?;
+            .map_err(|_| crate::ApiError::not_found("tenant"))
+    }
+
+    /// Administration of `tenant`: another tenant is not found, a non-administrator of
+    /// this one is forbidden.
+    pub fn require_admin_of(&self, tenant: TenantId) -> Result<(), crate::ApiError> {
+        self.require_member_of(tenant)?;
         Ok(self.caller.check(|a| a.require_tenant_admin(tenant))?)
     }
 

@@ -31,10 +31,7 @@ pub async fn list(scope: &Scope<'_>, page: PageRequest) -> Result<Page<TenantRow
 
 /// A tenant the caller may see: their own, or any for platform admins and the operator.
 pub async fn visible(scope: &Scope<'_>, id: TenantId) -> Result<TenantRow, ApiError> {
-    scope
-        .caller
-        .check(|a| a.require_member_of(id))
-        .map_err(|_| ApiError::not_found("tenant"))?;
+    scope.require_member_of(id)?;
     tenants::by_id(&scope.reader(), id)
         .await?
         .ok_or_else(|| ApiError::not_found("tenant"))
