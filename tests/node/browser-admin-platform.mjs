@@ -7,11 +7,12 @@
 //
 // usage: node browser-admin-platform.mjs <medgrid url> <tenant> <email> <password> <descriptor JSON> <screenshot dir>
 // Prints one JSON line with what it saw.
-import { run, shooter, signIn } from './chromium.mjs';
+import { looker, run, shooter, signIn } from './chromium.mjs';
 
 const [url, tenant, email, password, descriptor, shots] = process.argv.slice(2);
 const name = JSON.parse(descriptor).name;
 const shot = shooter(shots);
+const look = looker(shots);
 const state = (page) => page.locator('#applications tbody tr', { hasText: name }).locator('.state').textContent();
 
 await run(async (browser, seen) => {
@@ -27,7 +28,7 @@ await run(async (browser, seen) => {
   await page.locator('#descriptor-error').waitFor();
   seen.badJson = await page.textContent('#descriptor-error');
   seen.keptPaste = await page.inputValue('#descriptor');
-  await shot(page, '01-not-json');
+  await look(page, '01-not-json', seen);
 
   // the descriptor as a file, through the file input
   await page.getByLabel("…or the descriptor's JSON").fill('');
@@ -38,7 +39,7 @@ await run(async (browser, seen) => {
   await page.waitForURL(/\/admin\/applications#app-/);
   seen.afterRegister = page.url().split('#')[0];
   seen.listed = (await state(page)).trim();
-  await shot(page, '02-registered');
+  await look(page, '02-registered', seen);
 
   // disabling asks first; dismissed, nothing is sent (a click waits for a navigation it starts)
   page.once('dialog', (dialog) => dialog.dismiss());

@@ -6,7 +6,7 @@
 //
 // usage: node browser-admin.mjs <medgrid url> <tenant> <email> <password> <screenshot dir>
 // Prints one JSON line with what it saw.
-import { run, shooter, signIn } from './chromium.mjs';
+import { audit, run, shooter, signIn } from './chromium.mjs';
 
 const [url, tenant, email, password, shots] = process.argv.slice(2);
 const shot = shooter(shots);
@@ -39,6 +39,7 @@ await run(async (browser, seen) => {
   await page.getByLabel('Name').fill('Neuroimaging');
   await page.getByRole('button', { name: 'Create the group' }).click();
   await page.waitForURL(/\/groups\/[0-9a-f-]{36}$/);
+  const groupUrl = page.url();
   await page.getByLabel('Their e-mail address').fill('nobody@uni.org');
   await page.getByRole('button', { name: 'Add', exact: true }).click();
   await page.waitForSelector('#add-error');
@@ -68,4 +69,11 @@ await run(async (browser, seen) => {
   await page.waitForURL(/what=Group/);
   seen.audit = (await page.locator('#audit tbody td:nth-child(3)').allTextContents()).map((t) => t.trim());
   await shot(page, '04-audit');
+
+  // every page of the round, checked against WCAG 2 A and AA
+  seen.accessibility = {};
+  for (const where of ['/admin', '/admin/members', memberUrl, '/groups', groupUrl, '/admin/audit']) {
+    await page.goto(where.startsWith('http') ? where : `${url}${where}`);
+    seen.accessibility[where.replace(url, '')] = await audit(page);
+  }
 });

@@ -7,10 +7,11 @@
 //
 // usage: node browser-files.mjs <medgrid url> <tenant> <email> <password> <screenshot dir>
 // Prints one JSON line with what it saw.
-import { run, shooter, signIn } from './chromium.mjs';
+import { looker, run, shooter, signIn } from './chromium.mjs';
 
 const [url, tenant, email, password, shots] = process.argv.slice(2);
 const shot = shooter(shots);
+const look = looker(shots);
 
 const bars = (page) => page.$$eval('#upload-progress li', (items) => items.map((li) => ({
   name: li.querySelector('.upload-name').textContent,
@@ -34,7 +35,7 @@ await run(async (browser, seen) => {
   await page.getByRole('button', { name: 'Upload', exact: true }).click();
   await page.waitForFunction(() => document.querySelectorAll('#upload-progress li.done, #upload-progress li.failed').length === 2);
   await page.locator('#files').getByRole('link', { name: 'scan-2.txt' }).waitFor();
-  await shot(page, '02-uploaded');
+  await look(page, '02-uploaded', seen);
 
   // a third dropped on the page
   await page.evaluate(() => {
@@ -66,7 +67,7 @@ await run(async (browser, seen) => {
   seen.shared = (await page.locator('#files tbody tr', {
     has: page.getByRole('link', { name: 'results', exact: true }),
   }).locator('.shared').textContent()).trim();
-  await shot(page, '05-shared');
+  await look(page, '05-shared', seen);
 
   // a tablet's width: nothing runs off the side
   await page.setViewportSize({ width: 768, height: 1024 });

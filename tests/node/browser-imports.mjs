@@ -7,10 +7,11 @@
 //
 // usage: node browser-imports.mjs <medgrid url> <tenant> <email> <password> <file url> <screenshot dir>
 // Prints one JSON line with what it saw.
-import { run, shooter, signIn } from './chromium.mjs';
+import { looker, run, shooter, signIn } from './chromium.mjs';
 
 const [url, tenant, email, password, fileUrl, shots] = process.argv.slice(2);
 const shot = shooter(shots);
+const look = looker(shots);
 const FINAL = ['SUCCEEDED', 'FAILED', 'CANCELLED'];
 
 await run(async (browser, seen) => {
@@ -33,7 +34,7 @@ await run(async (browser, seen) => {
     kept: await page.inputValue('#url-url'),
     focused: await page.evaluate(() => document.activeElement && document.activeElement.id),
   };
-  await shot(page, '01-refused');
+  await look(page, '01-refused', seen);
 
   await page.locator('#import-url').getByLabel('Address of the file').fill(fileUrl);
   await page.locator('#import-url').getByRole('button', { name: 'Import the file' }).click();
@@ -61,7 +62,7 @@ await run(async (browser, seen) => {
   seen.doneText = (await row().locator('.import-count').textContent()).trim();
   seen.doneBar = await row().locator('progress').evaluate((p) => p.value);
   seen.final = await page.locator('#imports-live').evaluate((s) => s.hasAttribute('data-final'));
-  await shot(page, '03-done');
+  await look(page, '03-done', seen);
 
   // the row's folder holds the file
   await row().getByRole('link', { name: '/home' }).click();

@@ -9,10 +9,11 @@
 // (the administrator has the same password; they look at the accounting charts last)
 // Prints one JSON line with what it saw.
 import fs from 'node:fs';
-import { run, shooter, signIn as signInAs } from './chromium.mjs';
+import { looker, run, shooter, signIn as signInAs } from './chromium.mjs';
 
 const [url, tenant, email, password, adminEmail, shots] = process.argv.slice(2);
 const shot = shooter(shots);
+const look = looker(shots);
 
 const signIn = (page, who = email) => signInAs(page, tenant, who, password);
 
@@ -33,7 +34,7 @@ await run(async (browser, seen) => {
   await page.getByRole('button', { name: 'Search' }).click();
   await page.waitForURL(/q=demo/);
   seen.found = await page.locator('#apps li h2 a').allTextContents();
-  await shot(page, '02-catalog');
+  await look(page, '02-catalog', seen);
   await page.getByRole('link', { name: 'portal-demo' }).click();
   await page.waitForSelector('#submit-form');
 
@@ -49,7 +50,7 @@ await run(async (browser, seen) => {
     keptMessage: await page.getByLabel('Message').inputValue(),
     keptPause: await page.getByLabel('Pause (seconds)').inputValue(),
   };
-  await shot(page, '03-field-error');
+  await look(page, '03-field-error', seen);
 
   // submitted for real, followed without reloading
   await page.getByLabel('Pause (seconds)').fill('3');
@@ -100,7 +101,7 @@ await run(async (browser, seen) => {
   await page.getByRole('button', { name: 'Show' }).click();
   await page.waitForURL(/state=FAILED/);
   seen.failedListed = await page.locator('#jobs tbody tr').count();
-  await shot(page, '05-jobs-filtered');
+  await look(page, '05-jobs-filtered', seen);
 
   // an expired session: to sign-in, and back to the job
   await context.clearCookies({ name: 'medgrid_session' });
@@ -125,5 +126,5 @@ await run(async (browser, seen) => {
   seen.monthBars = await page.locator('svg#by-month rect').count();
   seen.appLabels = await page.locator('svg#by-application text.chart-label').allTextContents();
   seen.chartBox = await page.locator('svg#by-month').boundingBox();
-  await shot(page, '07-accounting');
+  await look(page, '07-accounting', seen);
 });

@@ -6,10 +6,11 @@
 //
 // usage: node browser-support.mjs <medgrid url> <tenant> <email> <password> <screenshot dir>
 // Prints one JSON line with what it saw.
-import { run, shooter, signIn } from './chromium.mjs';
+import { looker, run, shooter, signIn } from './chromium.mjs';
 
 const [url, tenant, email, password, shots] = process.argv.slice(2);
 const shot = shooter(shots);
+const look = looker(shots);
 const chosen = (page, kind) => page.locator(`input[name="kind.${kind}"]:checked`).first().getAttribute('value');
 
 await run(async (browser, seen) => {
@@ -36,7 +37,7 @@ await run(async (browser, seen) => {
   seen.saved = (await page.textContent('#my-saved')).trim();
   seen.jobStartedAfter = await chosen(page, 'JOB_STARTED');
   seen.jobFailedAfter = await chosen(page, 'JOB_FAILED');
-  await shot(page, '02-preferences-saved');
+  await look(page, '02-preferences-saved', seen);
 
   // a ticket, from the help page
   await page.getByRole('link', { name: 'Help' }).click();
@@ -54,5 +55,5 @@ await run(async (browser, seen) => {
   await page.waitForURL(/#comments$/);
   seen.comments = (await page.locator('ol.comments li .text').allTextContents()).map((t) => t.trim());
   seen.xss = await page.evaluate(() => window.__xss ?? null);
-  await shot(page, '03-ticket-commented');
+  await look(page, '03-ticket-commented', seen);
 });

@@ -45,3 +45,28 @@ export async function run(round) {
     await browser.close();
   }
 }
+
+// The page checked by axe-core against the WCAG 2 A and AA rules: `broken`, one line per
+// rule broken (`rule (impact): where`), and `passed`, how many rules held (a check that
+// ran).
+export async function audit(page) {
+  const modules = process.env.MEDGRID_TEST_NODE_MODULES;
+  await page.addScriptTag({ path: path.join(modules, 'axe-core', 'axe.min.js') });
+  return page.evaluate(async () => {
+    const result = await window.axe.run(document, { runOnly: ['wcag2a', 'wcag2aa'] });
+    return {
+      broken: result.violations.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`),
+      passed: result.passes.length,
+    };
+  });
+}
+
+// A screenshot named `name`, and the page's accessibility check kept in
+// `seen.accessibility[name]` (the Rust side asserts nothing is broken).
+export const looker = (dir) => {
+  const shot = shooter(dir);
+  return async (page, name, seen) => {
+    await shot(page, name);
+    (seen.accessibility ??= {})[name] = await audit(page);
+  };
+};

@@ -44,3 +44,25 @@ pub async fn run(script: &str, args: &[&str], shots: &Path) -> Value {
     );
     serde_json::from_str(stdout.trim()).unwrap()
 }
+
+/// Asserts every page a browser run checked with `audit` (chromium.mjs) broke no WCAG 2
+/// A or AA rule and that the check ran (rules held), and that it checked at least `pages`.
+pub fn assert_accessible(seen: &Value, pages: usize) {
+    let checked = seen["accessibility"]
+        .as_object()
+        .unwrap_or_else(|| panic!("no accessibility checks in {seen}"));
+    assert!(
+        checked.len() >= pages,
+        "{} pages checked: {seen}",
+        checked.len()
+    );
+    for (page, result) in checked {
+        assert_eq!(
+            result["broken"],
+            serde_json::json!([]),
+            "WCAG 2 AA on {page}: {result}"
+        );
+        let held = result["passed"].as_u64().unwrap_or(0);
+        assert!(held > 10, "the check of {page} ran: {result}");
+    }
+}

@@ -209,7 +209,7 @@ async fn a_form_submits_without_javascript_and_refuses_beside_the_field() {
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let html = res.text().await.unwrap();
     assert!(
-        html.contains(r#"<p class="field-error" id="in-pause-error">"#),
+        html.contains(r#"<p class="field-error" role="alert" id="in-pause-error">"#),
         "{html}"
     );
     assert!(html.contains(r#"value="42""#), "the entry is kept");
@@ -369,6 +369,7 @@ async fn a_member_runs_a_job_in_a_real_browser() {
         "admin@uni.org",
     ];
     let seen = browser::run("browser-portal.mjs", &args, &shots).await;
+    browser::assert_accessible(&seen, 4);
     assert!(
         seen["signInUrl"]
             .as_str()

@@ -91,7 +91,7 @@ async fn platform_admins_register_drain_and_enable_resources_tenant_admins_only_
         ("walltimeLimitSeconds", "86400"),
     ];
     let res = post(&app, &root, "/admin/resources", &hpc).await;
-    let missing = r#"<p class="field-error" id="resource-coresPerNode-error">required for a Slurm resource</p>"#;
+    let missing = r#"<p class="field-error" role="alert" id="resource-coresPerNode-error">required for a Slurm resource</p>"#;
     let page = answer(res, StatusCode::UNPROCESSABLE_ENTITY, missing).await;
     assert!(page.contains(r#"name="partition" value="debug""#));
     assert!(page.contains(r#"<option value="slurm" selected>"#));
@@ -287,7 +287,7 @@ async fn tenant_admins_register_applications_from_a_file_or_pasted_and_enable_th
     let page = answer(
         res,
         StatusCode::UNPROCESSABLE_ENTITY,
-        r#"<p class="field-error" id="descriptor-error">not JSON: "#,
+        r#"<p class="field-error" role="alert" id="descriptor-error">not JSON: "#,
     )
     .await;
     assert!(
@@ -420,7 +420,7 @@ async fn tenant_admins_add_edit_and_remove_providers_and_never_see_a_secret() {
     ];
     // a bad issuer: 422 beside it, the entries kept but the secret
     let res = post(&app, &admin, "/admin/providers", &form).await;
-    let bad = r#"<p class="field-error" id="add-issuer-error">must be an https:// URL</p>"#;
+    let bad = r#"<p class="field-error" role="alert" id="add-issuer-error">must be an https:// URL</p>"#;
     let page = answer(res, StatusCode::UNPROCESSABLE_ENTITY, bad).await;
     assert!(page.contains(r#"name="clientId" value="portal""#));
     assert!(page.contains(r#"name="clientSecret" value="""#) && !page.contains(secret));
@@ -586,7 +586,7 @@ async fn platform_admins_create_rename_suspend_and_limit_tenants() {
     let page = answer(
         res,
         StatusCode::UNPROCESSABLE_ENTITY,
-        r#"<p class="field-error" id="tenant-slug-error">must be 2 to 40"#,
+        r#"<p class="field-error" role="alert" id="tenant-slug-error">must be 2 to 40"#,
     )
     .await;
     assert!(page.contains(r#"name="name" value="Clinic""#));
@@ -777,6 +777,7 @@ async fn an_admin_uploads_a_descriptor_in_a_real_browser_and_members_find_it() {
         descriptor.as_str(),
     ];
     let seen = browser::run("browser-admin-platform.mjs", &args, &shots).await;
+    browser::assert_accessible(&seen, 2);
     assert!(
         seen["badJson"].as_str().unwrap().starts_with("not JSON"),
         "{seen}"

@@ -183,7 +183,7 @@ async fn folders_are_made_renamed_moved_trashed_and_restored_with_forms() {
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     let html = res.text().await.unwrap();
     assert!(
-        html.contains(r#"<p class="field-error" id="new-folder-name-error">"#),
+        html.contains(r#"<p class="field-error" role="alert" id="new-folder-name-error">"#),
         "{html}"
     );
     assert!(html.contains(r#"value="a/&#60;b&#62;""#), "{html}");
@@ -510,7 +510,7 @@ async fn the_upload_form_works_without_javascript_and_stores_all_or_nothing() {
     assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
     let html = res.text().await.unwrap();
     assert!(
-        html.contains(r#"<p class="field-error" id="upload-files-error">"#),
+        html.contains(r#"<p class="field-error" role="alert" id="upload-files-error">"#),
         "{html}"
     );
     assert!(html.contains("room"), "{html}");
@@ -551,6 +551,7 @@ async fn a_member_uploads_with_progress_and_shares_in_a_real_browser() {
         "a long test password",
     ];
     let seen = browser::run("browser-files.mjs", &args, &shots).await;
+    browser::assert_accessible(&seen, 2);
     let progress = seen["progress"].as_array().unwrap();
     assert_eq!(progress.len(), 3, "{seen}");
     for (bar, name) in progress

@@ -219,7 +219,7 @@ async fn refusals_come_back_beside_their_field_with_the_values_kept_and_nothing_
     )
     .await;
     assert!(
-        html.contains(r#"<p class="field-error" id="url-url-error">"#),
+        html.contains(r#"<p class="field-error" role="alert" id="url-url-error">"#),
         "{html}"
     );
     assert!(
@@ -529,6 +529,7 @@ async fn a_member_follows_an_import_in_a_real_browser() {
         file.as_str(),
     ];
     let seen = browser::run("browser-imports.mjs", &args, &shots).await;
+    browser::assert_accessible(&seen, 2);
     assert_eq!(
         seen["refused"]["kept"], "http://169.254.169.254/latest/meta-data/",
         "{seen}"

@@ -168,7 +168,7 @@ async fn the_matrix_shows_what_applies_and_saves_only_valid_changes() {
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let html = res.text().await.unwrap();
     assert!(
-        html.contains(r#"<p class="field-error" id="my-time_zone-error">must be an IANA"#),
+        html.contains(r#"<p class="field-error" role="alert" id="my-time_zone-error">must be an IANA"#),
         "{html}"
     );
     assert!(html.contains(r#"aria-errormessage="my-time_zone-error""#));
@@ -195,7 +195,7 @@ async fn the_matrix_shows_what_applies_and_saves_only_valid_changes() {
         assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{hour}");
         let html = res.text().await.unwrap();
         assert!(
-            html.contains(r#"<p class="field-error" id="my-digest_hour-error">must be"#),
+            html.contains(r#"<p class="field-error" role="alert" id="my-digest_hour-error">must be"#),
             "{hour}: {html}"
         );
         assert!(html.contains(&format!(r#"name="digest_hour" value="{hour}""#)));
@@ -400,7 +400,7 @@ async fn tickets_open_about_a_job_and_are_seen_by_their_reporter_and_admins() {
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let html = res.text().await.unwrap();
     assert!(
-        html.contains(r#"<p class="field-error" id="title-error">must be 1 to 200"#),
+        html.contains(r#"<p class="field-error" role="alert" id="title-error">must be 1 to 200"#),
         "{html}"
     );
     assert!(html.contains("kept &#60;i&#62;body&#60;/i&#62;</textarea>"));
@@ -693,6 +693,7 @@ async fn a_member_sets_preferences_and_opens_a_ticket_in_a_real_browser() {
         "a long test password",
     ];
     let seen = browser::run("browser-support.mjs", &args, &shots).await;
+    browser::assert_accessible(&seen, 2);
     assert!(
         seen["signInUrl"]
             .as_str()
