@@ -420,7 +420,8 @@ async fn tenant_admins_add_edit_and_remove_providers_and_never_see_a_secret() {
     ];
     // a bad issuer: 422 beside it, the entries kept but the secret
     let res = post(&app, &admin, "/admin/providers", &form).await;
-    let bad = r#"<p class="field-error" role="alert" id="add-issuer-error">must be an https:// URL</p>"#;
+    let bad =
+        r#"<p class="field-error" role="alert" id="add-issuer-error">must be an https:// URL</p>"#;
     let page = answer(res, StatusCode::UNPROCESSABLE_ENTITY, bad).await;
     assert!(page.contains(r#"name="clientId" value="portal""#));
     assert!(page.contains(r#"name="clientSecret" value="""#) && !page.contains(secret));

@@ -168,7 +168,9 @@ async fn the_matrix_shows_what_applies_and_saves_only_valid_changes() {
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let html = res.text().await.unwrap();
     assert!(
-        html.contains(r#"<p class="field-error" role="alert" id="my-time_zone-error">must be an IANA"#),
+        html.contains(
+            r#"<p class="field-error" role="alert" id="my-time_zone-error">must be an IANA"#
+        ),
         "{html}"
     );
     assert!(html.contains(r#"aria-errormessage="my-time_zone-error""#));
@@ -195,7 +197,9 @@ async fn the_matrix_shows_what_applies_and_saves_only_valid_changes() {
         assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{hour}");
         let html = res.text().await.unwrap();
         assert!(
-            html.contains(r#"<p class="field-error" role="alert" id="my-digest_hour-error">must be"#),
+            html.contains(
+                r#"<p class="field-error" role="alert" id="my-digest_hour-error">must be"#
+            ),
             "{hour}: {html}"
         );
         assert!(html.contains(&format!(r#"name="digest_hour" value="{hour}""#)));
