@@ -72,7 +72,9 @@ await run(async (browser, seen) => {
 
   // every page of the round, checked against WCAG 2 A and AA
   seen.accessibility = {};
-  for (const where of ['/admin', '/admin/members', memberUrl, '/groups', groupUrl, '/admin/audit']) {
+  const pages = ['/admin', '/admin/members', memberUrl, '/groups', groupUrl, '/admin/audit',
+    '/admin/accounting', '/admin/resources', '/admin/providers', '/admin/applications'];
+  for (const where of pages) {
     await page.goto(where.startsWith('http') ? where : `${url}${where}`);
     seen.accessibility[where.replace(url, '')] = await audit(page);
   }

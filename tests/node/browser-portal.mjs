@@ -86,6 +86,7 @@ await run(async (browser, seen) => {
   seen.xss = await page.evaluate(() => window.__xss ?? null);
   seen.commandShown = await page.textContent('dl.facts');
   seen.timeline = await page.locator('#timeline li .state').allTextContents();
+  await look(page, '04-job-finished', seen);
 
   // the output, downloaded through the link
   const [download] = await Promise.all([

@@ -369,7 +369,7 @@ async fn a_member_runs_a_job_in_a_real_browser() {
         "admin@uni.org",
     ];
     let seen = browser::run("browser-portal.mjs", &args, &shots).await;
-    browser::assert_accessible(&seen, 4);
+    browser::assert_accessible(&seen, 5);
     assert!(
         seen["signInUrl"]
             .as_str()

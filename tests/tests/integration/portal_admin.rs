@@ -690,5 +690,5 @@ async fn an_administrator_adds_a_member_to_a_new_group_in_chromium() {
         "{seen}"
     );
     assert_eq!(seen["tabletOverflow"], false, "{seen}");
-    browser::assert_accessible(&seen, 6);
+    browser::assert_accessible(&seen, 10);
 }
