@@ -262,7 +262,7 @@ impl Group {
     }
     async fn members(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<GroupMembership>> {
         let found = groups::members(&scope(ctx)?, GroupId::from_uuid(self.0.id)).await?;
-        Ok(found.into_iter().map(|(m, _)| GroupMembership(m)).collect())
+        Ok(found.into_iter().map(GroupMembership).collect())
     }
 }
 

@@ -6,7 +6,6 @@ use medgrid_domain::actor::GroupRole;
 use medgrid_domain::ids::{GroupId, MemberId, TenantId};
 use medgrid_domain::names::DisplayName;
 use medgrid_projections::groups::{self, GroupMemberRow, GroupRow};
-use medgrid_projections::members::MemberRow;
 use medgrid_projections::page::{Page, PageRequest};
 
 use super::{Scope, access, parse_id};
@@ -60,18 +59,11 @@ pub async fn list(
     Ok(groups::list(&scope.reader(), tenant, only_mine, page).await?)
 }
 
-/// Who is in a group the caller sees, with their membership.
-pub async fn members(
-    scope: &Scope<'_>,
-    id: GroupId,
-) -> Result<Vec<(GroupMemberRow, MemberRow)>, ApiError> {
+/// The memberships of a group the caller sees (its members are of the group's tenant,
+/// so whoever sees the group may see them).
+pub async fn members(scope: &Scope<'_>, id: GroupId) -> Result<Vec<GroupMemberRow>, ApiError> {
     visible(scope, id).await?;
-    let mut found = vec![];
-    for membership in groups::members_of(&scope.reader(), id).await? {
-        let member = access::visible(scope, MemberId::from_uuid(membership.member_id)).await?;
-        found.push((membership, member));
-    }
-    Ok(found)
+    Ok(groups::members_of(&scope.reader(), id).await?)
 }
 
 /// The memberships of a member in the groups the caller sees, with each group.

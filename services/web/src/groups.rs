@@ -17,7 +17,7 @@ use medgrid_domain::ids::{GroupId, MemberId};
 use medgrid_domain::names::Email;
 use medgrid_graphql::ApiError;
 use medgrid_graphql::usecases::accounting::{core_seconds, hours};
-use medgrid_graphql::usecases::{Scope, groups, parse_id};
+use medgrid_graphql::usecases::{Scope, access, groups, parse_id};
 use medgrid_projections::groups::GroupRow;
 use medgrid_projections::page::PageRequest;
 
@@ -161,7 +161,11 @@ async fn group_page(v: &Visitor, id: &str, status: StatusCode, back: Back) -> Re
     let found = async {
         let id: GroupId = parse_id(id, "group")?;
         let g = groups::visible(&scope, id).await?;
-        let members = groups::members(&scope, id).await?;
+        let mut members = vec![];
+        for membership in groups::members(&scope, id).await? {
+            let member = access::visible(&scope, MemberId::from_uuid(membership.member_id)).await?;
+            members.push((membership, member));
+        }
         Ok::<_, ApiError>((g, members))
     }
     .await;

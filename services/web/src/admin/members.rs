@@ -19,7 +19,7 @@ use medgrid_graphql::usecases::{Scope, access, groups, identity, parse_id};
 use medgrid_projections::members::{MemberRow, TokenRow};
 use medgrid_projections::page::PageRequest;
 
-use super::Paged;
+use super::{Entered, Paged};
 use crate::form::Posted;
 use crate::jobs::when;
 use crate::login::see_other;
@@ -108,15 +108,6 @@ fn state(m: &MemberRow) -> &'static str {
     }
 }
 
-/// What the add form holds: as typed, with refusals beside their fields.
-#[derive(Default)]
-pub struct Entry {
-    pub email: String,
-    pub name: String,
-    pub errors: BTreeMap<String, String>,
-    pub error: Option<String>,
-}
-
 #[derive(Template)]
 #[template(path = "web/admin_members.html")]
 struct MembersPage<'a> {
@@ -124,7 +115,8 @@ struct MembersPage<'a> {
     section: &'a str,
     rows: Vec<MemberLine>,
     next: Option<String>,
-    entry: Entry,
+    /// The add form as typed, with refusals beside their fields.
+    entry: Entered,
     roles: Vec<RoleBox>,
 }
 
@@ -138,7 +130,7 @@ async fn members_page(
     v: &Visitor,
     after: Option<i64>,
     status: StatusCode,
-    entry: Entry,
+    entry: Entered,
     roles: Vec<RoleBox>,
 ) -> Response {
     let page = PageRequest { first: PAGE, after };
@@ -164,7 +156,7 @@ pub async fn list(v: Visitor, Query(q): Query<Paged>) -> Response {
         return refused;
     }
     let roles = role_boxes(&v, |_| false);
-    members_page(&v, q.after, StatusCode::OK, Entry::default(), roles).await
+    members_page(&v, q.after, StatusCode::OK, Entered::default(), roles).await
 }
 
 /// Adds the member the form describes: with a password, a local account; without, an
@@ -192,7 +184,6 @@ async fn add(v: &Visitor, posted: &Posted) -> Result<MemberRow, ApiError> {
 /// POST /admin/members: adds someone, then shows their page; a refusal shows the list
 /// again with the message beside its field and what was typed kept (not the password).
 pub async fn create(v: Visitor, Form(posted): Form<Posted>) -> Response {
-    let get = |k: &str| posted.get(k).cloned().unwrap_or_default();
     if !v.posted_is_fresh(&posted) {
         return view::stale_form(&v);
     }
@@ -200,13 +191,7 @@ pub async fn create(v: Visitor, Form(posted): Form<Posted>) -> Response {
         Ok(m) => see_other(&format!("/admin/members/{}", m.id), &[]),
         Err(e) if view::out_of_reach(&e) => view::failure(&v, &e),
         Err(e) => {
-            let (errors, error) = view::beside(&e, &["email", "name", "password"]);
-            let entry = Entry {
-                email: get("email"),
-                name: get("name"),
-                errors,
-                error,
-            };
+            let entry = Entered::refused(&posted, &e, &["email", "name", "password"]);
             let wanted = posted_roles(&posted);
             let roles = role_boxes(&v, |r| role_of(r).is_some_and(|r| wanted.contains(&r)));
             members_page(&v, None, view::form_status(&e), entry, roles).await
