@@ -138,8 +138,9 @@ pub trait JobFiles: Send + Sync {
         limit: u64,
     ) -> std::io::Result<Option<LogText>>;
 
-    /// The file of a collected output, if `path` names one.
-    fn output(&self, job: JobId, path: &str) -> Option<std::path::PathBuf>;
+    /// A collected output opened for reading, if `path` names one (a regular file, reached
+    /// without following symlinks).
+    fn output(&self, job: JobId, path: &str) -> Option<std::fs::File>;
 
     /// Whether the shipped catalog has sample `file` for application `app`.
     fn sample_exists(&self, app: &str, file: &str) -> bool;

@@ -118,6 +118,19 @@ pub struct Config {
     pub mail_scan_interval_ms: u64,
     /// Mails (and what they told) are kept this many days after they were sent.
     pub mail_retention_days: u64,
+    /// The host uids attempts run as when Medgrid runs as root (`FIRST-LAST`): one per
+    /// attempt, none in use by anyone else.
+    pub sandbox_uids: String,
+    /// Memory of an attempt whose application does not say (`suggested-resources.ram`).
+    pub sandbox_memory_mb: u64,
+    /// Processes (and threads) one attempt may have at once.
+    pub sandbox_processes: u32,
+    /// Disk space of an attempt's work directory and logs when its application does not
+    /// say (`suggested-resources.disk-space`).
+    pub sandbox_disk_mb: u64,
+    /// Hold memory and processes with cgroups where this host lets Medgrid create them
+    /// (else rlimits stand in).
+    pub sandbox_cgroups: bool,
 }
 
 #[derive(Serialize)]
@@ -158,6 +171,11 @@ struct Defaults {
     mail_retry_max_seconds: u64,
     mail_scan_interval_ms: u64,
     mail_retention_days: u64,
+    sandbox_uids: String,
+    sandbox_memory_mb: u64,
+    sandbox_processes: u32,
+    sandbox_disk_mb: u64,
+    sandbox_cgroups: bool,
 }
 
 impl Default for Defaults {
@@ -199,6 +217,11 @@ impl Default for Defaults {
             mail_retry_max_seconds: 600,
             mail_scan_interval_ms: 60_000,
             mail_retention_days: 30,
+            sandbox_uids: "2000000000-2016777215".to_owned(),
+            sandbox_memory_mb: 4096,
+            sandbox_processes: 1024,
+            sandbox_disk_mb: 20 * 1024,
+            sandbox_cgroups: true,
         }
     }
 }

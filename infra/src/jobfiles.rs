@@ -1,12 +1,16 @@
-//! Where jobs keep their files: `<root>/<job id>/attempt-<n>/` is an attempt's work
-//! directory (its logs, `job.sh`, what it wrote); `<root>/<job id>/outputs/` holds the
-//! outputs collected from the attempt that succeeded. Inputs are staged from the shipped
+//! Where jobs keep their files: `<root>/<job id>/attempt-<n>/` is an attempt's directory
+//! (its logs, its supervisor's files, and `work/`, what the job wrote: see
+//! `crate::sandbox`); `<root>/<job id>/outputs/` holds the outputs collected from the
+//! attempt that succeeded. What a job wrote is read without ever following a symlink. Inputs are staged from the shipped
 //! samples (`sample:APP/FILE`), from another job's outputs (`job:ID/PATH`), or from files of
 //! spaces (`space:NODE/SHA256`), fetched once from the blob store into
 //! `<root>/<job id>/inputs/`.
 
 use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path, PathBuf};
+
+use rustix::fs::{Mode, OFlags, ResolveFlags};
 
 use medgrid_domain::ids::JobId;
 use medgrid_domain::jobs::{InputFile, OutputFile, OutputSpec};
@@ -51,10 +55,16 @@ impl JobArea {
         &self.apps
     }
 
-    pub fn work_dir(&self, job: JobId, attempt: u32) -> PathBuf {
+    /// An attempt's directory: Medgrid's files about it, and the job's own `work/`.
+    pub fn attempt_dir(&self, job: JobId, attempt: u32) -> PathBuf {
         self.root
             .join(job.to_string())
             .join(format!("attempt-{attempt}"))
+    }
+
+    /// What the attempt's job wrote (its `/job`).
+    pub fn work_dir(&self, job: JobId, attempt: u32) -> PathBuf {
+        self.attempt_dir(job, attempt).join(crate::sandbox::WORK)
     }
 
     /// Where a job's inputs are staged once at queueing, to check they can be read.
@@ -133,7 +143,31 @@ impl JobArea {
         Ok(())
     }
 
-    /// Copies the inputs into an attempt's work directory.
+    /// The staged inputs (see [`JobArea::stage`]) as the sandbox binds them read-only into
+    /// an attempt's work directory: (file, name there).
+    pub fn staged(
+        &self,
+        job: JobId,
+        inputs: &[InputFile],
+    ) -> Result<Vec<(PathBuf, String)>, StageError> {
+        let dir = self.inputs_dir(job);
+        inputs
+            .iter()
+            .map(|input| {
+                let file = dir.join(&input.name);
+                if is_inside(&input.name) && file.is_file() {
+                    Ok((file, input.name.clone()))
+                } else {
+                    Err(StageError::UnknownSource {
+                        input: input.input_id.clone(),
+                        source_name: input.source.clone(),
+                    })
+                }
+            })
+            .collect()
+    }
+
+    /// Copies the inputs into a directory (the job's inputs directory, at queueing).
     pub fn stage(
         &self,
         job: JobId,
@@ -165,8 +199,9 @@ impl JobArea {
         Ok(())
     }
 
-    /// Copies the declared outputs of a successful attempt into the job's output area.
-    /// Returns the files, or the first required output that is missing.
+    /// Copies the declared outputs of a successful attempt into the job's output area:
+    /// regular files only, reached without following a symlink. Returns the files, or the
+    /// first required output that is missing.
     pub fn collect(
         &self,
         job: JobId,
@@ -176,18 +211,31 @@ impl JobArea {
         let into = self.outputs_dir(job);
         let mut files = Vec::new();
         for spec in specs {
-            let from = work_dir.join(&spec.path);
-            if !is_inside(&spec.path) || !from.is_file() {
+            let opened = match is_inside(&spec.path) {
+                true => open_beneath(work_dir, &spec.path)?,
+                false => None,
+            };
+            let Some(mut from) = opened else {
                 if spec.optional {
                     continue;
                 }
                 return Ok(Err(spec.path.clone()));
-            }
+            };
             let to = into.join(&spec.path);
             if let Some(parent) = to.parent() {
                 std::fs::create_dir_all(parent)?;
             }
-            let size = std::fs::copy(&from, &to)?;
+            let partial = to.with_extension("medgrid-part");
+            // readable by the attempts of later jobs that take it as an input
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o644)
+                .open(&partial)?;
+            let size = std::io::copy(&mut from, &mut file)?;
+            file.sync_all()?;
+            std::fs::rename(&partial, &to)?;
             files.push(OutputFile {
                 path: spec.path.clone(),
                 size,
@@ -195,6 +243,43 @@ impl JobArea {
         }
         Ok(Ok(files))
     }
+}
+
+/// Opens `path` beneath `dir` for reading if it is a regular file reached without
+/// following any symbolic link, `..` or mount crossing (`openat2` with `RESOLVE_BENEATH |
+/// RESOLVE_NO_SYMLINKS`): what a job wrote can never send Medgrid elsewhere. None when
+/// there is no such file.
+pub fn open_beneath(dir: &Path, path: &str) -> std::io::Result<Option<std::fs::File>> {
+    let root = match rustix::fs::open(
+        dir,
+        OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::NOENT) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let opened = rustix::fs::openat2(
+        &root,
+        path,
+        // never blocks on a FIFO planted in place of a file; the type is checked next
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
+        Mode::empty(),
+        ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
+    );
+    let file = match opened {
+        Ok(fd) => std::fs::File::from(fd),
+        // absent, a symlink on the way or at the end, outside, or not a file
+        Err(
+            rustix::io::Errno::NOENT
+            | rustix::io::Errno::LOOP
+            | rustix::io::Errno::XDEV
+            | rustix::io::Errno::NOTDIR
+            | rustix::io::Errno::ACCESS,
+        ) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(file.metadata()?.is_file().then_some(file))
 }
 
 fn read_piece(path: &Path, tail: bool, limit: u64) -> std::io::Result<LogText> {
@@ -226,7 +311,7 @@ impl JobFiles for JobArea {
             LogStream::Stdout => "stdout",
             LogStream::Stderr => "stderr",
         };
-        let path = self.work_dir(job, attempt).join(name);
+        let path = self.attempt_dir(job, attempt).join(name);
         match read_piece(&path, tail, limit) {
             Ok(text) => Ok(Some(text)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -234,9 +319,14 @@ impl JobFiles for JobArea {
         }
     }
 
-    fn output(&self, job: JobId, path: &str) -> Option<PathBuf> {
-        let file = self.outputs_dir(job).join(path);
-        (is_inside(path) && file.is_file()).then_some(file)
+    fn output(&self, job: JobId, path: &str) -> Option<std::fs::File> {
+        if !is_inside(path) {
+            return None;
+        }
+        open_beneath(&self.outputs_dir(job), path).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "cannot open a job's output");
+            None
+        })
     }
 
     fn sample_exists(&self, app: &str, file: &str) -> bool {

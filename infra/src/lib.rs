@@ -15,6 +15,7 @@ pub mod mail;
 pub mod oidc;
 pub mod preview;
 pub mod s3;
+pub mod sandbox;
 pub mod sealed;
 pub mod secrets;
 pub mod service_keys;

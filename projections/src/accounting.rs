@@ -203,7 +203,7 @@ fn outcome_name(outcome: &Outcome) -> &'static str {
     match outcome {
         Outcome::Succeeded => "SUCCEEDED",
         Outcome::Cancelled => "CANCELLED",
-        Outcome::Timeout => "TIMEOUT",
+        Outcome::Timeout | Outcome::LimitReached { .. } => "TIMEOUT",
         Outcome::NodeFailure { .. } | Outcome::SubmitFailed { .. } => "NODE_FAILURE",
         Outcome::ExitCode { .. } | Outcome::OutputMissing { .. } => "FAILED",
     }

@@ -46,6 +46,8 @@ pub struct JobRow {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub position: i64,
+    /// What the sandbox gives the job ([`medgrid_domain::jobs::JobSandbox`]).
+    pub sandbox: Value,
 }
 
 #[derive(Debug, Clone, FromRow, PartialEq)]
@@ -116,9 +118,9 @@ async fn insert_job(
         "INSERT INTO jobs (id, tenant_id, owner_id, group_id, application_id, application_name,
                            application_version, parameters, command, inputs, output_specs, placements,
                            tasks_per_node, walltime_seconds, retry, replica_cancel, resubmitted_from,
-                           state, reason, created_at, updated_at, position)
+                           state, reason, created_at, updated_at, position, sandbox)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-                 'SUBMITTED', $18, $19, $19, $20)",
+                 'SUBMITTED', $18, $19, $19, $20, $21)",
     )
     .bind(e.aggregate_uuid()?)
     .bind(job.tenant_id.as_uuid())
@@ -140,6 +142,7 @@ async fn insert_job(
     .bind(&reason)
     .bind(e.recorded_at)
     .bind(e.position.global_position)
+    .bind(json(&job.sandbox)?)
     .execute(db)
     .await?;
     Ok(reason)
@@ -424,7 +427,7 @@ impl EventByEvent for Jobs {
 const JOB_COLUMNS: &str = "id, tenant_id, owner_id, group_id, application_id, application_name,
     application_version, parameters, command, inputs, output_specs, placements, tasks_per_node,
     walltime_seconds, retry, replica_cancel, resubmitted_from, state, reason, retry_at, outputs,
-    outputs_folder, outputs_note, created_at, updated_at, position";
+    outputs_folder, outputs_note, created_at, updated_at, position, sandbox";
 
 const ATTEMPT_COLUMNS: &str = "job_id, number, tenant_id, resource_id, resource_name, kind, nodes,
     state, external_id, node_list, cancel_requested, outcome, exit_code, reason, started_at,

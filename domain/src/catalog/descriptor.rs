@@ -144,6 +144,18 @@ pub struct Descriptor {
     pub groups: Vec<Group>,
     #[serde(default)]
     pub suggested_resources: Option<Value>,
+    #[serde(default)]
+    pub environment_variables: Vec<EnvironmentVariable>,
+}
+
+/// A variable of the environment the tool runs in (its value is taken as it is: no
+/// expansion of other variables).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvironmentVariable {
+    pub name: String,
+    pub value: String,
+    #[serde(default)]
+    pub description: Option<String>,
 }
 
 const REQUIRED: [&str; 6] = [
@@ -252,6 +264,23 @@ impl Descriptor {
                 return Err(err(
                     format!("{at}.value-key"),
                     format!("{key:?} is not in command-line"),
+                ));
+            }
+        }
+        for (i, variable) in self.environment_variables.iter().enumerate() {
+            let mut chars = variable.name.chars();
+            let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                return Err(err(
+                    format!("environment-variables[{i}].name"),
+                    "must be a letter, then letters, digits and '_'",
+                ));
+            }
+            if variable.value.contains('\0') {
+                return Err(err(
+                    format!("environment-variables[{i}].value"),
+                    "must not contain a NUL character",
                 ));
             }
         }

@@ -8,5 +8,7 @@ mod parameters;
 
 pub use application::{Application, ApplicationCommand, ApplicationError, ApplicationEvent};
 pub use command_line::{CommandLine, shell_quote};
-pub use descriptor::{Descriptor, DescriptorError, Group, Input, InputType, Output};
+pub use descriptor::{
+    Descriptor, DescriptorError, EnvironmentVariable, Group, Input, InputType, Output,
+};
 pub use parameters::{ParameterError, Parameters};

@@ -120,6 +120,21 @@ pub struct NewJob {
     pub retry: RetryPolicy,
     pub replica_cancel: ReplicaCancel,
     pub resubmitted_from: Option<JobId>,
+    /// What the sandbox gives the job, from its application at submission (jobs recorded
+    /// before sandboxes existed have the defaults).
+    #[serde(default)]
+    pub sandbox: JobSandbox,
+}
+
+/// What an application asks of the sandbox its jobs run in.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct JobSandbox {
+    /// Memory, from `suggested-resources.ram`; None: the resource's default.
+    pub memory_mb: Option<u64>,
+    /// Disk space of the work directory, from `suggested-resources.disk-space`.
+    pub disk_mb: Option<u64>,
+    /// The descriptor's `environment-variables` (Medgrid's own variables win over them).
+    pub env: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -12,6 +12,8 @@ mod state;
 pub use aggregate::Job;
 pub use command::JobCommand;
 pub use error::JobError;
-pub use event::{AppRef, InputFile, JobEvent, NewJob, OutputFile, OutputSpec, Placement, Usage};
-pub use qos::{FailureClass, Outcome, ReplicaCancel, RetryPolicy};
+pub use event::{
+    AppRef, InputFile, JobEvent, JobSandbox, NewJob, OutputFile, OutputSpec, Placement, Usage,
+};
+pub use qos::{FailureClass, Limit, Outcome, ReplicaCancel, RetryPolicy};
 pub use state::JobState;

@@ -13,10 +13,44 @@ use super::event::Placement;
 pub enum FailureClass {
     /// The node or the process was lost, or the scheduler refused or lost the attempt.
     NodeFailure,
-    /// The attempt ran past its walltime.
+    /// The attempt reached one of its limits: walltime, memory, processes or disk.
     Timeout,
     /// The application exited with a non-zero code.
     ExitCode,
+}
+
+/// A limit the sandbox holds an attempt to (besides its walltime); reaching one stops it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Limit {
+    Memory,
+    Processes,
+    Disk,
+}
+
+impl Limit {
+    /// The reason code a timeline shows.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Memory => "MEMORY_LIMIT",
+            Self::Processes => "PROCESS_LIMIT",
+            Self::Disk => "DISK_LIMIT",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<Self> {
+        [Self::Memory, Self::Processes, Self::Disk]
+            .into_iter()
+            .find(|l| l.code() == code)
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Self::Memory => "Used more memory than it may",
+            Self::Processes => "Started more processes than it may",
+            Self::Disk => "Wrote more to disk than it may",
+        }
+    }
 }
 
 /// How an attempt ended.
@@ -31,7 +65,12 @@ pub enum Outcome {
     OutputMissing {
         path: String,
     },
+    /// It ran past its walltime and was stopped.
     Timeout,
+    /// It reached its memory, process or disk limit and was stopped.
+    LimitReached {
+        limit: Limit,
+    },
     /// The node failed or the process vanished; `detail` says what the resource reported.
     NodeFailure {
         detail: String,
@@ -48,7 +87,7 @@ impl Outcome {
         match self {
             Self::Succeeded | Self::Cancelled => None,
             Self::ExitCode { .. } | Self::OutputMissing { .. } => Some(FailureClass::ExitCode),
-            Self::Timeout => Some(FailureClass::Timeout),
+            Self::Timeout | Self::LimitReached { .. } => Some(FailureClass::Timeout),
             Self::NodeFailure { .. } | Self::SubmitFailed { .. } => Some(FailureClass::NodeFailure),
         }
     }
@@ -59,7 +98,8 @@ impl Outcome {
             Self::Succeeded => "Finished successfully".into(),
             Self::ExitCode { code } => format!("Exit code {code}"),
             Self::OutputMissing { path } => format!("Output {path} was not written"),
-            Self::Timeout => "Ran past its walltime".into(),
+            Self::Timeout => "Ran past its walltime (WALLTIME)".into(),
+            Self::LimitReached { limit } => format!("{} ({})", limit.describe(), limit.code()),
             Self::NodeFailure { detail } => format!("Node failure ({detail})"),
             Self::SubmitFailed { detail } => format!("The resource refused the job ({detail})"),
             Self::Cancelled => "Cancelled".into(),

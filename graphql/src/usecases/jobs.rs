@@ -7,8 +7,8 @@ use medgrid_domain::compute::ResourceKind;
 use medgrid_domain::error::Coded;
 use medgrid_domain::ids::{ApplicationId, GroupId, JobId, MemberId, NodeId, ResourceId, TenantId};
 use medgrid_domain::jobs::{
-    AppRef, FailureClass, InputFile, JobCommand, JobState, NewJob, OutputSpec, Placement,
-    ReplicaCancel, RetryPolicy,
+    AppRef, FailureClass, InputFile, JobCommand, JobSandbox, JobState, NewJob, OutputSpec,
+    Placement, ReplicaCancel, RetryPolicy,
 };
 use medgrid_domain::{Actor, Code, GroupRole};
 use medgrid_projections::jobs::{self, JobFilter, JobRow, Visibility};
@@ -251,6 +251,7 @@ async fn submit_as(
         retry,
         replica_cancel: request.replica_cancel,
         resubmitted_from,
+        sandbox: sandbox_of(&descriptor),
     };
     let id = JobId::random();
     scope
@@ -310,6 +311,28 @@ fn refuse_past(budget: i64, used: i64, whose: &str) -> Result<(), ApiError> {
 
 fn suggested(descriptor: &Descriptor, key: &str) -> Option<u64> {
     descriptor.suggested_resources.as_ref()?.get(key)?.as_u64()
+}
+
+/// What the job's sandbox gives it: memory and disk from `suggested-resources` (GB, maybe
+/// fractional), the descriptor's environment variables.
+fn sandbox_of(descriptor: &Descriptor) -> JobSandbox {
+    let megabytes = |key: &str| {
+        let gb = descriptor
+            .suggested_resources
+            .as_ref()?
+            .get(key)?
+            .as_f64()?;
+        (gb > 0.0).then(|| (gb * 1024.0).ceil().min(1e12) as u64)
+    };
+    JobSandbox {
+        memory_mb: megabytes("ram"),
+        disk_mb: megabytes("disk-space"),
+        env: descriptor
+            .environment_variables
+            .iter()
+            .map(|v| (v.name.clone(), v.value.clone()))
+            .collect(),
+    }
 }
 
 /// Resolves File inputs: each names a shipped sample (`sample:APP/FILE`) or an output of a

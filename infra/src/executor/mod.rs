@@ -1,21 +1,24 @@
 //! Executors: how attempts reach a compute resource. Each one submits (idempotently, by
 //! the attempt's key), polls many attempts in one call, and cancels.
 //!
-//! Every attempt runs `job.sh` in its own work directory; the directory is the contract
-//! between Medgrid and the resource (a shared file system for a real cluster): `stdout`
-//! and `stderr` are written there, and the outputs the command line names.
+//! Every attempt runs in the sandbox (`crate::sandbox`), started by its supervisor
+//! (`launch.sh` in the attempt's directory: a detached process here, the batch script on
+//! Slurm). The attempt's directory is the contract between Medgrid and the resource (a
+//! shared file system for a real cluster): the supervisor writes the logs and how the
+//! attempt ended there, the job writes only under `work/`.
 
 pub mod local;
 pub mod slurm;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use medgrid_domain::catalog::shell_quote;
 use medgrid_domain::jobs::{Outcome, Usage};
+
+use crate::sandbox::{Limits, Plan, Sandbox};
 
 /// What to run for one attempt.
 #[derive(Debug, Clone)]
@@ -23,16 +26,47 @@ pub struct AttemptSpec {
     /// Names the attempt at the resource (`mg-<job id>-<attempt>`): finding it again after
     /// a crash is how a submission is never repeated.
     pub key: String,
-    pub work_dir: PathBuf,
-    pub command: String,
+    /// The attempt's directory (Medgrid's; the job's own is `work/` inside it).
+    pub dir: PathBuf,
+    /// What the job runs: a POSIX sh script.
+    pub script: String,
+    /// Files bound read-only into the job's directory: (file on this host, name there).
+    pub inputs: Vec<(PathBuf, String)>,
     pub nodes: u32,
     /// MPI tasks in all (nodes × tasks per node).
     pub tasks: u32,
     pub walltime: Duration,
+    /// Memory and disk the application asks for; None: the sandbox's defaults.
+    pub memory_mb: Option<u64>,
+    pub disk_mb: Option<u64>,
+    /// The job's environment (allow-listed variables only).
     pub env: Vec<(String, String)>,
-    /// Given to the attempt's process environment only, never written to `job.sh` (the
-    /// job-scoped token).
+    /// Given to the job's environment only, never written where it can read it nor on a
+    /// command line (the job-scoped token).
     pub secret_env: Vec<(String, String)>,
+    /// The job's way to Medgrid's API (see [`crate::sandbox::upstream_of`]).
+    pub api_upstream: Option<String>,
+}
+
+impl AttemptSpec {
+    /// The sandbox's plan for this attempt, with `sandbox`'s defaults filled in.
+    pub fn plan<'a>(&'a self, sandbox: &Sandbox) -> Plan<'a> {
+        Plan {
+            key: &self.key,
+            dir: &self.dir,
+            script: &self.script,
+            inputs: &self.inputs,
+            walltime: self.walltime,
+            limits: Limits {
+                memory_mb: self.memory_mb.unwrap_or(sandbox.defaults.memory_mb),
+                disk_mb: self.disk_mb.unwrap_or(sandbox.defaults.disk_mb),
+                processes: sandbox.defaults.processes,
+            },
+            env: &self.env,
+            secret_env: &self.secret_env,
+            api_upstream: self.api_upstream.clone(),
+        }
+    }
 }
 
 /// An attempt the resource already has (or may have).
@@ -40,7 +74,8 @@ pub struct AttemptSpec {
 pub struct Tracked {
     pub key: String,
     pub external_id: Option<String>,
-    pub work_dir: PathBuf,
+    /// The attempt's directory.
+    pub dir: PathBuf,
 }
 
 /// What the resource says of an attempt.
@@ -92,25 +127,4 @@ pub trait Executor: Send + Sync {
 
     /// Stops an attempt (and everything it started). Its end shows in a later poll.
     async fn cancel(&self, attempt: &Tracked) -> Result<(), ExecutorError>;
-}
-
-/// Writes `job.sh`: the environment, then the command line, run from the work directory.
-pub fn write_job_script(spec: &AttemptSpec) -> std::io::Result<PathBuf> {
-    std::fs::create_dir_all(spec.work_dir.join(".medgrid"))?;
-    let mut script = String::from("#!/bin/sh\n# written by Medgrid: one attempt of a job\n");
-    for (name, value) in &spec.env {
-        script.push_str(&format!("export {name}={}\n", shell_quote(value)));
-    }
-    script.push_str(&format!("export MEDGRID_NODES={}\n", spec.nodes));
-    script.push_str(&format!("export MEDGRID_TASKS={}\n", spec.tasks));
-    script.push_str(&spec.command);
-    script.push('\n');
-    let path = spec.work_dir.join("job.sh");
-    std::fs::write(&path, script)?;
-    Ok(path)
-}
-
-/// The marker files an attempt leaves in `<work dir>/.medgrid`.
-pub(crate) fn marker(work_dir: &Path, name: &str) -> PathBuf {
-    work_dir.join(".medgrid").join(name)
 }

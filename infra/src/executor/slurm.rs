@@ -1,36 +1,34 @@
 //! The `slurm` executor: `sbatch` to submit, one `squeue` call to poll every attempt,
 //! `scontrol show job` for the exit code of those that ended, `scancel` to stop. Attempts
 //! are named by their key, so an attempt submitted just before a crash is found again
-//! instead of being submitted twice. The batch script also records the exit code in the
-//! work directory, for jobs Slurm has already forgotten (after MinJobAge).
+//! instead of being submitted twice. The batch script is the attempt's supervisor (the
+//! same sandbox as everywhere, with no environment from Medgrid: `--export=NONE`); what it
+//! records in the attempt's directory says why it stopped an attempt (a limit reached) and
+//! how jobs Slurm has already forgotten (after MinJobAge) ended.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::Stdio;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use medgrid_domain::jobs::{Outcome, Usage};
 
-use super::{AttemptSpec, Executor, ExecutorError, Status, Tracked, marker, write_job_script};
+use super::{AttemptSpec, Executor, ExecutorError, Status, Tracked};
+use crate::sandbox::Sandbox;
+use crate::sandbox::status::Ended;
 
 pub struct SlurmExecutor {
     partition: String,
+    sandbox: Arc<Sandbox>,
 }
 
-const BATCH: &str = r#"#!/bin/sh
-# Written by Medgrid: one attempt, run by Slurm in its work directory.
-sh ./job.sh
-code=$?
-times > .medgrid/times
-echo $code > .medgrid/exit.tmp && mv .medgrid/exit.tmp .medgrid/exit
-exit $code
-"#;
-
 impl SlurmExecutor {
-    pub fn new(partition: impl Into<String>) -> Self {
+    pub fn new(partition: impl Into<String>, sandbox: Arc<Sandbox>) -> Self {
         Self {
             partition: partition.into(),
+            sandbox,
         }
     }
 }
@@ -38,19 +36,8 @@ impl SlurmExecutor {
 /// Runs a Slurm command; a failure to run it or to reach the controller is `Unavailable`,
 /// anything else it refuses is `Refused`.
 async fn slurm(program: &str, args: &[String]) -> Result<String, ExecutorError> {
-    slurm_with(program, args, &[]).await
-}
-
-/// [`slurm`] with variables in the command's environment (sbatch passes its environment
-/// on to the job: `--export=ALL` is Slurm's default).
-async fn slurm_with(
-    program: &str,
-    args: &[String],
-    env: &[(String, String)],
-) -> Result<String, ExecutorError> {
     let out = tokio::process::Command::new(program)
         .args(args)
-        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .output()
         .await
@@ -133,26 +120,17 @@ fn is_final(state: &str) -> bool {
     )
 }
 
-fn cpu_seconds(work_dir: &Path, wall: u64, cpus: u64) -> u64 {
-    std::fs::read_to_string(marker(work_dir, "times"))
-        .ok()
-        .and_then(|t| {
-            let line = t.lines().nth(1)?;
-            let total: f64 = line
-                .split_whitespace()
-                .filter_map(|f| {
-                    let (m, s) = f.trim_end_matches('s').split_once('m')?;
-                    Some(m.parse::<f64>().ok()? * 60.0 + s.parse::<f64>().ok()?)
-                })
-                .sum();
-            Some(total.round() as u64)
-        })
-        .unwrap_or(wall * cpus)
-}
-
 impl SlurmExecutor {
-    /// The final status of an ended job, from `scontrol show job`.
-    async fn final_status(&self, id: &str, state: &str, work_dir: &Path) -> Status {
+    /// The final status of an ended job: what its supervisor recorded, else what
+    /// `scontrol show job` says.
+    async fn final_status(&self, id: &str, state: &str, dir: &Path) -> Status {
+        if let Some(ended) = Ended::read(dir) {
+            return Status::Ended {
+                outcome: ended.outcome(),
+                usage: ended.usage(),
+                node_list: self.node_list(id).await,
+            };
+        }
         let line = slurm(
             "scontrol",
             &["show".into(), "job".into(), "-o".into(), id.into()],
@@ -176,28 +154,41 @@ impl SlurmExecutor {
                 started_at,
                 ended_at,
                 wall_seconds: wall,
-                cpu_seconds: cpu_seconds(work_dir, wall, cpus),
+                cpu_seconds: wall * cpus,
             },
             node_list: f.get("NodeList").map(|s| s.to_string()).unwrap_or_default(),
         }
     }
 
-    /// An attempt Slurm no longer knows: the exit code its batch script left, if any.
-    fn forgotten(&self, id: &str, work_dir: &Path) -> Status {
-        let code = std::fs::read_to_string(marker(work_dir, "exit"))
-            .ok()
-            .and_then(|c| c.trim().parse::<i32>().ok());
-        let outcome = match code {
-            Some(0) => Outcome::Succeeded,
-            Some(code) => Outcome::ExitCode { code },
-            None => Outcome::NodeFailure {
-                detail: format!("Slurm no longer knows job {id}"),
+    /// The nodes of a job Slurm still knows.
+    async fn node_list(&self, id: &str) -> String {
+        let line = slurm(
+            "scontrol",
+            &["show".into(), "job".into(), "-o".into(), id.into()],
+        )
+        .await
+        .unwrap_or_default();
+        fields(&line)
+            .get("NodeList")
+            .map(|s| s.to_string())
+            .unwrap_or_default()
+    }
+
+    /// An attempt Slurm no longer knows: what its supervisor recorded, if anything.
+    fn forgotten(&self, id: &str, dir: &Path) -> Status {
+        match Ended::read(dir) {
+            Some(ended) => Status::Ended {
+                outcome: ended.outcome(),
+                usage: ended.usage(),
+                node_list: String::new(),
             },
-        };
-        Status::Ended {
-            outcome,
-            usage: Usage::default(),
-            node_list: String::new(),
+            None => Status::Ended {
+                outcome: Outcome::NodeFailure {
+                    detail: format!("Slurm no longer knows job {id}"),
+                },
+                usage: Usage::default(),
+                node_list: String::new(),
+            },
         }
     }
 }
@@ -212,23 +203,27 @@ async fn squeue_all(format: &str) -> Result<String, ExecutorError> {
 #[async_trait]
 impl Executor for SlurmExecutor {
     async fn submit(&self, spec: &AttemptSpec) -> Result<String, ExecutorError> {
-        write_job_script(spec)?;
-        let batch = marker(&spec.work_dir, "batch.sh");
-        std::fs::write(&batch, BATCH)?;
-        let dir = spec.work_dir.display();
+        let plan = spec.plan(&self.sandbox);
+        let memory_mb = plan.limits.memory_mb;
+        let batch = self.sandbox.prepare(&plan)?;
+        let dir = spec.dir.display();
         let args = vec![
             "--parsable".to_owned(),
             format!("--job-name={}", spec.key),
             format!("--partition={}", self.partition),
             format!("--chdir={dir}"),
-            format!("--output={dir}/stdout"),
-            format!("--error={dir}/stderr"),
+            // the supervisor's own messages; the job's logs are written by the supervisor
+            format!("--output={dir}/supervisor.log"),
             format!("--nodes={}", spec.nodes),
             format!("--ntasks={}", spec.tasks),
             format!("--time={}", minutes(spec)),
+            format!("--mem={memory_mb}M"),
+            // nothing of Medgrid's environment reaches the job (the token is in the sandbox's
+            // own files)
+            "--export=NONE".to_owned(),
             batch.display().to_string(),
         ];
-        let out = slurm_with("sbatch", &args, &spec.secret_env).await?;
+        let out = slurm("sbatch", &args).await?;
         let id = out.trim().split(';').next().unwrap_or_default().to_owned();
         if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) {
             return Err(ExecutorError::Unavailable(format!(
@@ -270,9 +265,9 @@ impl Executor for SlurmExecutor {
                 continue;
             };
             let status = match known.get(id) {
-                None => self.forgotten(id, &a.work_dir),
+                None => self.forgotten(id, &a.dir),
                 Some((state, _, _)) if is_final(state) => {
-                    self.final_status(id, state, &a.work_dir).await
+                    self.final_status(id, state, &a.dir).await
                 }
                 Some(("RUNNING" | "COMPLETING" | "SIGNALING" | "STAGE_OUT", nodes, start)) => {
                     Status::Running {

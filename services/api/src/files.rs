@@ -95,16 +95,7 @@ async fn serve(services: &Services, job: JobId, path: &str) -> Response {
     let Some(file) = services.files.output(job, path) else {
         return error(&ApiError::not_found("output"));
     };
-    let opened = match tokio::fs::File::open(&file).await {
-        Ok(f) => f,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot open an output");
-            return error(&ApiError::new(
-                medgrid_domain::Code::Internal,
-                "the file cannot be read",
-            ));
-        }
-    };
+    let opened = tokio::fs::File::from_std(file);
     let size = opened.metadata().await.map(|m| m.len()).unwrap_or(0);
     let name = path.rsplit('/').next().unwrap_or("output").replace('"', "");
     let mut response = Body::from_stream(ReaderStream::new(opened)).into_response();

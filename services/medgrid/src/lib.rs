@@ -24,6 +24,7 @@ use medgrid_infra::jobtokens::SignedJobTokens;
 use medgrid_infra::mail::{self, MailSettings, MailTransport, SmtpSettings};
 use medgrid_infra::oidc::{KeyPolicy, ProviderKeys};
 use medgrid_infra::s3::{S3Blobs, S3Settings};
+use medgrid_infra::sandbox::{Limits as SandboxLimits, Sandbox, UidRange, own_uid};
 use medgrid_infra::sealed::SealedSecrets;
 use medgrid_infra::secrets::LocalSecrets;
 use medgrid_infra::store::{EventStore, ReadYourWrites};
@@ -73,6 +74,8 @@ pub struct Core {
     pub guard: Guard,
     /// Where mails go: the SMTP server, or the outbox directory.
     pub mail: Arc<dyn MailTransport>,
+    /// How attempts are sandboxed.
+    pub sandbox: Arc<Sandbox>,
 }
 
 /// Where file contents live: the S3 bucket when one is configured, else a directory in
@@ -113,6 +116,25 @@ pub fn mail_transport(config: &Config) -> anyhow::Result<Arc<dyn MailTransport>>
     Ok(mail::transport(&settings)?)
 }
 
+/// How attempts are sandboxed (see `medgrid_infra::sandbox`): as root, each attempt gets a
+/// uid of its own from `MEDGRID_SANDBOX_UIDS`.
+pub fn sandbox(config: &Config) -> anyhow::Result<Sandbox> {
+    let uids = match own_uid() {
+        0 => Some(config.sandbox_uids.parse::<UidRange>()?),
+        _ => None,
+    };
+    Ok(Sandbox {
+        uids,
+        apps_dir: absolute(&config.apps_dir)?,
+        defaults: SandboxLimits {
+            memory_mb: config.sandbox_memory_mb.max(16),
+            processes: config.sandbox_processes.max(8),
+            disk_mb: config.sandbox_disk_mb.max(1),
+        },
+        cgroups: config.sandbox_cgroups,
+    })
+}
+
 /// An absolute form of `path` (relative paths are taken from the current directory), so
 /// that job scripts find it from their own work directories.
 fn absolute(path: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
@@ -121,6 +143,7 @@ fn absolute(path: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
 
 impl Core {
     pub fn new(pool: &PgPool, config: &Config) -> anyhow::Result<Self> {
+        let sandbox = Arc::new(sandbox(config)?);
         let metrics = Arc::new(Metrics::new()?);
         let (progress, progress_rx) = watch::channel(0u64);
         let ryw = ReadYourWrites::new(
@@ -168,6 +191,7 @@ impl Core {
             uploads,
             guard,
             mail: mail_transport(config)?,
+            sandbox,
         })
     }
 
@@ -287,6 +311,7 @@ impl Core {
             self.area.clone(),
             self.contents.store().clone(),
             delegation,
+            self.sandbox.clone(),
         )
     }
 }

@@ -181,6 +181,10 @@ async fn main() -> anyhow::Result<()> {
 async fn serve(config: Config, api: bool, worker: bool) -> anyhow::Result<()> {
     let db = Database::open(&config).await?;
     let core = Core::new(&db.pool, &config)?;
+    if worker && config.dispatcher {
+        // jobs never run outside the sandbox: without it, do not start
+        medgrid_infra::sandbox::Sandbox::check_host()?;
+    }
     let processors = worker.then(|| core.worker(&config));
     // Before listening, so that "ready" means the demo tenant exists.
     if worker {

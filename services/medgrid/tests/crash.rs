@@ -84,14 +84,10 @@ async fn every_job_ends_once_and_runs_once_across_dispatcher_crashes() {
         .as_str()
         .unwrap()
         .to_owned();
-    // each run appends its job id to one log: a job run twice shows twice
-    let runs = dir.join("runs.log");
+    // each run appends its job id to a log in its work directory (the sandbox lets it
+    // write nowhere else): an attempt run twice shows twice
     for i in 0..JOBS {
-        let script = format!(
-            "echo $MEDGRID_JOB_ID >> {}; sleep {}",
-            runs.display(),
-            i % 4
-        );
+        let script = format!("echo $MEDGRID_JOB_ID >> runs.log; sleep {}", i % 4);
         let body = gql(
             &base,
             Some(&token),
@@ -132,13 +128,14 @@ async fn every_job_ends_once_and_runs_once_across_dispatcher_crashes() {
     worker.0.kill().unwrap();
     worker.0.wait().unwrap();
 
-    let log = std::fs::read_to_string(&runs).unwrap();
-    let mut ran: HashMap<&str, usize> = HashMap::new();
-    for line in log.lines() {
-        *ran.entry(line.trim()).or_default() += 1;
-    }
     for job in &jobs {
         let id = job["id"].as_str().unwrap();
+        let log = dir.join(format!("jobs/{id}/attempt-1/work/runs.log"));
+        let log = std::fs::read_to_string(&log).unwrap_or_default();
+        let mut ran: HashMap<&str, usize> = HashMap::new();
+        for line in log.lines() {
+            *ran.entry(line.trim()).or_default() += 1;
+        }
         assert_eq!(job["state"], "SUCCEEDED", "{job}");
         let terminal = job["timeline"]
             .as_array()

@@ -393,13 +393,16 @@ pub async fn preview(v: Visitor, Path((id, path)): Path<(String, String)>) -> Re
         return view::failure(&v, &ApiError::not_found("output"));
     };
     let drawn = tokio::task::spawn_blocking(move || {
-        let size = std::fs::metadata(&file)
-            .map(|m| m.len())
-            .unwrap_or(u64::MAX);
+        use std::io::Read;
+        let size = file.metadata().map(|m| m.len()).unwrap_or(u64::MAX);
         if size > preview::MAX_BYTES {
             return Err(PreviewError::Unsupported("larger than 512 MiB".into()));
         }
-        let bytes = std::fs::read(&file).map_err(|e| PreviewError::Corrupt(e.to_string()))?;
+        let mut bytes = Vec::new();
+        (&file)
+            .take(preview::MAX_BYTES)
+            .read_to_end(&mut bytes)
+            .map_err(|e| PreviewError::Corrupt(e.to_string()))?;
         preview::png(&bytes)
     })
     .await;

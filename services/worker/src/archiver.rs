@@ -208,9 +208,7 @@ impl Archiver {
         let local = self.area.output(job, &output.path).ok_or_else(|| {
             Unsaved::Refused(format!("output {} is no longer with the job", output.path))
         })?;
-        let mut file = tokio::fs::File::open(&local)
-            .await
-            .map_err(|e| Unsaved::Later(format!("output {}: {e}", output.path)))?;
+        let mut file = tokio::fs::File::from_std(local);
         let claim = self
             .contents
             .receive(&mut file, u64::MAX)

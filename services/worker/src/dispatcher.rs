@@ -15,7 +15,9 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use medgrid_domain::compute::ResourceKind;
 use medgrid_domain::ids::{JobId, TenantId};
-use medgrid_domain::jobs::{InputFile, JobCommand, JobState, Outcome, OutputSpec, Placement};
+use medgrid_domain::jobs::{
+    InputFile, JobCommand, JobSandbox, JobState, Outcome, OutputSpec, Placement,
+};
 use medgrid_domain::metadata::{Causer, EventMetadata};
 use medgrid_domain::ports::CommandBus;
 use medgrid_domain::ports::JobTokens;
@@ -24,6 +26,7 @@ use medgrid_infra::executor::local::LocalExecutor;
 use medgrid_infra::executor::slurm::SlurmExecutor;
 use medgrid_infra::executor::{AttemptSpec, Executor, ExecutorError, Status, Tracked};
 use medgrid_infra::jobfiles::JobArea;
+use medgrid_infra::sandbox::{self, Sandbox};
 use medgrid_infra::store::ReadYourWrites;
 use medgrid_projections::ProjectionError;
 use medgrid_projections::Reader;
@@ -64,6 +67,8 @@ pub struct Dispatcher {
     /// Where the contents of inputs taken from spaces are.
     blobs: Arc<dyn BlobStore>,
     local: Arc<LocalExecutor>,
+    /// How every attempt, on every resource, is sandboxed.
+    sandbox: Arc<Sandbox>,
     /// Attempts this instance already asked to stop (a cancel is sent once).
     cancelled: Mutex<HashSet<String>>,
     /// When this instance took the lease: attempts planned since were planned by it, and
@@ -112,6 +117,7 @@ impl Dispatcher {
         area: JobArea,
         blobs: Arc<dyn BlobStore>,
         delegation: Delegation,
+        sandbox: Arc<Sandbox>,
     ) -> Self {
         Self {
             pool,
@@ -120,7 +126,8 @@ impl Dispatcher {
             settle,
             area,
             blobs,
-            local: Arc::new(LocalExecutor::new()),
+            local: Arc::new(LocalExecutor::new(sandbox.clone())),
+            sandbox,
             cancelled: Mutex::new(HashSet::new()),
             leased_at: Mutex::new(None),
             unsure: Mutex::new(HashSet::new()),
@@ -157,7 +164,9 @@ impl Dispatcher {
     fn executor(&self, resource: Option<&ResourceRow>) -> Option<Arc<dyn Executor>> {
         Some(match kind_of(resource)? {
             ResourceKind::Local { .. } => self.local.clone(),
-            ResourceKind::Slurm { partition, .. } => Arc::new(SlurmExecutor::new(partition)),
+            ResourceKind::Slurm { partition, .. } => {
+                Arc::new(SlurmExecutor::new(partition, self.sandbox.clone()))
+            }
         })
     }
 
@@ -396,37 +405,42 @@ impl Dispatcher {
         job: &JobRow,
         a: &AttemptRow,
     ) -> Result<String, ExecutorError> {
-        let work_dir = self
-            .area
-            .work_dir(JobId::from_uuid(job.id), a.number as u32);
+        let id = JobId::from_uuid(job.id);
         let inputs: Vec<InputFile> = parse(&job.inputs);
-        self.area
-            .stage(JobId::from_uuid(job.id), &inputs, &work_dir)
+        let inputs = self
+            .area
+            .staged(id, &inputs)
             .map_err(|e| ExecutorError::Refused(e.to_string()))?;
         let nodes = a.nodes.max(1) as u32;
+        let tasks = nodes * kind.tasks_per_node(job.tasks_per_node.max(1) as u32);
         let token = self
             .delegation
             .tokens
-            .mint(JobId::from_uuid(job.id), a.number as u32)
+            .mint(id, a.number as u32)
             .await
             .map_err(|e| ExecutorError::Unavailable(e.to_string()))?;
+        let wants: JobSandbox = parse(&job.sandbox);
+        // the application's variables first: Medgrid's own win over them
+        let mut env = wants.env;
+        env.extend([
+            ("MEDGRID_NODES".to_owned(), nodes.to_string()),
+            ("MEDGRID_TASKS".to_owned(), tasks.to_string()),
+            ("MEDGRID_JOB_ID".to_owned(), job.id.to_string()),
+            ("MEDGRID_ATTEMPT".to_owned(), a.number.to_string()),
+        ]);
         let spec = AttemptSpec {
             key: attempt_key(a.job_id, a.number),
-            work_dir,
-            command: job.command.clone(),
+            dir: self.area.attempt_dir(id, a.number as u32),
+            script: job.command.clone(),
+            inputs,
             nodes,
-            tasks: nodes * kind.tasks_per_node(job.tasks_per_node.max(1) as u32),
+            tasks,
             walltime: Duration::from_secs(job.walltime_seconds.max(1) as u64),
-            env: vec![
-                (
-                    "MEDGRID_APPS".into(),
-                    self.area.apps().display().to_string(),
-                ),
-                ("MEDGRID_JOB_ID".into(), job.id.to_string()),
-                ("MEDGRID_ATTEMPT".into(), a.number.to_string()),
-                ("MEDGRID_URL".into(), self.delegation.url.clone()),
-            ],
+            memory_mb: wants.memory_mb,
+            disk_mb: wants.disk_mb,
+            env,
             secret_env: vec![("MEDGRID_JOB_TOKEN".into(), token)],
+            api_upstream: sandbox::upstream_of(&self.delegation.url),
         };
         executor.submit(&spec).await
     }
@@ -435,9 +449,9 @@ impl Dispatcher {
         Tracked {
             key: attempt_key(a.job_id, a.number),
             external_id: a.external_id.clone(),
-            work_dir: self
+            dir: self
                 .area
-                .work_dir(JobId::from_uuid(a.job_id), a.number as u32),
+                .attempt_dir(JobId::from_uuid(a.job_id), a.number as u32),
         }
     }
 

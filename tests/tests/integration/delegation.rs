@@ -70,7 +70,7 @@ echo "staged=$(cat "$0")"
 echo "input=$(curl -s -H "$h" "$u/{input}/outputs/out.txt")"
 echo "other=$(curl -s -o /dev/null -w '%{{http_code}}' -H "$h" "$u/{other}/outputs/out.txt")"
 echo "graphql=$(curl -s -H "$h" -H 'content-type: application/json' -d '{{"query":"{{ me {{ id }} }}"}}' "$MEDGRID_URL/graphql")"
-echo "in_script=$(grep -cF "$MEDGRID_JOB_TOKEN" job.sh)"
+echo "in_script=$(grep -cF "$MEDGRID_JOB_TOKEN" /medgrid/job.sh)"
 echo "token=$MEDGRID_JOB_TOKEN"
 }} > report.txt
 env > env.txt"#

@@ -264,13 +264,15 @@ async fn an_attempt_past_its_walltime_is_stopped() {
     );
 }
 
-/// The process group is killed by cancel: a background child started by the job dies too.
+/// Cancel stops the whole sandbox: a background child started by the job dies too.
 #[tokio::test]
 async fn cancel_kills_everything_the_attempt_started() {
     let app = TestApp::spawn().await;
     let (admin, member, _) = setup(&app, "uni").await;
     let shell = shell_app(&app, &admin).await;
-    let script = "sleep 300 & echo $! > child.pid; wait";
+    // a duration no other test uses: the child is found on the host by its command line
+    let seconds = format!("300.{}", std::process::id());
+    let script = format!("sleep {seconds} & echo started > child.pid; wait");
     let j = submit(
         &app,
         &member,
@@ -280,8 +282,8 @@ async fn cancel_kills_everything_the_attempt_started() {
     let id = j["id"].as_str().unwrap();
     let running = wait_until(&app, &member, id, 60, in_state("RUNNING")).await;
     let work = app.core.area.work_dir(id.parse().unwrap(), 1);
-    let child_pid = wait_for_file(&work.join("child.pid")).await;
-    assert!(std::path::Path::new(&format!("/proc/{child_pid}")).exists());
+    wait_for_file(&work.join("child.pid")).await;
+    let child_pid = wait_for_process(&["sleep", &seconds]).await.to_string();
     let cancelled = app
         .ok(
             &member,
@@ -314,6 +316,30 @@ async fn cancel_kills_everything_the_attempt_started() {
         )
         .await;
     assert_eq!(code, "CONFLICT");
+}
+
+/// Host pids of the processes whose command line is `argv`.
+pub fn processes_running(argv: &[&str]) -> Vec<u32> {
+    let wanted: Vec<u8> = argv
+        .iter()
+        .flat_map(|a| [a.as_bytes(), b"\0"].concat())
+        .collect();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).ok() == Some(wanted.clone()))
+        .collect()
+}
+
+/// The host pid of a process whose command line is `argv`, once there is one.
+pub async fn wait_for_process(argv: &[&str]) -> u32 {
+    for _ in 0..100 {
+        if let Some(pid) = processes_running(argv).first() {
+            return *pid;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no process {argv:?}");
 }
 
 fn zombie(pid: &str) -> bool {
@@ -372,7 +398,7 @@ async fn a_lost_attempt_is_retried_as_a_node_failure() {
         .unwrap();
     assert_eq!(
         retry["reason"],
-        "Node failure (the process ended without recording an exit code); retrying on local (attempt 2 of 3)"
+        "Node failure (its supervisor stopped without recording how it ended; was the host restarted?); retrying on local (attempt 2 of 3)"
     );
     assert_eq!(again["attempts"][0]["state"], "FAILED");
     app.ok(

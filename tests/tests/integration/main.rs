@@ -30,6 +30,7 @@ mod resumable;
 mod rls;
 mod runner;
 mod s3;
+mod sandbox;
 mod signin;
 mod slurm;
 mod spaces;

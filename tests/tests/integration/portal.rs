@@ -511,21 +511,19 @@ async fn the_accounting_dashboard_draws_charts_for_administrators_only() {
 async fn image_outputs_are_previewed_as_png_slices() {
     let app = TestApp::spawn().await;
     let (admin, ann, _) = setup(&app, "uni").await;
-    // a job that "makes" a NIfTI volume: copies the one written here
-    let dir = std::env::temp_dir().join(format!("medgrid-preview-{}", uuid::Uuid::now_v7()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let source = dir.join("volume.nii");
+    // a job that "makes" a NIfTI volume: decodes the one given as a parameter (the sandbox
+    // lets it read nothing of this host)
     let volume = medgrid_infra::preview::int16_nifti([32, 24, 5], |x, y, _| {
         i16::try_from(x * 10 + y).unwrap()
     });
-    std::fs::write(&source, &volume).unwrap();
+    let source = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &volume);
     let maker = register_app(
         &app,
         &admin,
         json!({
             "name": "volume-maker", "tool-version": "1", "schema-version": "0.5",
             "description": "Copies a NIfTI volume and writes a note.",
-            "command-line": "sh -c 'cp \"$1\" brain.nii; echo note > \"note #1?.txt\"' make [SOURCE]",
+            "command-line": "sh -c 'printf %s \"$1\" | base64 -d > brain.nii; echo note > \"note #1?.txt\"' make [SOURCE]",
             "inputs": [{"id": "source", "name": "Source", "type": "String", "value-key": "[SOURCE]"}],
             "output-files": [
                 {"id": "volume", "name": "Volume", "path-template": "brain.nii"},
@@ -537,7 +535,7 @@ async fn image_outputs_are_previewed_as_png_slices() {
     let job = crate::jobs::submit(
         &app,
         &ann,
-        json!({"applicationId": maker, "parameters": {"source": source.to_str().unwrap()}}),
+        json!({"applicationId": maker, "parameters": {"source": source}}),
     )
     .await;
     let id = job["id"].as_str().unwrap().to_owned();
@@ -585,5 +583,4 @@ async fn image_outputs_are_previewed_as_png_slices() {
     let bob = signed_in(&app, "uni", "bob@uni.org").await;
     let res = get(&app, &bob, &format!("/jobs/{id}/preview/brain.nii")).await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
-    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -165,24 +165,28 @@ async fn attempts_are_found_by_key_and_cancelled_without_their_id() {
     use medgrid_infra::executor::{AttemptSpec, Executor, Status, Tracked};
 
     slurm_running();
-    let slurm = SlurmExecutor::new("debug");
+    let sandbox = std::sync::Arc::new(medgrid::sandbox(&medgrid_tests::test_config()).unwrap());
+    let slurm = SlurmExecutor::new("debug", sandbox);
     let run = uuid::Uuid::now_v7();
     let tracked = |n: u32| Tracked {
         key: format!("mg-{run}-{n}"),
         external_id: None,
-        work_dir: std::env::temp_dir().join(format!("medgrid-find-{run}-{n}")),
+        dir: std::env::temp_dir().join(format!("medgrid-find-{run}-{n}")),
     };
     let (hidden, never) = (tracked(1), tracked(2));
-    std::fs::create_dir_all(&hidden.work_dir).unwrap();
     let spec = AttemptSpec {
         key: hidden.key.clone(),
-        work_dir: hidden.work_dir.clone(),
-        command: "sleep 300".into(),
+        dir: hidden.dir.clone(),
+        script: "sleep 300".into(),
+        inputs: vec![],
         nodes: 1,
         tasks: 1,
         walltime: std::time::Duration::from_secs(600),
+        memory_mb: None,
+        disk_mb: None,
         env: vec![],
         secret_env: vec![],
+        api_upstream: None,
     };
     let id = slurm.submit(&spec).await.unwrap();
     let found = slurm.find(&[hidden.clone(), never.clone()]).await.unwrap();
@@ -208,10 +212,11 @@ async fn attempts_are_found_by_key_and_cancelled_without_their_id() {
         Some(medgrid_domain::jobs::Outcome::Cancelled),
         "cancelled by key"
     );
-    let _ = std::fs::remove_dir_all(&hidden.work_dir);
+    let _ = std::fs::remove_dir_all(&hidden.dir);
 }
 
-/// The job-scoped token reaches a Slurm job through sbatch's environment (not job.sh),
+/// The job-scoped token reaches a Slurm job through the sandbox (not job.sh, not sbatch's
+/// environment),
 /// and it is valid there: its own job's files answer 404 (authenticated, no such file),
 /// not 401.
 #[tokio::test]
@@ -221,7 +226,7 @@ async fn a_slurm_job_gets_its_job_token() {
     let (admin, member, _) = setup(&app, "uni").await;
     hpc(&app).await;
     let shell = shell_app(&app, &admin).await;
-    let script = r#"curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $MEDGRID_JOB_TOKEN" "$MEDGRID_URL/files/jobs/$MEDGRID_JOB_ID/outputs/none" > out.txt; echo " ${MEDGRID_JOB_TOKEN%%_*} $(grep -cF "$MEDGRID_JOB_TOKEN" job.sh)" >> out.txt"#;
+    let script = r#"curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $MEDGRID_JOB_TOKEN" "$MEDGRID_URL/files/jobs/$MEDGRID_JOB_ID/outputs/none" > out.txt; echo " ${MEDGRID_JOB_TOKEN%%_*} $(grep -cF "$MEDGRID_JOB_TOKEN" /medgrid/job.sh)" >> out.txt"#;
     let j = submit(
         &app,
         &member,

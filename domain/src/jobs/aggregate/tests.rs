@@ -43,6 +43,7 @@ fn new_job(placements: Vec<Placement>, retry: RetryPolicy) -> NewJob {
         retry,
         replica_cancel: ReplicaCancel::OnFinish,
         resubmitted_from: None,
+        sandbox: Default::default(),
     }
 }
 

@@ -54,6 +54,7 @@ fn templates(tenant: TenantId) -> anyhow::Result<Vec<(i32, &'static str, Value)>
         retry: RetryPolicy::infrastructure(),
         replica_cancel: ReplicaCancel::OnFinish,
         resubmitted_from: None,
+        sandbox: Default::default(),
     };
     let now = Utc::now();
     let events = [

@@ -1,0 +1,309 @@
+//! The two bubblewraps' arguments. Paths under `/sandbox` exist only in the outer one's
+//! mount namespace: the inner one (and so the job) sees none of the host's paths.
+
+use std::path::Path;
+
+use medgrid_domain::catalog::shell_quote;
+
+use super::Plan;
+
+/// The job's directory inside the sandbox, and the attempt directory's `work/`.
+pub const WORK: &str = "work";
+/// Where a job reaches Medgrid's API inside its sandbox (`MEDGRID_URL`).
+pub const INSIDE_URL: &str = "http://127.0.0.1:8080";
+const INSIDE_PORT_HEX: &str = "1F90"; // 8080, as /proc/net/tcp writes it
+const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/// The job's uid and gid inside its user namespace (named `medgrid` in its /etc/passwd).
+const INSIDE_ID: &str = "1000";
+
+/// Host files of /etc that programs under /usr expect (dynamic linker cache, Debian's
+/// alternatives, Python's and Open MPI's settings, certificates); nothing else of /etc.
+const HOST_ETC: [&str; 11] = [
+    "alternatives",
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "localtime",
+    "timezone",
+    "mime.types",
+    "openmpi",
+    "ssl",
+    "ca-certificates",
+    "ca-certificates.conf",
+];
+
+/// How this host's root directory is laid out around /usr.
+pub(super) struct Layout {
+    /// `/bin`, `/lib`… as symlinks into /usr (`--symlink`) or directories (`--ro-bind`).
+    top: Vec<(String, Top)>,
+    /// Entries of /etc given to the job.
+    etc: Vec<String>,
+}
+
+enum Top {
+    Link(String),
+    Dir,
+}
+
+impl Layout {
+    pub(super) fn of_host() -> Self {
+        let top = ["bin", "sbin", "lib", "lib32", "lib64", "libx32"]
+            .into_iter()
+            .filter_map(|name| {
+                let path = Path::new("/").join(name);
+                let kind = match std::fs::read_link(&path) {
+                    Ok(target) => Top::Link(target.display().to_string()),
+                    Err(_) if path.is_dir() => Top::Dir,
+                    Err(_) => return None,
+                };
+                Some((name.to_owned(), kind))
+            })
+            .collect();
+        let python = std::fs::read_dir("/etc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|name| name.starts_with("python3"));
+        let etc = HOST_ETC
+            .iter()
+            .map(|s| (*s).to_owned())
+            .chain(python)
+            .filter(|name| Path::new("/etc").join(name).exists())
+            .collect();
+        Self { top, etc }
+    }
+
+    /// The host's /usr, read-only, and the top-level directories around it.
+    fn system(&self, args: &mut Vec<String>) {
+        push(args, &["--ro-bind", "/usr", "/usr"]);
+        for (name, kind) in &self.top {
+            let at = format!("/{name}");
+            match kind {
+                Top::Link(target) => push(args, &["--symlink", target, &at]),
+                Top::Dir => push(args, &["--ro-bind", &at, &at]),
+            }
+        }
+    }
+}
+
+fn push(args: &mut Vec<String>, items: &[&str]) {
+    args.extend(items.iter().map(|s| (*s).to_owned()));
+}
+
+/// The outer bubblewrap's options (its command follows them): what this attempt may see,
+/// at `/sandbox/…`, a PID namespace whose end ends everything, and the network namespace
+/// the job will share with the API bridge alone. As root it needs no user namespace (and
+/// so reaches the attempt's files whatever the directories above them allow).
+pub(super) fn outer(
+    plan: &Plan<'_>,
+    apps: &Path,
+    uid: Option<u32>,
+    layout: &Layout,
+) -> Vec<String> {
+    let dir = plan.dir.display().to_string();
+    let at = |name: &str| format!("{dir}/{name}");
+    let mut args = vec!["bwrap".to_owned()];
+    if uid.is_none() {
+        // not root: a user namespace is what lets us mount; the job nests its own in it
+        push(&mut args, &["--unshare-user"]);
+    }
+    push(
+        &mut args,
+        &[
+            "--unshare-pid",
+            "--unshare-net",
+            "--die-with-parent",
+            "--clearenv",
+            "--setenv",
+            "PATH",
+            "/usr/sbin:/usr/bin:/sbin:/bin",
+        ],
+    );
+    layout.system(&mut args);
+    push(
+        &mut args,
+        &[
+            "--ro-bind",
+            "/etc",
+            "/etc", // the outer side only: the job gets a few entries
+            "--bind",
+            "/proc",
+            "/proc", // a fully visible /proc lets the inner mount its own
+            "--dev",
+            "/dev",
+            "--perms",
+            "01777",
+            "--dir",
+            "/tmp",
+            "--perms",
+            "0755",
+            "--dir",
+            "/sandbox",
+        ],
+    );
+    push(&mut args, &["--bind", &at(WORK), "/sandbox/work"]);
+    push(&mut args, &["--ro-bind", &at("job.sh"), "/sandbox/job.sh"]);
+    push(&mut args, &["--ro-bind", &at("etc"), "/sandbox/etc"]);
+    push(
+        &mut args,
+        &["--ro-bind", &at("secret.args"), "/sandbox/secret.args"],
+    );
+    if plan.api_upstream.is_some() {
+        push(&mut args, &["--bind", &at("api.sock"), "/sandbox/api.sock"]);
+    }
+    if apps.is_dir() {
+        push(
+            &mut args,
+            &["--ro-bind", &apps.display().to_string(), "/sandbox/apps"],
+        );
+    }
+    if !plan.inputs.is_empty() {
+        // bubblewrap makes missing directories 0700: the attempt's uid must enter this one
+        push(&mut args, &["--perms", "0755", "--dir", "/sandbox/in"]);
+    }
+    for (i, (source, _)) in plan.inputs.iter().enumerate() {
+        let source = source.display().to_string();
+        push(
+            &mut args,
+            &["--ro-bind", &source, &format!("/sandbox/in/{i}")],
+        );
+    }
+    args
+}
+
+/// What runs inside the outer bubblewrap (as root there when Medgrid is root): the bridge's
+/// inner end, then — with limits and, as root, the attempt's uid — the inner bubblewrap.
+pub(super) fn stage(plan: &Plan<'_>, uid: Option<u32>, layout: &Layout, apps: bool) -> String {
+    let mut script = String::new();
+    if plan.api_upstream.is_some() {
+        script.push_str(&format!(
+            "socat TCP-LISTEN:8080,bind=127.0.0.1,fork,reuseaddr UNIX-CONNECT:/sandbox/api.sock 2>/dev/null &\n\
+             i=0; while ! grep -q ' 0100007F:{INSIDE_PORT_HEX} 00000000:0000 0A' /proc/net/tcp && [ $i -lt 500 ]; do i=$((i + 1)); sleep 0.01; done\n"
+        ));
+    }
+    // opened before dropping privileges: the file is root's
+    script.push_str("exec 3< /sandbox/secret.args\n");
+    // the supervisor's choice of rlimits (no cgroup for them here); out of the environment
+    // the job's first process inherits
+    script.push_str("rlimits=$MG_RLIMITS; unset MG_RLIMITS\n");
+    // a file may grow a little past the disk limit, so that the supervisor sees the limit
+    // passed and says so (a file stopped exactly at it would look like any failure)
+    let fsize = ((plan.limits.disk_mb + 1) << 20).to_string();
+    let mut exec = vec![
+        "prlimit".to_owned(),
+        "--core=0".into(),
+        format!("--fsize={fsize}"),
+    ];
+    let mut line = format!("exec {} $rlimits -- ", render(&exec));
+    exec.clear();
+    if let Some(uid) = uid {
+        let uid = uid.to_string();
+        push(
+            &mut exec,
+            &[
+                "setpriv",
+                &format!("--reuid={uid}"),
+                &format!("--regid={uid}"),
+                "--clear-groups",
+                "--inh-caps=-all",
+                "--bounding-set=-all",
+                "--no-new-privs",
+                "--",
+            ],
+        );
+    }
+    exec.extend(inner(plan, layout, apps));
+    line.push_str(&render(&exec));
+    script.push_str(&line);
+    script.push('\n');
+    script
+}
+
+/// The inner bubblewrap: the job's namespaces, root, mounts and environment.
+fn inner(plan: &Plan<'_>, layout: &Layout, apps: bool) -> Vec<String> {
+    let mut args = vec!["bwrap".to_owned()];
+    push(
+        &mut args,
+        &[
+            "--unshare-user",
+            "--unshare-pid",
+            "--unshare-ipc",
+            "--unshare-uts",
+            "--unshare-cgroup-try",
+            "--disable-userns",
+            "--uid",
+            INSIDE_ID,
+            "--gid",
+            INSIDE_ID,
+            "--hostname",
+            "medgrid-job",
+            "--die-with-parent",
+            "--new-session",
+        ],
+    );
+    layout.system(&mut args);
+    push(
+        &mut args,
+        &[
+            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/dev/shm", "--tmpfs", "/tmp", "--dir",
+            "/etc",
+        ],
+    );
+    for name in ["passwd", "group", "hosts", "nsswitch.conf"] {
+        let to = format!("/etc/{name}");
+        push(
+            &mut args,
+            &["--ro-bind", &format!("/sandbox/etc/{name}"), &to],
+        );
+    }
+    for name in &layout.etc {
+        let path = format!("/etc/{name}");
+        push(&mut args, &["--ro-bind-try", &path, &path]);
+    }
+    if apps {
+        push(
+            &mut args,
+            &["--ro-bind", "/sandbox/apps", "/opt/medgrid/apps"],
+        );
+    }
+    push(&mut args, &["--bind", "/sandbox/work", "/job"]);
+    for (i, (_, name)) in plan.inputs.iter().enumerate() {
+        let to = format!("/job/{name}");
+        push(&mut args, &["--ro-bind", &format!("/sandbox/in/{i}"), &to]);
+    }
+    push(
+        &mut args,
+        &[
+            "--ro-bind",
+            "/sandbox/job.sh",
+            "/medgrid/job.sh",
+            "--chdir",
+            "/job",
+        ],
+    );
+    // the root bubblewrap built is a tmpfs: once everything is mounted, nothing more is
+    // written there (/job, and /tmp and /dev/shm in memory, stay writable)
+    push(&mut args, &["--remount-ro", "/"]);
+    push(&mut args, &["--clearenv", "--args", "3"]);
+
+    let mut env: Vec<(&str, &str)> = vec![("PATH", PATH), ("HOME", "/job"), ("TMPDIR", "/tmp")];
+    if plan.api_upstream.is_some() {
+        env.push(("MEDGRID_URL", INSIDE_URL));
+    }
+    env.extend(plan.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    for (name, value) in env {
+        push(&mut args, &["--setenv", name, value]);
+    }
+    push(&mut args, &["/bin/sh", "/medgrid/job.sh"]);
+    args
+}
+
+/// Words as a POSIX shell reads them back, one by one.
+pub(super) fn render(words: &[String]) -> String {
+    words
+        .iter()
+        .map(|w| shell_quote(w))
+        .collect::<Vec<_>>()
+        .join(" ")
+}

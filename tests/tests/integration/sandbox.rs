@@ -1,0 +1,465 @@
+//! The attack suite of the job sandbox, with the settings `medgrid serve` uses by default: a
+//! tenant admin's descriptor and a member's parameters try to read what is Medgrid's, write
+//! outside their directory, fool the supervisor, smuggle files out through symlinks, exhaust
+//! the host and reach the network — on the local resource and on Slurm. Each attempt is
+//! refused or contained, sees nothing of the service, and its timeline says what happened.
+
+use std::collections::BTreeSet;
+
+use medgrid_domain::actor::Role;
+use medgrid_tests::TestApp;
+use serde_json::{Value, json};
+
+use crate::jobs::{register_app, setup, submit, wait_until};
+
+/// An application that runs the member's script, with two optional outputs and the
+/// suggested resources given.
+async fn probe_app(app: &TestApp, admin: &str, name: &str, resources: Value) -> String {
+    let descriptor = json!({
+        "name": name, "tool-version": "1", "description": "Runs a probe.",
+        "schema-version": "0.5", "command-line": "sh -c [SCRIPT]",
+        "inputs": [{"id": "script", "name": "Script", "type": "String", "value-key": "[SCRIPT]"}],
+        "output-files": [
+            {"id": "report", "name": "Report", "path-template": "report.txt", "optional": true},
+            {"id": "leak", "name": "Leak", "path-template": "leak.txt", "optional": true}
+        ],
+        "suggested-resources": resources
+    });
+    register_app(app, admin, descriptor).await
+}
+
+/// Runs `script` with `application` on `resource` (None: local) until it ends.
+async fn run(
+    app: &TestApp,
+    member: &str,
+    application: &str,
+    script: &str,
+    resource: Option<&str>,
+) -> Value {
+    let mut input = json!({"applicationId": application, "parameters": {"script": script}});
+    if let Some(resource) = resource {
+        input["resourceIds"] = json!([resource]);
+    }
+    let j = submit(app, member, input).await;
+    let id = j["id"].as_str().unwrap().to_owned();
+    wait_until(app, member, &id, 180, |j| {
+        ["SUCCEEDED", "FAILED", "CANCELLED"].contains(&j["state"].as_str().unwrap())
+    })
+    .await
+}
+
+async fn output(app: &TestApp, member: &str, job: &Value, path: &str) -> reqwest::Response {
+    let id = job["id"].as_str().unwrap();
+    app.http()
+        .get(format!("{}/files/jobs/{id}/outputs/{path}", app.url))
+        .bearer_auth(member)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The `key=value` lines of a report.
+fn field<'a>(report: &'a str, key: &str) -> &'a str {
+    report
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}=")))
+        .unwrap_or_else(|| panic!("no {key} in {report}"))
+}
+
+/// The reason of the job's last attempt-ended timeline entry.
+fn ended_reason(job: &Value) -> String {
+    job["attempts"][0]["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Registers partition `debug` of the local Slurm cluster as resource `hpc`.
+async fn hpc(app: &TestApp) {
+    let ok = std::process::Command::new("sinfo")
+        .arg("-h")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "Slurm is required: run scripts/slurm (scripts/test does)"
+    );
+    let (_, root) = app
+        .member("uni", "root@uni.org", &[Role::PlatformAdmin])
+        .await;
+    let resource = json!({"name": "hpc", "kind": "SLURM", "partition": "debug", "maxNodes": 1,
+                          "coresPerNode": 1, "walltimeLimitSeconds": 3600, "allTenants": true});
+    app.ok(&root, crate::compute::REGISTER, json!({"i": resource}))
+        .await;
+}
+
+/// A job reads what it can of Medgrid's: by absolute and relative path, the data dir, the
+/// blob store, the database (TCP), process 1's environment, other processes, the network.
+async fn sees_nothing_of_the_service(resource: Option<&str>) {
+    let app = TestApp::spawn().await;
+    let (admin, member, _) = setup(&app, "uni").await;
+    if resource.is_some() {
+        hpc(&app).await;
+    }
+    let probe = probe_app(&app, &admin, "probe", json!({})).await;
+    let data = std::path::absolute(&app.config.data_dir).unwrap();
+    let secret = format!("secret-{}", uuid::Uuid::new_v4());
+    std::fs::create_dir_all(data.join("blobs")).unwrap();
+    std::fs::write(data.join("canary"), &secret).unwrap();
+    std::fs::write(data.join("blobs").join("canary"), &secret).unwrap();
+    let data = data.display();
+    let script = format!(
+        r#"{{
+echo "id=$(id -u):$(id -g)"
+echo "absolute=$(cat {data}/canary {data}/blobs/canary 2>&1)"
+echo "relative=$(for up in .. ../.. ../../.. ../../../.. ../../../../..; do cat $up/canary; done 2>&1)"
+echo "listing=$(ls {data} {data}/blobs {data}/jobs 2>&1)"
+echo "env=$(env | cut -d= -f1 | sort | tr '\n' ' ')"
+echo "pid1=$(tr '\0' ' ' < /proc/1/environ)"
+echo "processes=$(ls /proc | grep -c '^[0-9]')"
+echo "cmdlines=$(cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\0' ' ')"
+echo "postgres=$(python3 -c 'import socket; socket.create_connection(("127.0.0.1", 5432), 2)' 2>&1 | tail -1)"
+echo "outside=$(python3 -c 'import socket; socket.create_connection(("192.0.2.1", 80), 2)' 2>&1 | tail -1)"
+echo "writes=$(for f in /usr/x /etc/x /opt/medgrid/apps/x /medgrid/job.sh /x; do touch $f 2>/dev/null && echo $f; done)"
+echo "root=$(ls / | tr '\n' ' ')"
+}} > report.txt"#
+    );
+    let job = run(&app, &member, &probe, &script, resource).await;
+    assert_eq!(job["state"], "SUCCEEDED", "{job:#}");
+    let report = output(&app, &member, &job, "report.txt")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !report.contains(&secret),
+        "a secret of the data dir leaked: {report}"
+    );
+    assert_eq!(field(&report, "id"), "1000:1000", "{report}");
+    assert!(
+        field(&report, "absolute").contains("No such file"),
+        "{report}"
+    );
+    assert!(!field(&report, "listing").contains("canary"), "{report}");
+    let env: BTreeSet<&str> = field(&report, "env").split_whitespace().collect();
+    let allowed: BTreeSet<&str> = [
+        "HOME",
+        "MEDGRID_ATTEMPT",
+        "MEDGRID_JOB_ID",
+        "MEDGRID_JOB_TOKEN",
+        "MEDGRID_NODES",
+        "MEDGRID_TASKS",
+        "MEDGRID_URL",
+        "PATH",
+        "PWD", // the shell's own
+        "TMPDIR",
+    ]
+    .into();
+    assert_eq!(env, allowed, "{report}");
+    assert!(
+        field(&report, "pid1").trim().starts_with("PATH=")
+            && !field(&report, "pid1").contains("MEDGRID"),
+        "{report}"
+    );
+    let processes: u32 = field(&report, "processes").parse().unwrap();
+    assert!(processes < 8, "the job sees other processes: {report}");
+    let cmdlines = field(&report, "cmdlines");
+    // the job's own processes only (and its bubblewrap's, whose paths are the sandbox's)
+    assert!(
+        ["postgres", "socat", "launch.sh", "setsid", "integration-"]
+            .iter()
+            .all(|p| !cmdlines.contains(p)),
+        "{report}"
+    );
+    assert!(
+        field(&report, "postgres").contains("Connection refused"),
+        "{report}"
+    );
+    assert!(
+        field(&report, "outside").contains("unreachable"),
+        "{report}"
+    );
+    assert_eq!(field(&report, "writes"), "", "{report}");
+    let root: BTreeSet<&str> = field(&report, "root").split_whitespace().collect();
+    assert!(
+        !root.contains("root")
+            && !root.contains("home")
+            && !root.contains("var")
+            && !root.contains("sandbox"),
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn a_local_job_sees_nothing_of_the_service() {
+    sees_nothing_of_the_service(None).await;
+}
+
+#[tokio::test]
+async fn a_slurm_job_sees_nothing_of_the_service() {
+    sees_nothing_of_the_service(Some("hpc")).await;
+}
+
+/// On the host, the job's processes run as a uid of their own: not root, not Medgrid's.
+#[tokio::test]
+async fn a_job_runs_as_a_uid_of_its_own() {
+    let app = TestApp::spawn().await;
+    let (admin, member, _) = setup(&app, "uni").await;
+    let probe = probe_app(&app, &admin, "probe", json!({})).await;
+    let seconds = format!("302.{}", std::process::id());
+    let j = submit(
+        &app,
+        &member,
+        json!({"applicationId": probe, "parameters": {"script": format!("sleep {seconds}")}}),
+    )
+    .await;
+    let id = j["id"].as_str().unwrap();
+    wait_until(&app, &member, id, 60, crate::jobs::in_state("RUNNING")).await;
+    let pid = crate::jobs::wait_for_process(&["sleep", &seconds]).await;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let uids: Vec<u32> = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .unwrap()
+        .split_whitespace()
+        .map(|u| u.parse().unwrap())
+        .collect();
+    let own = medgrid_infra::sandbox::own_uid();
+    assert!(
+        uids.iter().all(|u| *u >= 2_000_000_000 && *u != own),
+        "{status}"
+    );
+    app.ok(
+        &member,
+        "mutation($id: ID!) { cancelJob(id: $id) { state } }",
+        json!({"id": id}),
+    )
+    .await;
+}
+
+/// What the job leaves where Medgrid looks — forged end markers, symlinks to secrets,
+/// a FIFO — changes nothing: the end is the supervisor's, outputs are regular files.
+async fn markers_and_symlinks_fool_nothing(resource: Option<&str>) {
+    let app = TestApp::spawn().await;
+    let (admin, member, _) = setup(&app, "uni").await;
+    if resource.is_some() {
+        hpc(&app).await;
+    }
+    let probe = probe_app(&app, &admin, "probe", json!({})).await;
+    let data = std::path::absolute(&app.config.data_dir).unwrap();
+    let secret = format!("secret-{}", uuid::Uuid::new_v4());
+    std::fs::write(data.join("canary"), &secret).unwrap();
+    let forged = "mkdir -p .medgrid; echo 0 > .medgrid/exit; printf 'exit=0\\n' > status; \
+                  printf 'exit=0\\n' > ../status 2>/dev/null; exit 3";
+    let job = run(&app, &member, &probe, forged, resource).await;
+    assert_eq!(job["state"], "FAILED", "{job:#}");
+    assert_eq!(job["attempts"][0]["exitCode"], 3, "{job:#}");
+
+    let smuggle = format!(
+        "ln -s {}/canary leak.txt; mkdir d; ln -s / d/root; mkfifo report.txt",
+        data.display()
+    );
+    let job = run(&app, &member, &probe, &smuggle, resource).await;
+    assert_eq!(job["state"], "SUCCEEDED", "{job:#}");
+    assert_eq!(job["outputs"], json!([]), "{job:#}");
+    assert_eq!(output(&app, &member, &job, "leak.txt").await.status(), 404);
+    let outputs = app
+        .core
+        .area
+        .outputs_dir(job["id"].as_str().unwrap().parse().unwrap());
+    assert!(!outputs.join("leak.txt").exists());
+}
+
+#[tokio::test]
+async fn markers_and_symlinks_fool_nothing_locally() {
+    markers_and_symlinks_fool_nothing(None).await;
+}
+
+#[tokio::test]
+async fn markers_and_symlinks_fool_nothing_on_slurm() {
+    markers_and_symlinks_fool_nothing(Some("hpc")).await;
+}
+
+/// A fork bomb stops at the process limit; the timeline says PROCESS_LIMIT, and nothing of
+/// it is left on the host.
+async fn a_fork_bomb_is_contained(resource: Option<&str>) {
+    let app = TestApp::spawn().await;
+    let (admin, member, _) = setup(&app, "uni").await;
+    if resource.is_some() {
+        hpc(&app).await;
+    }
+    let probe = probe_app(&app, &admin, "probe", json!({})).await;
+    let marker = format!("bomb{}", uuid::Uuid::new_v4().simple());
+    let script = format!("{marker}() {{ {marker} | {marker} & }}; {marker}; sleep 120");
+    let job = run(&app, &member, &probe, &script, resource).await;
+    assert_eq!(job["state"], "FAILED", "{job:#}");
+    let reason = ended_reason(&job);
+    assert!(reason.contains("PROCESS_LIMIT"), "{job:#}");
+    let timeline = job["timeline"].to_string();
+    assert!(timeline.contains("PROCESS_LIMIT"), "{timeline}");
+}
+
+#[tokio::test]
+async fn a_fork_bomb_is_contained_locally() {
+    a_fork_bomb_is_contained(None).await;
+}
+
+#[tokio::test]
+async fn a_fork_bomb_is_contained_on_slurm() {
+    a_fork_bomb_is_contained(Some("hpc")).await;
+}
+
+/// Writing past the disk space the application asked for stops the attempt (DISK_LIMIT),
+/// with at most about a second's writing beyond the limit on the host.
+async fn filling_the_disk_is_stopped(resource: Option<&str>) {
+    let app = TestApp::spawn().await;
+    let (admin, member, _) = setup(&app, "uni").await;
+    if resource.is_some() {
+        hpc(&app).await;
+    }
+    // 0.01 GB: 11 MiB
+    let probe = probe_app(&app, &admin, "probe", json!({"disk-space": 0.01})).await;
+    let one_file = "dd if=/dev/zero of=big bs=1M count=200 2>&1; sleep 30";
+    let many_files = "i=0; while :; do i=$((i + 1)); head -c 1048576 /dev/zero > f$i; done";
+    for script in [one_file, many_files] {
+        let job = run(&app, &member, &probe, script, resource).await;
+        assert_eq!(job["state"], "FAILED", "{job:#}");
+        assert!(ended_reason(&job).contains("DISK_LIMIT"), "{job:#}");
+        let id: medgrid_domain::ids::JobId = job["id"].as_str().unwrap().parse().unwrap();
+        let work = app.core.area.work_dir(id, 1);
+        let bytes: u64 = walk(&work).iter().sum();
+        assert!(
+            bytes < 1 << 30,
+            "{bytes} bytes written past an 11 MiB limit"
+        );
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<u64> {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn filling_the_disk_is_stopped_locally() {
+    filling_the_disk_is_stopped(None).await;
+}
+
+#[tokio::test]
+async fn filling_the_disk_is_stopped_on_slurm() {
+    filling_the_disk_is_stopped(Some("hpc")).await;
+}
+
+/// Memory beyond what the application asked for ends the attempt with MEMORY_LIMIT.
+#[tokio::test]
+async fn memory_beyond_the_limit_is_stopped() {
+    let app = TestApp::spawn().await;
+    let (admin, member, _) = setup(&app, "uni").await;
+    // 0.125 GB: 128 MiB
+    let probe = probe_app(&app, &admin, "probe", json!({"ram": 0.125})).await;
+    // every byte written: the pages are really used
+    let script = "python3 -c 'b = b\"x\" * (600 * 2**20); print(len(b))'; sleep 30";
+    let job = run(&app, &member, &probe, script, None).await;
+    assert_eq!(job["state"], "FAILED", "{job:#}");
+    assert!(ended_reason(&job).contains("MEMORY_LIMIT"), "{job:#}");
+}
+
+/// The walltime is the supervisor's too: WALLTIME in the timeline.
+#[tokio::test]
+async fn the_walltime_is_said_in_the_timeline() {
+    let app = TestApp::spawn().await;
+    let (admin, member, _) = setup(&app, "uni").await;
+    let probe = probe_app(&app, &admin, "probe", json!({})).await;
+    let j = submit(
+        &app,
+        &member,
+        json!({"applicationId": probe, "parameters": {"script": "sleep 120"}, "walltimeSeconds": 2}),
+    )
+    .await;
+    let id = j["id"].as_str().unwrap();
+    let job = wait_until(&app, &member, id, 60, |j| j["state"] == "FAILED").await;
+    assert!(ended_reason(&job).contains("WALLTIME"), "{job:#}");
+}
+
+/// Spins `threads` threads until dropped: a busy machine.
+struct Busy {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Busy {
+    fn start(threads: usize) -> Self {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let threads = (0..threads)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let mut x = 0u64;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+                    }
+                })
+            })
+            .collect();
+        Self { stop, threads }
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Hundreds of tiny jobs on a wide local resource while the machine is busy: every one
+/// succeeds with its output, and its command ran exactly once (a second run of an attempt
+/// would append a second line).
+#[tokio::test]
+async fn tiny_jobs_under_load_run_exactly_once() {
+    const JOBS: usize = 200;
+    let app = TestApp::spawn().await;
+    let (admin, member, _) = setup(&app, "uni").await;
+    let (_, root) = app
+        .member("uni", "root@uni.org", &[Role::PlatformAdmin])
+        .await;
+    let wide = json!({"name": "wide", "kind": "LOCAL", "slots": 16, "allTenants": true});
+    app.ok(&root, crate::compute::REGISTER, json!({"i": wide}))
+        .await;
+    let probe = probe_app(&app, &admin, "probe", json!({})).await;
+    let _busy = Busy::start(2);
+    let mut ids = Vec::new();
+    for _ in 0..JOBS {
+        let j = submit(
+            &app,
+            &member,
+            json!({"applicationId": probe, "resourceIds": ["wide"],
+                   "parameters": {"script": "echo \"$MEDGRID_JOB_ID $MEDGRID_ATTEMPT\" >> report.txt"}}),
+        )
+        .await;
+        ids.push(j["id"].as_str().unwrap().to_owned());
+    }
+    for id in &ids {
+        let job = wait_until(&app, &member, id, 600, |j| {
+            ["SUCCEEDED", "FAILED", "CANCELLED"].contains(&j["state"].as_str().unwrap())
+        })
+        .await;
+        assert_eq!(job["state"], "SUCCEEDED", "{job:#}");
+        assert_eq!(job["attempts"].as_array().unwrap().len(), 1, "{job:#}");
+        let report = output(&app, &member, &job, "report.txt")
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(report, format!("{id} 1\n"), "{job:#}");
+    }
+}
