@@ -1,14 +1,20 @@
 //! `medgrid serve` as a user runs it: the real binary, an embedded PostgreSQL cluster from
 //! the system's binaries, `medgrid admin issue-token` beside it, and a clean stop on
-//! SIGTERM. Also `medgrid serve` against an external database (DATABASE_URL).
+//! SIGTERM. Also `medgrid serve` against an external database (DATABASE_URL), and as root
+//! from a checkout under a private (0700) home directory, as containers and cloud machines run it.
 
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::{KillOnDrop, free_port, gql, medgrid, start_serve, temp_dir, terminate};
+use common::{
+    KillOnDrop, free_port, gql, issue_token_with, medgrid, medgrid_in, start_serve, temp_dir,
+    terminate,
+};
 
 use serde_json::{Value, json};
 
@@ -99,6 +105,67 @@ async fn serve_with_embedded_postgres_then_stop_cleanly() {
     );
     assert!(terminate(&mut again.0).success());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Owner, group and mode of every directory above `dir`, up to `/` (an ACL granting more
+/// would show in the group bits, its mask).
+fn above(dir: &Path) -> Vec<(PathBuf, u32, u32, u32)> {
+    dir.ancestors()
+        .skip(1)
+        .map(|d| {
+            let m = std::fs::metadata(d).unwrap();
+            (d.to_owned(), m.uid(), m.gid(), m.mode())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn serve_from_a_checkout_under_a_private_home() {
+    // <tmp>/home is 0700 like /root: when the tests run as root (as CI does), the postgres
+    // user the cluster runs as cannot enter it, nor anything below it.
+    let tmp = temp_dir("home");
+    let home = tmp.join("home");
+    let checkout = home.join("checkout");
+    std::fs::create_dir_all(&checkout).unwrap();
+    std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let data = checkout.join("medgrid-data");
+    let before = above(&data);
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+
+    // no --data-dir, no MEDGRID_DATA_DIR: the default ./medgrid-data of the checkout
+    let mut serve = KillOnDrop(start_serve(medgrid_in(&checkout), port).await);
+    assert!(data.join("postgres/PG_VERSION").is_file());
+    // issue-token from the same checkout, while serve runs
+    let token = issue_token_with(medgrid_in(&checkout), "demo", "admin@demo.local");
+    assert_eq!(
+        me(&base, &token).await["data"]["me"]["email"],
+        "admin@demo.local"
+    );
+    let status = terminate(&mut serve.0);
+    assert!(status.success(), "serve exited with {status}");
+    assert!(
+        !data.join("postgres/postmaster.pid").exists(),
+        "PostgreSQL was not stopped"
+    );
+
+    // a second start reuses the cluster and keeps the data
+    let mut again = KillOnDrop(start_serve(medgrid_in(&checkout), port).await);
+    assert_eq!(
+        me(&base, &token).await["data"]["me"]["email"],
+        "admin@demo.local"
+    );
+    assert!(terminate(&mut again.0).success());
+    assert!(!data.join("postgres/postmaster.pid").exists());
+
+    let home_mode = std::fs::metadata(&home).unwrap().mode() & 0o7777;
+    assert_eq!(home_mode, 0o700, "the home directory was opened up");
+    assert_eq!(
+        above(&data),
+        before,
+        "a directory above the data dir changed"
+    );
+    let _ = std::fs::remove_dir_all(&tmp);
 }
 
 #[tokio::test]

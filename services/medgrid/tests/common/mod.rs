@@ -18,17 +18,30 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-pub fn medgrid(data_dir: &Path) -> Command {
+/// `medgrid` with none of the configuration this process's environment may carry.
+fn unconfigured() -> Command {
     let mut cmd = Command::new(BIN);
     cmd.env_remove("DATABASE_URL")
         .env_remove("MEDGRID_CONFIG")
-        .env("MEDGRID_DATA_DIR", data_dir);
+        .env_remove("MEDGRID_DATA_DIR");
+    cmd
+}
+
+pub fn medgrid(data_dir: &Path) -> Command {
+    let mut cmd = unconfigured();
+    cmd.env("MEDGRID_DATA_DIR", data_dir);
+    cmd
+}
+
+/// `medgrid` as typed in a checkout: no data dir given, so it is `./medgrid-data` under `cwd`.
+pub fn medgrid_in(cwd: &Path) -> Command {
+    let mut cmd = unconfigured();
+    cmd.current_dir(cwd);
     cmd
 }
 
 pub fn temp_dir(tag: &str) -> std::path::PathBuf {
-    // Short, world-traversable path: the postgres user must reach it, and a socket path
-    // may not exceed 107 bytes.
+    // Short: a socket path may not exceed 107 bytes.
     let dir = std::env::temp_dir().join(format!("mg-{tag}-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -121,8 +134,14 @@ pub fn external_database(tag: &str) -> (String, impl FnOnce()) {
 
 /// A bearer token for `member` of `tenant`, from `medgrid admin issue-token`.
 pub fn issue_token(data_dir: &Path, url: &str, tenant: &str, member: &str) -> String {
-    let out = medgrid(data_dir)
-        .env("DATABASE_URL", url)
+    let mut cmd = medgrid(data_dir);
+    cmd.env("DATABASE_URL", url);
+    issue_token_with(cmd, tenant, member)
+}
+
+/// A bearer token from `medgrid admin issue-token` run as `cmd` (the last line of stdout).
+pub fn issue_token_with(mut cmd: Command, tenant: &str, member: &str) -> String {
+    let out = cmd
         .args([
             "admin",
             "issue-token",
