@@ -6,6 +6,7 @@ mod aggregate;
 mod command;
 mod error;
 mod event;
+mod invocation;
 mod qos;
 mod state;
 
@@ -13,5 +14,7 @@ pub use aggregate::Job;
 pub use command::JobCommand;
 pub use error::JobError;
 pub use event::{AppRef, InputFile, JobEvent, NewJob, OutputFile, OutputSpec, Placement, Usage};
+pub use invocation::Invocation;
+pub(crate) use invocation::single_quoted;
 pub use qos::{FailureClass, Outcome, ReplicaCancel, RetryPolicy};
 pub use state::JobState;
