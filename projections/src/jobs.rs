@@ -26,7 +26,11 @@ pub struct JobRow {
     pub application_name: String,
     pub application_version: String,
     pub parameters: Value,
+    /// How the command line reads.
     pub command: String,
+    /// What the job runs (`medgrid_domain::jobs::Invocation`); none for jobs submitted
+    /// before invocations existed, which run `command`.
+    pub invocation: Option<Value>,
     pub inputs: Value,
     pub output_specs: Value,
     pub placements: Value,
@@ -118,9 +122,9 @@ async fn insert_job(
         "INSERT INTO jobs (id, tenant_id, owner_id, group_id, application_id, application_name,
                            application_version, parameters, command, inputs, output_specs, placements,
                            tasks_per_node, walltime_seconds, retry, replica_cancel, resubmitted_from,
-                           state, reason, created_at, updated_at, position, sandbox)
+                           state, reason, created_at, updated_at, position, sandbox, invocation)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-                 'SUBMITTED', $18, $19, $19, $20, $21)",
+                 'SUBMITTED', $18, $19, $19, $20, $21, $22)",
     )
     .bind(e.aggregate_uuid()?)
     .bind(job.tenant_id.as_uuid())
@@ -143,6 +147,8 @@ async fn insert_job(
     .bind(e.recorded_at)
     .bind(e.position.global_position)
     .bind(json(&job.sandbox)?)
+    // SQL NULL, not JSON null, when there is none
+    .bind(job.invocation.as_ref().map(json).transpose()?)
     .execute(db)
     .await?;
     Ok(reason)
@@ -425,9 +431,9 @@ impl EventByEvent for Jobs {
 }
 
 const JOB_COLUMNS: &str = "id, tenant_id, owner_id, group_id, application_id, application_name,
-    application_version, parameters, command, inputs, output_specs, placements, tasks_per_node,
-    walltime_seconds, retry, replica_cancel, resubmitted_from, state, reason, retry_at, outputs,
-    outputs_folder, outputs_note, created_at, updated_at, position, sandbox";
+    application_version, parameters, command, invocation, inputs, output_specs, placements,
+    tasks_per_node, walltime_seconds, retry, replica_cancel, resubmitted_from, state, reason,
+    retry_at, outputs, outputs_folder, outputs_note, created_at, updated_at, position, sandbox";
 
 const ATTEMPT_COLUMNS: &str = "job_id, number, tenant_id, resource_id, resource_name, kind, nodes,
     state, external_id, node_list, cancel_requested, outcome, exit_code, reason, started_at,

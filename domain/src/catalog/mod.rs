@@ -5,6 +5,7 @@ mod application;
 mod command_line;
 mod descriptor;
 mod parameters;
+mod shell_lexer;
 
 pub use application::{Application, ApplicationCommand, ApplicationError, ApplicationEvent};
 pub use command_line::{CommandLine, shell_quote};

@@ -76,6 +76,12 @@ fn check_one(input: &Input, value: &Value) -> Result<(), String> {
             return Err("must be a string".into());
         }
         InputType::File => check_path(value.as_str().unwrap_or_default())?,
+        // a NUL cannot be in a program's argument (C strings end there): refused rather
+        // than cut. Invalid UTF-8 cannot get this far: values are Rust strings parsed by
+        // serde_json, which refuses a lone surrogate escape like "\ud800".
+        InputType::String if value.as_str().is_some_and(|s| s.contains('\0')) => {
+            return Err("must not contain NUL characters".into());
+        }
         InputType::Number => check_number(input, value)?,
         _ => {}
     }
@@ -265,6 +271,11 @@ mod tests {
                 "control",
             ),
             (
+                json!({"activity": "a", "labels": ["ok", "a\u{0}b"]}),
+                "parameters.labels",
+                "NUL",
+            ),
+            (
                 json!({"activity": "a", "iterations": 2.5}),
                 "parameters.iterations",
                 "integer",
@@ -320,6 +331,13 @@ mod tests {
             assert!(e.message.contains(words), "{params}: {e}");
         }
         assert!(d.parameters(&json!([])).is_err());
+    }
+
+    /// Invalid UTF-8 never reaches `parameters`: serde_json refuses a lone surrogate.
+    #[test]
+    fn a_lone_surrogate_is_refused_by_parsing() {
+        assert!(serde_json::from_str::<Value>(r#"{"labels": ["\ud800"]}"#).is_err());
+        assert!(serde_json::from_str::<Value>(r#"{"labels": ["\ud83d\ude00"]}"#).is_ok());
     }
 
     #[test]

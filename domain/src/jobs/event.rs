@@ -3,6 +3,7 @@ use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::invocation::Invocation;
 use super::qos::{Outcome, ReplicaCancel, RetryPolicy};
 use crate::ids::{ApplicationId, GroupId, JobId, MemberId, NodeId, ResourceId, SpaceId, TenantId};
 
@@ -110,7 +111,11 @@ pub struct NewJob {
     pub group_id: Option<GroupId>,
     pub application: AppRef,
     pub parameters: Value,
+    /// How the command line reads (what jobs recorded before `invocation` existed run).
     pub command: String,
+    /// What the job runs; jobs recorded before it existed have none and run `command`.
+    #[serde(default)]
+    pub invocation: Option<Invocation>,
     pub inputs: Vec<InputFile>,
     pub outputs: Vec<OutputSpec>,
     /// One placement per replica (usually one).

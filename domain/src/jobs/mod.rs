@@ -6,6 +6,7 @@ mod aggregate;
 mod command;
 mod error;
 mod event;
+mod invocation;
 mod qos;
 mod state;
 
@@ -15,5 +16,7 @@ pub use error::JobError;
 pub use event::{
     AppRef, InputFile, JobEvent, JobSandbox, NewJob, OutputFile, OutputSpec, Placement, Usage,
 };
+pub use invocation::Invocation;
+pub(crate) use invocation::single_quoted;
 pub use qos::{FailureClass, Limit, Outcome, ReplicaCancel, RetryPolicy};
 pub use state::JobState;

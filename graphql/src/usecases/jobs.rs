@@ -233,6 +233,7 @@ async fn submit_as(
         },
         parameters: given.as_json(),
         command: line.command,
+        invocation: Some(line.invocation),
         inputs,
         outputs: line
             .outputs

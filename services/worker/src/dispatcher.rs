@@ -16,7 +16,7 @@ use futures::StreamExt;
 use medgrid_domain::compute::ResourceKind;
 use medgrid_domain::ids::{JobId, TenantId};
 use medgrid_domain::jobs::{
-    InputFile, JobCommand, JobSandbox, JobState, Outcome, OutputSpec, Placement,
+    InputFile, Invocation, JobCommand, JobSandbox, JobState, Outcome, OutputSpec, Placement,
 };
 use medgrid_domain::metadata::{Causer, EventMetadata};
 use medgrid_domain::ports::CommandBus;
@@ -431,7 +431,7 @@ impl Dispatcher {
         let spec = AttemptSpec {
             key: attempt_key(a.job_id, a.number),
             dir: self.area.attempt_dir(id, a.number as u32),
-            script: job.command.clone(),
+            script: script_of(job)?,
             inputs,
             nodes,
             tasks,
@@ -606,6 +606,17 @@ impl Dispatcher {
             ),
         }
     }
+}
+
+/// What an attempt runs: the job's invocation (its values bound to shell variables before
+/// the script), or the command line of a job recorded before invocations existed.
+fn script_of(job: &JobRow) -> Result<String, ExecutorError> {
+    let Some(invocation) = &job.invocation else {
+        return Ok(job.command.clone());
+    };
+    serde_json::from_value::<Invocation>(invocation.clone())
+        .map(|i| i.to_script())
+        .map_err(|e| ExecutorError::Refused(format!("the job's invocation cannot be read: {e}")))
 }
 
 fn kind_of(resource: Option<&ResourceRow>) -> Option<ResourceKind> {

@@ -528,6 +528,66 @@ async fn a_file_input_from_a_sample_is_staged() {
     );
 }
 
+/// A value is quoted for where its key stands (a quoted key let `$(…)` run, issue 17):
+/// `commandLine` shows how it reads, the read model keeps what runs, and a NUL, which no
+/// program argument can hold, is refused naming the input.
+#[tokio::test]
+async fn values_are_quoted_for_where_their_key_stands() {
+    let app = TestApp::spawn().await;
+    let (admin, member, _) = setup(&app, "uni").await;
+    let greet = register_app(
+        &app,
+        &admin,
+        json!({
+            "name": "greet", "tool-version": "1", "description": "Writes a name.",
+            "schema-version": "0.5", "command-line": "echo \"[NAME]\" '[NAME]' [NAME] > out.txt",
+            "inputs": [{"id": "name", "name": "Name", "type": "String", "value-key": "[NAME]"}],
+            "output-files": [{"id": "out", "name": "Out", "path-template": "out.txt"}]
+        }),
+    )
+    .await;
+    // refused first: once a job runs, the worker writes events of its own
+    let q = "mutation($i: SubmitJobInput!) { submitJob(input: $i) { id } }";
+    let before = app.event_count().await;
+    let nul = json!({"i": {"applicationId": greet, "parameters": {"name": "a\u{0}b"}}});
+    let body = app.gql(Some(&member), q, nul).await;
+    assert_eq!(
+        medgrid_tests::error_code(&body).as_deref(),
+        Some("INVALID_INPUT"),
+        "{body}"
+    );
+    assert_eq!(body["errors"][0]["extensions"]["field"], "parameters.name");
+    assert_eq!(app.event_count().await, before, "nothing written");
+    let value = "$(echo PWNED-$((6*7)))";
+    let j = submit(
+        &app,
+        &member,
+        json!({"applicationId": greet, "parameters": {"name": value}}),
+    )
+    .await;
+    assert_eq!(
+        j["commandLine"],
+        r#"echo "\$(echo PWNED-\$((6*7)))" '$(echo PWNED-$((6*7)))' '$(echo PWNED-$((6*7)))' > out.txt"#
+    );
+    let id: uuid::Uuid = j["id"].as_str().unwrap().parse().unwrap();
+    let invocation: Value = sqlx::query_scalar("SELECT invocation FROM jobs WHERE id = $1")
+        .bind(id)
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        invocation,
+        json!({
+            "script": r#"echo "${MEDGRID_ARG_1}" ''"${MEDGRID_ARG_1}"'' "${MEDGRID_ARG_1}" > out.txt"#,
+            "arguments": [value]
+        })
+    );
+    wait_until(&app, &member, &id.to_string(), 60, |j| {
+        ["SUCCEEDED", "FAILED"].contains(&j["state"].as_str().unwrap())
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn members_see_their_own_jobs_managers_their_groups_admins_all() {
     let app = TestApp::spawn().await;

@@ -463,3 +463,43 @@ async fn tiny_jobs_under_load_run_exactly_once() {
         assert_eq!(report, format!("{id} 1\n"), "{job:#}");
     }
 }
+
+/// A value never becomes shell syntax, whatever quoting surrounds its value-key: the
+/// member's `$(…)` is written as it is, in double quotes, single quotes and unquoted.
+#[tokio::test]
+async fn a_quoted_value_key_keeps_the_value_a_value() {
+    let app = TestApp::spawn().await;
+    let (admin, member, _) = setup(&app, "uni").await;
+    let echo = register_app(
+        &app,
+        &admin,
+        json!({
+            "name": "echo", "tool-version": "1", "description": "Writes a name.",
+            "schema-version": "0.5",
+            "command-line": "echo \"[NAME]\" > report.txt; echo '[NAME]' >> report.txt; echo [NAME] >> report.txt",
+            "inputs": [{"id": "name", "name": "Name", "type": "String", "value-key": "[NAME]"}],
+            "output-files": [{"id": "report", "name": "Report", "path-template": "report.txt"}]
+        }),
+    )
+    .await;
+    let attack = "$(echo PWNED-$((6*7))) `id` '\"; x";
+    let j = submit(
+        &app,
+        &member,
+        json!({"applicationId": echo, "parameters": {"name": attack}}),
+    )
+    .await;
+    let id = j["id"].as_str().unwrap();
+    let job = wait_until(&app, &member, id, 60, |j| {
+        ["SUCCEEDED", "FAILED"].contains(&j["state"].as_str().unwrap())
+    })
+    .await;
+    assert_eq!(job["state"], "SUCCEEDED", "{job:#}");
+    let report = output(&app, &member, &job, "report.txt")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(report, format!("{attack}\n{attack}\n{attack}\n"), "{job:#}");
+    assert!(!report.contains("PWNED-42"));
+}

@@ -35,6 +35,7 @@ fn new_job(placements: Vec<Placement>, retry: RetryPolicy) -> NewJob {
         },
         parameters: json!({}),
         command: "true".into(),
+        invocation: None,
         inputs: vec![],
         outputs: vec![],
         placements,

@@ -46,6 +46,7 @@ fn templates(tenant: TenantId) -> anyhow::Result<Vec<(i32, &'static str, Value)>
         },
         parameters: json!({}),
         command: "run".into(),
+        invocation: None,
         inputs: vec![],
         outputs: vec![],
         placements: vec![placement.clone()],
