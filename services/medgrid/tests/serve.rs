@@ -10,10 +10,11 @@ mod common;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use common::{
-    KillOnDrop, free_port, gql, issue_token_with, medgrid, medgrid_in, start_serve, temp_dir,
-    terminate,
+    KillOnDrop, apps_dir, free_port, gql, issue_token_with, medgrid, medgrid_in, start_serve,
+    temp_dir, terminate,
 };
 
 use serde_json::{Value, json};
@@ -127,6 +128,14 @@ async fn serve_from_a_checkout_under_a_private_home() {
     let home = tmp.join("home");
     let checkout = home.join("checkout");
     std::fs::create_dir_all(&checkout).unwrap();
+    // the shipped catalog, as in a real checkout: its jobs run from there
+    let copied = Command::new("cp")
+        .arg("-r")
+        .arg(apps_dir())
+        .arg(checkout.join("apps"))
+        .status()
+        .unwrap();
+    assert!(copied.success());
     std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700)).unwrap();
     let data = checkout.join("medgrid-data");
     let before = above(&data);
@@ -142,7 +151,11 @@ async fn serve_from_a_checkout_under_a_private_home() {
         me(&base, &token).await["data"]["me"]["email"],
         "admin@demo.local"
     );
+    // a shipped application runs in its sandbox, whose uid cannot enter the home either
+    let job = run_shipped(&base, &token).await;
+    assert_eq!(job["state"], "SUCCEEDED", "{job:#}");
     let status = terminate(&mut serve.0);
+
     assert!(status.success(), "serve exited with {status}");
     assert!(
         !data.join("postgres/postmaster.pid").exists(),
@@ -297,4 +310,39 @@ fn admin_errors_are_clear() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown read model"));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Runs mri-sim of the demo catalog as `token`'s member and returns the job once it ended.
+async fn run_shipped(base: &str, token: &str) -> Value {
+    let apps = gql(base, Some(token), "{ applications { id name } }", json!({})).await;
+    let mri = apps["data"]["applications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "mri-sim")
+        .unwrap_or_else(|| panic!("no mri-sim: {apps}"))["id"]
+        .clone();
+    let submitted = gql(
+        base,
+        Some(token),
+        "mutation($i: SubmitJobInput!) { submitJob(input: $i) { id } }",
+        json!({"i": {"applicationId": mri, "parameters": {"size": 32}}}),
+    )
+    .await;
+    let id = submitted["data"]["submitJob"]["id"].clone();
+    for _ in 0..600 {
+        let job = gql(
+            base,
+            Some(token),
+            "query($id: ID!) { job(id: $id) { state reason attempts { stderr { text } } } }",
+            json!({"id": id}),
+        )
+        .await;
+        let job = &job["data"]["job"];
+        if ["SUCCEEDED", "FAILED", "CANCELLED"].contains(&job["state"].as_str().unwrap_or("")) {
+            return job.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("job {id} did not end in 2 minutes");
 }

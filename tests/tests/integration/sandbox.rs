@@ -503,3 +503,94 @@ async fn a_quoted_value_key_keeps_the_value_a_value() {
     assert_eq!(report, format!("{attack}\n{attack}\n{attack}\n"), "{job:#}");
     assert!(!report.contains("PWNED-42"));
 }
+
+/// Without root (here: the supervisor run as `nobody`) an attempt still gets namespaces of
+/// its own — it keeps the installation's uid on the host (there is none other to drop to),
+/// sees only its directory, writes nowhere else and has no network — and rlimits stand in
+/// for the cgroups it may not create.
+#[tokio::test]
+async fn without_root_the_sandbox_still_isolates() {
+    use std::os::unix::fs::chown;
+
+    use medgrid_infra::sandbox::{Limits, Plan, Sandbox};
+
+    const NOBODY: u32 = 65534;
+    let dir = std::env::temp_dir().join(format!("medgrid-nonroot-{}", uuid::Uuid::now_v7()));
+    let sandbox = Sandbox {
+        uids: None,
+        apps_dir: dir.join("no-apps"),
+        defaults: Limits {
+            memory_mb: 512,
+            processes: 64,
+            disk_mb: 64,
+        },
+        cgroups: true,
+    };
+    let script = "id -u > out; ls / > root; touch /usr/x 2>/dev/null && echo wrote >> out; \
+                  python3 -c 'import socket; socket.create_connection((\"192.0.2.1\", 80), 2)' 2> net; \
+                  python3 -c 'import resource; print(resource.getrlimit(resource.RLIMIT_AS)[0])' > as";
+    let plan = Plan {
+        key: "mg-nonroot-1",
+        dir: &dir,
+        script,
+        inputs: &[],
+        walltime: std::time::Duration::from_secs(60),
+        limits: sandbox.defaults,
+        env: &[],
+        secret_env: &[],
+        api_upstream: None,
+    };
+    let launch = sandbox.prepare(&plan).unwrap();
+    for entry in walk_all(&dir) {
+        chown(&entry, Some(NOBODY), Some(NOBODY)).unwrap();
+    }
+    let status = tokio::process::Command::new("setpriv")
+        .args([
+            &format!("--reuid={NOBODY}"),
+            &format!("--regid={NOBODY}"),
+            "--clear-groups",
+            "/bin/sh",
+        ])
+        .arg(&launch)
+        .current_dir(&dir)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .status()
+        .await
+        .unwrap();
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+    assert!(status.success(), "{}{}", read("stderr"), read("status"));
+    assert!(read("status").contains("exit=0"), "{}", read("status"));
+    assert_eq!(
+        read("work/out"),
+        "1000\n",
+        "inside: its own uid, nothing written to /usr"
+    );
+    let root = read("work/root");
+    assert!(
+        !root.contains("root\n") && !root.contains("home\n"),
+        "{root}"
+    );
+    assert!(
+        read("work/net").contains("unreachable"),
+        "{}",
+        read("work/net")
+    );
+    assert_eq!(read("work/as").trim(), (512u64 << 20).to_string());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Every path under `dir`, `dir` included.
+fn walk_all(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut all = vec![dir.to_path_buf()];
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                all.extend(walk_all(&e.path()));
+            } else {
+                all.push(e.path());
+            }
+        }
+    }
+    all
+}
