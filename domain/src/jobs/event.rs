@@ -140,6 +140,10 @@ pub struct JobSandbox {
     pub disk_mb: Option<u64>,
     /// The descriptor's `environment-variables` (Medgrid's own variables win over them).
     pub env: Vec<(String, String)>,
+    /// The platform admin lets the application reach the network (never this host's nor
+    /// private networks); without it, only Medgrid's API.
+    #[serde(default)]
+    pub networked: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -252,7 +252,8 @@ async fn submit_as(
         retry,
         replica_cancel: request.replica_cancel,
         resubmitted_from,
-        sandbox: sandbox_of(&descriptor),
+        // TODO(networked): the application's flag, set by platform admins
+        sandbox: sandbox_of(&descriptor, false),
     };
     let id = JobId::random();
     scope
@@ -316,7 +317,7 @@ fn suggested(descriptor: &Descriptor, key: &str) -> Option<u64> {
 
 /// What the job's sandbox gives it: memory and disk from `suggested-resources` (GB, maybe
 /// fractional), the descriptor's environment variables.
-fn sandbox_of(descriptor: &Descriptor) -> JobSandbox {
+fn sandbox_of(descriptor: &Descriptor, networked: bool) -> JobSandbox {
     let megabytes = |key: &str| {
         let gb = descriptor
             .suggested_resources
@@ -333,6 +334,7 @@ fn sandbox_of(descriptor: &Descriptor) -> JobSandbox {
             .iter()
             .map(|v| (v.name.clone(), v.value.clone()))
             .collect(),
+        networked,
     }
 }
 
