@@ -46,6 +46,8 @@ pub struct AttemptSpec {
     pub secret_env: Vec<(String, String)>,
     /// The job's way to Medgrid's API (see [`crate::sandbox::upstream_of`]).
     pub api_upstream: Option<String>,
+    /// The application may reach the network (not this host, not private networks).
+    pub networked: bool,
 }
 
 impl AttemptSpec {
@@ -65,6 +67,7 @@ impl AttemptSpec {
             env: &self.env,
             secret_env: &self.secret_env,
             api_upstream: self.api_upstream.clone(),
+            networked: self.networked,
         }
     }
 }
@@ -107,6 +110,15 @@ pub enum ExecutorError {
 impl From<std::io::Error> for ExecutorError {
     fn from(e: std::io::Error) -> Self {
         Self::Unavailable(e.to_string())
+    }
+}
+
+impl From<crate::sandbox::PrepareError> for ExecutorError {
+    fn from(e: crate::sandbox::PrepareError) -> Self {
+        match e {
+            crate::sandbox::PrepareError::Refused(why) => Self::Refused(why),
+            crate::sandbox::PrepareError::Io(e) => e.into(),
+        }
     }
 }
 

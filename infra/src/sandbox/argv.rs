@@ -11,7 +11,6 @@ use super::Plan;
 pub const WORK: &str = "work";
 /// Where a job reaches Medgrid's API inside its sandbox (`MEDGRID_URL`).
 pub const INSIDE_URL: &str = "http://127.0.0.1:8080";
-const INSIDE_PORT_HEX: &str = "1F90"; // 8080, as /proc/net/tcp writes it
 const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /// The job's uid and gid inside its user namespace (named `medgrid` in its /etc/passwd).
 const INSIDE_ID: &str = "1000";
@@ -104,14 +103,17 @@ pub(super) fn outer(
     let dir = plan.dir.display().to_string();
     let at = |name: &str| format!("{dir}/{name}");
     let mut args = vec!["bwrap".to_owned()];
-    if uid.is_none() {
-        // not root: a user namespace is what lets us mount; the job nests its own in it
-        push(&mut args, &["--unshare-user"]);
+    match uid {
+        // a PID namespace whose end ends everything started in it (its /proc is mounted
+        // by the stage, as root)
+        Some(_) => push(&mut args, &["--unshare-pid"]),
+        // not root: a user namespace is what lets us mount; the job nests its own in it.
+        // No PID namespace: without root there is no /proc of its own to mount for it
+        None => push(&mut args, &["--unshare-user"]),
     }
     push(
         &mut args,
         &[
-            "--unshare-pid",
             "--unshare-net",
             "--die-with-parent",
             "--clearenv",
@@ -152,6 +154,10 @@ pub(super) fn outer(
     if plan.api_upstream.is_some() {
         push(&mut args, &["--bind", &at("api.sock"), "/sandbox/api.sock"]);
     }
+    if plan.networked {
+        // the supervisor attaches slirp4netns to the namespace of the pid written there
+        push(&mut args, &["--info-fd", "5"]);
+    }
     if apps.is_dir() {
         push(
             &mut args,
@@ -175,12 +181,18 @@ pub(super) fn outer(
 /// What runs inside the outer bubblewrap (as root there when Medgrid is root): the bridge's
 /// inner end, then — with limits and, as root, the attempt's uid — the inner bubblewrap.
 pub(super) fn stage(plan: &Plan<'_>, uid: Option<u32>, layout: &Layout, apps: bool) -> String {
-    let mut script = String::new();
+    // the supervisor's (only there for --info-fd): never the job's
+    let mut script = String::from("exec 5>&-\n");
+    if uid.is_some() {
+        // a /proc of this PID namespace over the host's (which was only there to let it be
+        // mounted): the inner bubblewrap finds its processes by their pids here
+        script.push_str("mount -t proc proc /proc || exit 72\n");
+    }
+    if plan.networked {
+        script.push_str(NETWORK);
+    }
     if plan.api_upstream.is_some() {
-        script.push_str(&format!(
-            "socat TCP-LISTEN:8080,bind=127.0.0.1,fork,reuseaddr UNIX-CONNECT:/sandbox/api.sock 2>/dev/null &\n\
-             i=0; while ! grep -q ' 0100007F:{INSIDE_PORT_HEX} 00000000:0000 0A' /proc/net/tcp && [ $i -lt 500 ]; do i=$((i + 1)); sleep 0.01; done\n"
-        ));
+        script.push_str(BRIDGE);
     }
     // opened before dropping privileges: the file is root's
     script.push_str("exec 3< /sandbox/secret.args\n");
@@ -250,7 +262,7 @@ fn inner(plan: &Plan<'_>, layout: &Layout, apps: bool) -> Vec<String> {
             "/etc",
         ],
     );
-    for name in ["passwd", "group", "hosts", "nsswitch.conf"] {
+    for name in ["passwd", "group", "hosts", "nsswitch.conf", "resolv.conf"] {
         let to = format!("/etc/{name}");
         push(
             &mut args,
@@ -299,7 +311,33 @@ fn inner(plan: &Plan<'_>, layout: &Layout, apps: bool) -> Vec<String> {
     args
 }
 
+/// The bridge's inner end, in the sandbox's network namespace: Medgrid's API at
+/// [`INSIDE_URL`] (killed with the stage's process, whatever becomes of the rest); the job
+/// starts once it listens.
+const BRIDGE: &str = r#"setpriv --pdeathsig KILL socat TCP-LISTEN:8080,bind=127.0.0.1,fork,reuseaddr UNIX-CONNECT:/sandbox/api.sock 2>/dev/null &
+i=0
+while ! grep -q ' 0100007F:1F90 00000000:0000 0A' /proc/net/tcp && [ $i -lt 500 ]; do i=$((i + 1)); sleep 0.01; done
+"#;
+
+/// For a networked application: waits for slirp4netns's tap0 (attached by the supervisor),
+/// then refuses, in this network namespace, what the job must never reach through it —
+/// this host's own addresses and the private, loopback, link-local and shared ranges —
+/// before the job starts. The job cannot change these rules: the namespace is not its
+/// user namespace's. slirp4netns itself refuses this host's loopback.
+const NETWORK: &str = r#"i=0
+while ! grep -q '^tap0	00000000' /proc/net/route && [ $i -lt 500 ]; do i=$((i + 1)); sleep 0.01; done
+iptables -w -A OUTPUT -o lo -j ACCEPT
+iptables -w -A OUTPUT -d 10.0.2.3 -p udp --dport 53 -j ACCEPT
+iptables -w -A OUTPUT -d 10.0.2.3 -p tcp --dport 53 -j ACCEPT
+for net in 0.0.0.0/8 10.0.0.0/8 100.64.0.0/10 127.0.0.0/8 169.254.0.0/16 172.16.0.0/12 \
+  192.0.0.0/24 192.168.0.0/16 198.18.0.0/15 224.0.0.0/4 240.0.0.0/4 $MG_HOST_ADDRESSES; do
+  iptables -w -A OUTPUT -d "$net" -j REJECT || exit 71
+done
+unset MG_HOST_ADDRESSES
+"#;
+
 /// Words as a POSIX shell reads them back, one by one.
+
 pub(super) fn render(words: &[String]) -> String {
     words
         .iter()

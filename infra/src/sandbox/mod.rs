@@ -114,6 +114,16 @@ pub struct Sandbox {
     pub cgroups: bool,
 }
 
+/// Why an attempt's sandbox could not be prepared.
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    /// It cannot run here as asked; trying again would not help.
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
     #[error(
@@ -163,6 +173,9 @@ pub struct Plan<'a> {
     /// Where the job reaches Medgrid's API (a socat address such as
     /// `TCP:127.0.0.1:8080`), seen inside as [`INSIDE_URL`]; None: no way out at all.
     pub api_upstream: Option<String>,
+    /// The platform admin lets the application reach the network: slirp4netns, with this
+    /// host's addresses and private ranges refused.
+    pub networked: bool,
 }
 
 /// The socat address of a plain-HTTP URL's host and port (`http://h:p/…` → `TCP:h:p`).
@@ -199,12 +212,25 @@ const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\n\
 const GROUP: &str = "root:x:0:\nmedgrid:x:1000:\nnogroup:x:65534:\n";
 const HOSTS: &str = "127.0.0.1 localhost medgrid-job\n::1 localhost ip6-localhost\n";
 const NSSWITCH: &str = "passwd: files\ngroup: files\nhosts: files\n";
+const NSSWITCH_NETWORKED: &str = "passwd: files\ngroup: files\nhosts: files dns\n";
+/// slirp4netns's DNS forwarder.
+const RESOLV_NETWORKED: &str = "nameserver 10.0.2.3\n";
 
 impl Sandbox {
     /// Writes everything the attempt's start reads — each file whole, under its final name
     /// only once complete — and returns the supervisor to run (`launch.sh`, written last).
     /// Nothing here is written again once the attempt is claimed: the caller claims first.
-    pub fn prepare(&self, plan: &Plan<'_>) -> std::io::Result<PathBuf> {
+    pub fn prepare(&self, plan: &Plan<'_>) -> Result<PathBuf, PrepareError> {
+        if plan.networked && self.uids.is_none() {
+            // the firewall of its network namespace needs root: without it, no network
+            return Err(PrepareError::Refused(
+                "a networked application needs Medgrid to run as root on this resource".into(),
+            ));
+        }
+        Ok(self.write_files(plan)?)
+    }
+
+    fn write_files(&self, plan: &Plan<'_>) -> std::io::Result<PathBuf> {
         let dir = plan.dir;
         std::fs::DirBuilder::new()
             .recursive(true)
@@ -218,11 +244,16 @@ impl Sandbox {
             .mode(0o755)
             .create(&etc)
             .or_else(exists_ok)?;
+        let (nsswitch, resolv) = match plan.networked {
+            true => (NSSWITCH_NETWORKED, RESOLV_NETWORKED),
+            false => (NSSWITCH, ""),
+        };
         for (name, text) in [
             ("passwd", PASSWD),
             ("group", GROUP),
             ("hosts", HOSTS),
-            ("nsswitch.conf", NSSWITCH),
+            ("nsswitch.conf", nsswitch),
+            ("resolv.conf", resolv),
         ] {
             write_file(&etc.join(name), text.as_bytes(), 0o644)?;
         }
@@ -262,6 +293,7 @@ impl Sandbox {
             ("processes", plan.limits.processes.to_string()),
             ("disk_kib", (plan.limits.disk_mb << 10).to_string()),
             ("use_cgroups", u8::from(self.cgroups).to_string()),
+            ("networked", u8::from(plan.networked).to_string()),
             ("own_uid", u8::from(uid.is_some()).to_string()),
             (
                 "api_upstream",
@@ -280,7 +312,8 @@ impl Sandbox {
         let stage = argv::stage(plan, uid, &layout, self.apps_dir.is_dir());
         script.push_str(&format!(
             "# runs in the background, stdout and stderr to the logs: joins the cgroups, then the sandbox\n\
-             sandbox() {{\n  MG_CGROUPS=\"$cgroups\" exec /bin/sh -c 'for d in $MG_CGROUPS; do echo $$ > \"$d/cgroup.procs\"; done; unset MG_CGROUPS; exec \"$@\"' sh \\\n    {} \\\n    --setenv MG_RLIMITS \"$rlimits\" /bin/sh -c {}\n}}\n",
+             sandbox() {{\n  MG_CGROUPS=\"$cgroups\" exec /bin/sh -c 'for d in $MG_CGROUPS; do echo $$ > \"$d/cgroup.procs\"; done; unset MG_CGROUPS; exec \"$@\"' sh \\\n    {} \\\n    --setenv MG_RLIMITS \"$rlimits\" --setenv MG_HOST_ADDRESSES \"$host_addresses\" /bin/sh -c {}\n}}\n",
+
             argv::render(&outer),
             q(&stage),
         ));

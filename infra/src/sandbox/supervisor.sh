@@ -42,7 +42,14 @@ if [ -n "$api_upstream" ]; then
   while [ ! -S api.sock ] && [ $i -lt 500 ]; do i=$((i + 1)); sleep 0.01; done
 fi
 
+# This host's own addresses: a networked job must not reach them through slirp4netns.
+host_addresses=""
+if [ "$networked" = 1 ]; then
+  host_addresses=$(ip -o -4 addr show 2>/dev/null | awk '{ split($4, a, "/"); printf "%s/32 ", a[1] }')
+fi
+
 child=""
+slirp=""
 # Stops everything the attempt started: the cgroups' processes and the sandbox (its PID
 # namespace dies with its first process).
 stop_sandbox() {
@@ -75,14 +82,27 @@ watch() {
   done
 }
 
+# Gives the sandbox's network namespace a way out through slirp4netns (host loopback
+# refused), once bubblewrap says which process is in it: a child of the sandbox's own.
+network() {
+  i=0
+  while ! grep -q '"child-pid"' info 2>/dev/null && [ $i -lt 500 ]; do i=$((i + 1)); sleep 0.01; done
+  pid=$(sed -n 's/.*"child-pid": *\([0-9][0-9]*\).*/\1/p' info)
+  [ -n "$pid" ] && [ "$(cut -d' ' -f4 "/proc/$pid/stat" 2>/dev/null)" = "$child" ] || return 0
+  slirp4netns --configure --mtu=65520 --disable-host-loopback --enable-sandbox --enable-seccomp \
+    "$pid" tap0 > slirp.log 2>&1 &
+  slirp=$!
+}
+
 trap 'verdict CANCELLED' TERM INT HUP
 code=0
 if [ -e cancel ]; then
   verdict CANCELLED
   code=143
 else
-  sandbox > stdout 2> stderr < /dev/null &
+  sandbox > stdout 2> stderr < /dev/null 5> info &
   child=$!
+  [ "$networked" = 1 ] && network
   watch &
   watcher=$!
   wait "$child"
@@ -92,6 +112,8 @@ else
   kill "$watcher" 2>/dev/null
 fi
 [ -n "$bridge" ] && kill "$bridge" 2>/dev/null
+[ -n "$slirp" ] && kill "$slirp" 2>/dev/null
+
 
 reason=$(cat verdict 2>/dev/null || true)
 if [ -z "$reason" ] && [ "$code" -ne 0 ]; then

@@ -441,6 +441,7 @@ impl Dispatcher {
             env,
             secret_env: vec![("MEDGRID_JOB_TOKEN".into(), token)],
             api_upstream: sandbox::upstream_of(&self.delegation.url),
+            networked: wants.networked,
         };
         executor.submit(&spec).await
     }

@@ -235,6 +235,10 @@ async fn a_job_runs_as_a_uid_of_its_own() {
         json!({"id": id}),
     )
     .await;
+    wait_until(&app, &member, id, 60, |j| {
+        j["attempts"][0]["state"] == "CANCELLED"
+    })
+    .await;
 }
 
 /// What the job leaves where Medgrid looks — forged end markers, symlinks to secrets,
@@ -539,7 +543,18 @@ async fn without_root_the_sandbox_still_isolates() {
         env: &[],
         secret_env: &[],
         api_upstream: None,
+        networked: false,
     };
+
+    let networked = Plan {
+        networked: true,
+        ..plan.clone()
+    };
+    let refused = sandbox.prepare(&networked).unwrap_err().to_string();
+    assert!(
+        refused.contains("needs Medgrid to run as root"),
+        "{refused}"
+    );
     let launch = sandbox.prepare(&plan).unwrap();
     for entry in walk_all(&dir) {
         chown(&entry, Some(NOBODY), Some(NOBODY)).unwrap();
@@ -593,4 +608,179 @@ fn walk_all(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     all
+}
+
+/// Hosts beyond this one, for the tests of networked applications: a network namespace
+/// joined to this host by two veth pairs, one in a public range (TEST-NET-2, 198.51.100.0/30)
+/// and one in a private range (192.168.251.0/30), each with an HTTP server on port 8000.
+/// Removed when dropped.
+struct Outside {
+    name: String,
+    servers: Vec<std::process::Child>,
+}
+
+const PUBLIC_HOST: &str = "198.51.100.2";
+const PRIVATE_HOST: &str = "192.168.251.2";
+
+fn ip(args: &[&str]) {
+    let out = std::process::Command::new("ip")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Outside {
+    async fn start() -> Self {
+        let name = format!("mgt{}", &uuid::Uuid::new_v4().simple().to_string()[..6]);
+        ip(&["netns", "add", &name]);
+        let outside = Self {
+            name: name.clone(),
+            servers: vec![],
+        };
+        for (n, host, peer) in [
+            (1, "198.51.100.1", PUBLIC_HOST),
+            (2, "192.168.251.1", PRIVATE_HOST),
+        ] {
+            let (here, there) = (format!("{name}h{n}"), format!("{name}o{n}"));
+            ip(&["link", "add", &here, "type", "veth", "peer", "name", &there]);
+            ip(&["link", "set", &there, "netns", &name]);
+            ip(&["addr", "add", &format!("{host}/30"), "dev", &here]);
+            ip(&["link", "set", &here, "up"]);
+            ip(&[
+                "-n",
+                &name,
+                "addr",
+                "add",
+                &format!("{peer}/30"),
+                "dev",
+                &there,
+            ]);
+            ip(&["-n", &name, "link", "set", &there, "up"]);
+        }
+        ip(&["-n", &name, "link", "set", "lo", "up"]);
+        let mut outside = outside;
+        for host in [PUBLIC_HOST, PRIVATE_HOST] {
+            let server = std::process::Command::new("ip")
+                .args([
+                    "netns",
+                    "exec",
+                    &name,
+                    "python3",
+                    "-m",
+                    "http.server",
+                    "8000",
+                    "--bind",
+                    host,
+                ])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            outside.servers.push(server);
+        }
+        let http = reqwest::Client::new();
+        for host in [PUBLIC_HOST, PRIVATE_HOST] {
+            let mut up = false;
+            for _ in 0..100 {
+                if http
+                    .get(format!("http://{host}:8000/"))
+                    .send()
+                    .await
+                    .is_ok()
+                {
+                    up = true;
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            assert!(up, "the test server at {host} did not start");
+        }
+        outside
+    }
+}
+
+impl Drop for Outside {
+    fn drop(&mut self) {
+        for server in &mut self.servers {
+            let _ = server.kill();
+            let _ = server.wait();
+        }
+        for n in [1, 2] {
+            let _ = std::process::Command::new("ip")
+                .args(["link", "del", &format!("{}h{n}", self.name)])
+                .status();
+        }
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+/// A networked application's attempt reaches hosts beyond this one through slirp4netns,
+/// but neither private networks nor this host (its loopback through slirp's gateway); a
+/// job not marked so reaches nothing. Run straight through the sandbox, as root.
+#[tokio::test]
+async fn a_networked_job_reaches_the_outside_but_no_private_network() {
+    use medgrid_infra::sandbox::{Limits, Plan};
+
+    let _outside = Outside::start().await;
+    let sandbox = medgrid::sandbox(&medgrid_tests::test_config()).unwrap();
+    let script = format!(
+        "probe() {{ python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=3).status)' \"$1\" 2>&1 | tail -1; }}\n\
+         probe http://{PUBLIC_HOST}:8000/ > public\n\
+         probe http://{PRIVATE_HOST}:8000/ > private\n\
+         probe http://10.0.2.2:8000/ > gateway\n"
+    );
+    for networked in [true, false] {
+        let dir = std::env::temp_dir().join(format!("medgrid-net-{}", uuid::Uuid::now_v7()));
+        let plan = Plan {
+            key: &format!("mg-net-{}", uuid::Uuid::now_v7()),
+            dir: &dir,
+            script: &script,
+            inputs: &[],
+            walltime: std::time::Duration::from_secs(60),
+            limits: Limits {
+                memory_mb: 512,
+                processes: 64,
+                disk_mb: 64,
+            },
+            env: &[],
+            secret_env: &[],
+            api_upstream: None,
+            networked,
+        };
+        let launch = sandbox.prepare(&plan).unwrap();
+        let status = tokio::process::Command::new("/bin/sh")
+            .arg(&launch)
+            .current_dir(&dir)
+            .env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .status()
+            .await
+            .unwrap();
+        let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+        assert!(status.success(), "{}{}", read("stderr"), read("status"));
+        let public = read("work/public");
+        if networked {
+            assert_eq!(public.trim(), "200", "{public}");
+        } else {
+            assert!(public.contains("unreachable"), "{public}");
+        }
+        assert!(
+            !read("work/private").contains("200"),
+            "{}",
+            read("work/private")
+        );
+        assert!(
+            !read("work/gateway").contains("200"),
+            "{}",
+            read("work/gateway")
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
