@@ -108,6 +108,11 @@ impl Application {
     async fn enabled(&self) -> bool {
         self.0.enabled
     }
+    /// The platform admin lets its jobs reach the network (never this host nor private
+    /// networks); otherwise they reach only Medgrid's API.
+    async fn networked(&self) -> bool {
+        self.0.networked
+    }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }

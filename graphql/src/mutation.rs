@@ -310,6 +310,21 @@ impl CoreMutation {
         ))
     }
 
+    /// Lets an application's jobs reach the network, never this host nor private networks,
+    /// or takes that away (platform administrators). Jobs keep what their application was
+    /// at submission.
+    async fn set_application_networked(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        networked: bool,
+    ) -> async_graphql::Result<Application> {
+        let scope = scope(ctx)?;
+        Ok(Application(
+            catalog::set_networked(&scope, &id, networked).await?,
+        ))
+    }
+
     /// Registers a compute resource (platform administrators).
     async fn register_resource(
         &self,

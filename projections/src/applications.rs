@@ -23,6 +23,8 @@ pub struct ApplicationRow {
     pub description: String,
     pub descriptor: Value,
     pub enabled: bool,
+    /// The platform admin lets its jobs reach the network.
+    pub networked: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub position: i64,
@@ -77,13 +79,19 @@ impl EventByEvent for Applications {
                 .bind(matches!(event, ApplicationEvent::ApplicationEnabled))
                 .bind(at)
         }
+        ApplicationEvent::ApplicationNetworkedSet { networked } => {
+            sqlx::query("UPDATE applications SET networked = $2, updated_at = $3 WHERE id = $1")
+                .bind(id)
+                .bind(networked)
+                .bind(at)
+        }
     };
         q.execute(db).await?;
         Ok(())
     }
 }
 
-const COLUMNS: &str = "id, tenant_id, name, version, description, descriptor, enabled, created_at, updated_at, position";
+const COLUMNS: &str = "id, tenant_id, name, version, description, descriptor, enabled, networked, created_at, updated_at, position";
 
 pub async fn by_id(db: &Reader, id: ApplicationId) -> Result<Option<ApplicationRow>, sqlx::Error> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM applications WHERE id = $1"))

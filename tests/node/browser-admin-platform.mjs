@@ -1,5 +1,5 @@
 // Registering an application in headless Chromium (Debian's /usr/bin/chromium, driven
-// by playwright-core): a tenant administrator signs in on a deep link to
+// by playwright-core): an administrator signs in on a deep link to
 // /admin/applications, pastes JSON that is not JSON and sees the refusal beside the
 // field with the text kept, then uploads a Boutiques descriptor through the real file
 // input; the new application is listed enabled, a dismissed confirmation to disable it

@@ -82,3 +82,23 @@ pub async fn set_enabled(
         .await?;
     visible(scope, id).await
 }
+
+/// Lets an application's jobs reach the network, or not. Platform administrators only:
+/// the sandbox then opens a way out of the platform, which no tenant may decide alone.
+pub async fn set_networked(
+    scope: &Scope<'_>,
+    id: &str,
+    networked: bool,
+) -> Result<ApplicationRow, ApiError> {
+    let id: ApplicationId = parse_id(id, "application")?;
+    let row = visible(scope, id).await?;
+    scope.caller.check(|a| a.require_platform_admin())?;
+    let command = ApplicationCommand::SetNetworked { networked };
+    let tenant = TenantId::from_uuid(row.tenant_id);
+    scope
+        .svc
+        .bus
+        .application(id, command, &scope.metadata(tenant))
+        .await?;
+    visible(scope, id).await
+}

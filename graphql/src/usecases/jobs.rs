@@ -252,8 +252,7 @@ async fn submit_as(
         retry,
         replica_cancel: request.replica_cancel,
         resubmitted_from,
-        // TODO(networked): the application's flag, set by platform admins
-        sandbox: sandbox_of(&descriptor, false),
+        sandbox: sandbox_of(&descriptor, app.networked),
     };
     let id = JobId::random();
     scope
@@ -316,7 +315,8 @@ fn suggested(descriptor: &Descriptor, key: &str) -> Option<u64> {
 }
 
 /// What the job's sandbox gives it: memory and disk from `suggested-resources` (GB, maybe
-/// fractional), the descriptor's environment variables.
+/// fractional), the descriptor's environment variables, and the network if its application
+/// is networked now (the job keeps that, whatever the application becomes).
 fn sandbox_of(descriptor: &Descriptor, networked: bool) -> JobSandbox {
     let megabytes = |key: &str| {
         let gb = descriptor

@@ -52,10 +52,18 @@ pub async fn populate(app: &TestApp) {
                           "coresPerNode": 2, "walltimeLimitSeconds": 600, "allTenants": true});
     app.ok(&root, crate::compute::REGISTER, json!({"i": resource}))
         .await;
+    let registered = app
+        .ok(
+            &admin,
+            crate::catalog::REGISTER,
+            json!({"d": crate::catalog::descriptor()}),
+        )
+        .await;
+    let application = &registered["registerApplication"]["id"];
     app.ok(
-        &admin,
-        crate::catalog::REGISTER,
-        json!({"d": crate::catalog::descriptor()}),
+        &root,
+        crate::catalog::NETWORKED,
+        json!({"id": application, "n": true}),
     )
     .await;
     app.ok(

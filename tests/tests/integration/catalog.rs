@@ -191,3 +191,76 @@ async fn another_tenant_sees_nothing_of_a_catalog() {
     // the same descriptor is a separate application in each tenant
     app.ok(&other, REGISTER, json!({"d": descriptor()})).await;
 }
+
+pub const NETWORKED: &str = "mutation($id: ID!, $n: Boolean!) { setApplicationNetworked(id: $id, networked: $n) { id networked } }";
+
+/// Whether the jobs read model says the job may reach the network.
+async fn job_networked(app: &TestApp, job: &Value) -> bool {
+    let id: uuid::Uuid = job["id"].as_str().unwrap().parse().unwrap();
+    sqlx::query_scalar("SELECT (sandbox->>'networked')::boolean FROM jobs WHERE id = $1")
+        .bind(id)
+        .fetch_one(app.pool())
+        .await
+        .unwrap()
+}
+
+/// Whether the application is networked, as `token` sees it through GraphQL.
+async fn shown_networked(app: &TestApp, token: &str, id: &str) -> Value {
+    let query = "query($id: ID!) { application(id: $id) { networked } }";
+    app.ok(token, query, json!({"id": id})).await["application"]["networked"].clone()
+}
+
+#[tokio::test]
+async fn platform_admins_alone_set_an_application_networked_and_jobs_keep_it() {
+    let app = TestApp::spawn().await;
+    let (admin, member, _) = crate::jobs::setup(&app, "acme").await;
+    let shell = crate::jobs::shell_app(&app, &admin).await;
+    app.tenant("ops").await;
+    let (_, root) = app
+        .member("ops", "root@ops.org", &[Role::PlatformAdmin])
+        .await;
+    app.tenant("beta").await;
+    let (_, beta) = app
+        .member("beta", "admin@beta.org", &[Role::TenantAdmin])
+        .await;
+    assert_eq!(shown_networked(&app, &member, &shell).await, false);
+    let job = json!({"applicationId": shell, "parameters": {"script": "true"}});
+
+    // refusals write nothing (counted before any job runs and writes its own): members and
+    // tenant admins, even of its own tenant, are forbidden; another tenant does not find
+    // it; the same value again is no change
+    let before = app.event_count().await;
+    for (token, code) in [
+        (&admin, "FORBIDDEN"),
+        (&member, "FORBIDDEN"),
+        (&beta, "NOT_FOUND"),
+    ] {
+        for n in [true, false] {
+            let vars = json!({"id": shell, "n": n});
+            assert_eq!(app.code(Some(token), NETWORKED, vars).await, code);
+        }
+    }
+    app.ok(&root, NETWORKED, json!({"id": shell, "n": false}))
+        .await;
+    assert_eq!(app.event_count().await, before);
+    assert_eq!(shown_networked(&app, &admin, &shell).await, false);
+
+    let set = app
+        .ok(&root, NETWORKED, json!({"id": shell, "n": true}))
+        .await;
+    assert_eq!(set["setApplicationNetworked"]["networked"], true);
+    assert_eq!(shown_networked(&app, &admin, &shell).await, true);
+    let while_set = crate::jobs::submit(&app, &member, job.clone()).await;
+    assert!(job_networked(&app, &while_set).await);
+
+    let unset = app
+        .ok(&root, NETWORKED, json!({"id": shell, "n": false}))
+        .await;
+    assert_eq!(unset["setApplicationNetworked"]["networked"], false);
+    let after = crate::jobs::submit(&app, &member, job).await;
+    assert!(!job_networked(&app, &after).await);
+    assert!(
+        job_networked(&app, &while_set).await,
+        "a job keeps what its application was at submission"
+    );
+}

@@ -397,6 +397,83 @@ async fn tenant_admins_register_applications_from_a_file_or_pasted_and_enable_th
     );
 }
 
+/// The row of application `id` on /admin/applications.
+fn app_row<'a>(page: &'a str, id: &str) -> &'a str {
+    let start = page
+        .find(&format!(r#"<tr id="app-{id}">"#))
+        .unwrap_or_else(|| panic!("no row for {id}: {page}"));
+    let len = page[start..].find("</tr>").unwrap();
+    &page[start..start + len]
+}
+
+/// The form that switches whether an application is networked, with token `csrf`.
+fn set<'a>(csrf: &'a str, networked: &'a str) -> [(&'a str, &'a str); 2] {
+    [("csrf", csrf), ("networked", networked)]
+}
+
+async fn networked(app: &TestApp, token: &str, id: &str) -> Value {
+    let query = "query($id: ID!) { application(id: $id) { networked } }";
+    app.ok(token, query, json!({"id": id})).await["application"]["networked"].clone()
+}
+
+#[tokio::test]
+async fn platform_admins_switch_an_application_networked_tenant_admins_only_see_it() {
+    let app = TestApp::spawn().await;
+    let (admin_token, _, _) = setup(&app, "uni").await;
+    app.member("uni", "root@uni.org", &[Role::PlatformAdmin])
+        .await;
+    let root = signed_in(&app, "uni", "root@uni.org").await;
+    let admin = signed_in(&app, "uni", "admin@uni.org").await;
+    let id = crate::jobs::app_id(&app, &admin_token, "mri-sim").await;
+    let switch = format!("/admin/applications/{id}/networked");
+    let form = format!(r#"action="{switch}""#);
+    let (root_csrf, admin_csrf) = (csrf_of(&root), csrf_of(&admin));
+
+    // tenant admins see the state, without the form
+    let page = html(&app, &admin, "/admin/applications").await;
+    assert!(page.contains("Platform administrators decide which applications are networked"));
+    let row = app_row(&page, &id);
+    assert!(
+        row.contains("Not networked") && !row.contains(&form),
+        "{row}"
+    );
+    let page = html(&app, &root, "/admin/applications").await;
+    assert!(app_row(&page, &id).contains(&form), "{page}");
+
+    // refused, nothing recorded: a forged token; a tenant admin's own good one; no value
+    let before = app.event_count().await;
+    let res = post(
+        &app,
+        &root,
+        &switch,
+        &[("csrf", "forged"), ("networked", "true")],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let res = post(&app, &admin, &switch, &set(&admin_csrf, "true")).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let res = post(&app, &root, &switch, &set(&root_csrf, "maybe")).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(app.event_count().await, before);
+    assert_eq!(networked(&app, &admin_token, &id).await, false);
+
+    // the platform admin lets it reach the network, and takes that back
+    let res = post(&app, &root, &switch, &set(&root_csrf, "true")).await;
+    assert_eq!(taken(&res), format!("/admin/applications#app-{id}"));
+    assert_eq!(networked(&app, &admin_token, &id).await, true);
+    let page = html(&app, &admin, "/admin/applications").await;
+    assert!(app_row(&page, &id).contains(">Networked"), "{page}");
+    let res = post(&app, &admin, &switch, &set(&admin_csrf, "false")).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert_eq!(networked(&app, &admin_token, &id).await, true);
+    let page = html(&app, &root, "/admin/applications").await;
+    assert!(
+        app_row(&page, &id).contains(r#"<input type="hidden" name="networked" value="false">"#)
+    );
+    taken(&post(&app, &root, &switch, &set(&root_csrf, "false")).await);
+    assert_eq!(networked(&app, &admin_token, &id).await, false);
+}
+
 const PROVIDERS: &str = "{ tenant { provisioning identityProviders { id name issuer audience clientId hasClientSecret } } }";
 
 async fn providers(app: &TestApp, token: &str) -> Value {
@@ -768,12 +845,16 @@ async fn the_tenants_list_comes_25_a_page() {
 async fn an_admin_uploads_a_descriptor_in_a_real_browser_and_members_find_it() {
     let app = TestApp::spawn().await;
     let (admin, _, _) = setup(&app, "uni").await;
+    // a platform administrator, so that the pages audited show the networked switches too
+    // (browser-admin.mjs audits a tenant administrator's)
+    app.member("uni", "root@uni.org", &[Role::PlatformAdmin])
+        .await;
     let shots = browser::screenshots("admin-platform");
     let descriptor = descriptor("browser-counter").to_string();
     let args = [
         app.url.as_str(),
         "uni",
-        "admin@uni.org",
+        "root@uni.org",
         "a long test password",
         descriptor.as_str(),
     ];

@@ -10,6 +10,9 @@ use crate::ids::TenantId;
 struct ApplicationState {
     tenant_id: TenantId,
     enabled: bool,
+    /// Snapshots taken before applications could be networked were not.
+    #[serde(default)]
+    networked: bool,
 }
 
 /// Its id is derived from (tenant, name, tool version): a version is registered once.
@@ -47,6 +50,16 @@ impl Application {
             (Some(_), ApplicationCommand::Disable) => {
                 Ok(vec![ApplicationEvent::ApplicationDisabled])
             }
+            (Some(s), ApplicationCommand::SetNetworked { networked })
+                if s.networked == networked =>
+            {
+                Ok(vec![])
+            }
+            (Some(_), ApplicationCommand::SetNetworked { networked }) => {
+                Ok(vec![ApplicationEvent::ApplicationNetworkedSet {
+                    networked,
+                }])
+            }
         }
     }
 }
@@ -74,6 +87,7 @@ impl Aggregate for Application {
                 self.state = Some(ApplicationState {
                     tenant_id,
                     enabled: true,
+                    networked: false,
                 });
             }
             ApplicationEvent::ApplicationEnabled => {
@@ -84,6 +98,11 @@ impl Aggregate for Application {
             ApplicationEvent::ApplicationDisabled => {
                 if let Some(s) = self.state.as_mut() {
                     s.enabled = false;
+                }
+            }
+            ApplicationEvent::ApplicationNetworkedSet { networked } => {
+                if let Some(s) = self.state.as_mut() {
+                    s.networked = networked;
                 }
             }
         }
@@ -158,5 +177,45 @@ mod tests {
             .given(vec![registered()])
             .when(ApplicationCommand::Disable)
             .then_expect_events(vec![ApplicationEvent::ApplicationDisabled]);
+    }
+
+    fn networked(networked: bool) -> ApplicationEvent {
+        ApplicationEvent::ApplicationNetworkedSet { networked }
+    }
+
+    fn set_networked(networked: bool) -> ApplicationCommand {
+        ApplicationCommand::SetNetworked { networked }
+    }
+
+    #[test]
+    fn a_registered_application_is_not_networked_until_set() {
+        Given::with(())
+            .given(vec![registered()])
+            .when(set_networked(false))
+            .then_expect_events(vec![]);
+        Given::with(())
+            .given(vec![registered()])
+            .when(set_networked(true))
+            .then_expect_events(vec![networked(true)]);
+    }
+
+    #[test]
+    fn setting_networked_again_writes_nothing() {
+        Given::with(())
+            .given(vec![registered(), networked(true)])
+            .when(set_networked(true))
+            .then_expect_events(vec![]);
+        Given::with(())
+            .given(vec![registered(), networked(true)])
+            .when(set_networked(false))
+            .then_expect_events(vec![networked(false)]);
+    }
+
+    #[test]
+    fn an_unknown_application_cannot_be_networked() {
+        Given::with(())
+            .given_no_previous_events()
+            .when(set_networked(true))
+            .then_expect_error(ApplicationError::NotFound);
     }
 }

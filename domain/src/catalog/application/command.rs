@@ -11,4 +11,9 @@ pub enum ApplicationCommand {
     },
     Enable,
     Disable,
+    /// Lets the application's jobs reach the network, or not (platform administrators:
+    /// the use case checks who asks).
+    SetNetworked {
+        networked: bool,
+    },
 }

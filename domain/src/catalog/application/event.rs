@@ -15,6 +15,11 @@ pub enum ApplicationEvent {
     },
     ApplicationEnabled,
     ApplicationDisabled,
+    /// Whether the application's jobs may reach the network (never this host nor private
+    /// networks); registered applications may not until this says so.
+    ApplicationNetworkedSet {
+        networked: bool,
+    },
 }
 
 impl DomainEvent for ApplicationEvent {
@@ -23,6 +28,7 @@ impl DomainEvent for ApplicationEvent {
             Self::ApplicationRegistered { .. } => "ApplicationRegistered",
             Self::ApplicationEnabled => "ApplicationEnabled",
             Self::ApplicationDisabled => "ApplicationDisabled",
+            Self::ApplicationNetworkedSet { .. } => "ApplicationNetworkedSet",
         }
         .to_owned()
     }

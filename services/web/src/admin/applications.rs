@@ -1,6 +1,7 @@
 //! The tenant's applications for its administrators: enabled and disabled ones, the
-//! buttons that enable and disable them, and registering one from its Boutiques
-//! descriptor, uploaded as a file or pasted (one multipart form, either field).
+//! buttons that enable and disable them, whether each is networked (platform
+//! administrators switch it), and registering one from its Boutiques descriptor, uploaded
+//! as a file or pasted (one multipart form, either field).
 
 use askama::Template;
 use axum::Form;
@@ -32,6 +33,8 @@ const PASTED: &str = "descriptor";
 struct Page<'a> {
     v: &'a Visitor,
     section: &'a str,
+    /// Platform administrators switch whether an application is networked.
+    platform: bool,
     apps: Vec<ApplicationRow>,
     /// What was pasted in a form that came back refused.
     pasted: String,
@@ -59,6 +62,7 @@ async fn render(v: &Visitor, status: StatusCode, back: Back) -> Response {
     let mut page = Page {
         v,
         section: "admin",
+        platform: v.actor.is_platform_admin(),
         apps,
         pasted: back.pasted,
         file_error: None,
@@ -79,7 +83,8 @@ pub async fn list(v: Visitor) -> Response {
     render(&v, StatusCode::OK, Back::default()).await
 }
 
-/// POST /admin/applications/{id}/{enable|disable}
+/// POST /admin/applications/{id}/{enable|disable}, and /admin/applications/{id}/networked
+/// with `networked` true or false
 pub async fn act(
     v: Visitor,
     Path((id, action)): Path<(String, String)>,
@@ -88,12 +93,16 @@ pub async fn act(
     if !v.posted_is_fresh(&posted) {
         return view::stale_form(&v);
     }
-    let enabled = match action.as_str() {
-        "enable" => true,
-        "disable" => false,
-        _ => return view::failure(&v, &ApiError::not_found("page")),
+    let scope = v.scope();
+    let changed = match (action.as_str(), posted.get("networked").map(String::as_str)) {
+        ("enable", _) => catalog::set_enabled(&scope, &id, true).await,
+        ("disable", _) => catalog::set_enabled(&scope, &id, false).await,
+        ("networked", Some("true")) => catalog::set_networked(&scope, &id, true).await,
+        ("networked", Some("false")) => catalog::set_networked(&scope, &id, false).await,
+        ("networked", _) => Err(ApiError::invalid("networked: true or false")),
+        _ => Err(ApiError::not_found("page")),
     };
-    match catalog::set_enabled(&v.scope(), &id, enabled).await {
+    match changed {
         Ok(app) => see_other(&format!("/admin/applications#app-{}", app.id), &[]),
         Err(e) => view::failure(&v, &e),
     }
