@@ -58,6 +58,10 @@ pub struct Services {
     pub identity: Arc<dyn IdentityTokens>,
     /// Identity providers on this machine may be trusted (development and tests).
     pub allow_loopback_issuers: bool,
+    /// The registries application images may come from (`MEDGRID_IMAGE_REGISTRIES`): a
+    /// descriptor naming another is refused, so nobody makes Medgrid fetch from anywhere.
+    pub image_registries: Arc<Vec<String>>,
+
     /// Secrets read back later, sealed outside the event log (providers' client secrets).
     pub sealed: Arc<dyn medgrid_domain::ports::SecretStore>,
     /// Tokens of running attempts (`MEDGRID_JOB_TOKEN`).

@@ -131,6 +131,14 @@ pub struct Config {
     /// Hold memory and processes with cgroups where this host lets Medgrid create them
     /// (else rlimits stand in).
     pub sandbox_cgroups: bool,
+    /// The registries application images may come from, comma-separated (`docker.io`,
+    /// `quay.io`…): a descriptor naming another is refused at registration.
+    pub image_registries: String,
+    /// Where images are fetched from instead of their registry, comma-separated
+    /// `REGISTRY=URL` (`docker.io=http://127.0.0.1:5000`; `http://` for a mirror without TLS).
+    pub image_mirrors: String,
+    /// Where pulled images are kept (by digest), default `<data_dir>/images`.
+    pub image_cache_dir: Option<PathBuf>,
 }
 
 #[derive(Serialize)]
@@ -176,6 +184,8 @@ struct Defaults {
     sandbox_processes: u32,
     sandbox_disk_mb: u64,
     sandbox_cgroups: bool,
+    image_registries: String,
+    image_mirrors: String,
 }
 
 impl Default for Defaults {
@@ -222,6 +232,8 @@ impl Default for Defaults {
             sandbox_processes: 1024,
             sandbox_disk_mb: 20 * 1024,
             sandbox_cgroups: true,
+            image_registries: "docker.io,quay.io,ghcr.io".to_owned(),
+            image_mirrors: String::new(),
         }
     }
 }
@@ -304,6 +316,40 @@ impl Config {
 
     pub fn poll_interval(&self) -> Duration {
         Duration::from_millis(self.poll_interval_ms)
+    }
+
+    /// The registries images may come from, and those mirrored (a mirror stands for them).
+    pub fn image_registries(&self) -> Vec<String> {
+        let mut registries: Vec<String> = self
+            .image_registries
+            .split(',')
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+            .map(str::to_owned)
+            .collect();
+        for (registry, _) in self.image_mirror_list() {
+            if !registries.contains(&registry) {
+                registries.push(registry);
+            }
+        }
+        registries
+    }
+
+    /// `(registry, mirror URL)` pairs of `image_mirrors`.
+    pub fn image_mirror_list(&self) -> Vec<(String, String)> {
+        self.image_mirrors
+            .split(',')
+            .filter_map(|pair| pair.split_once('='))
+            .map(|(r, m)| (r.trim().to_owned(), m.trim().to_owned()))
+            .filter(|(r, m)| !r.is_empty() && !m.is_empty())
+            .collect()
+    }
+
+    /// Where pulled images are kept.
+    pub fn image_cache_dir(&self) -> PathBuf {
+        self.image_cache_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("images"))
     }
 }
 

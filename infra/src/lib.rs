@@ -8,6 +8,7 @@ pub mod db;
 pub mod dicom;
 pub mod embedded;
 pub mod executor;
+pub mod images;
 pub mod imports;
 pub mod jobfiles;
 pub mod jobtokens;

@@ -289,6 +289,19 @@ impl EventByEvent for Jobs {
                 .execute(&mut *db)
                 .await?;
             }
+            JobEvent::AttemptPreparing { reason, .. } => {
+                // the job's reason only: no change of state, no timeline line
+                sqlx::query(
+                    "UPDATE jobs SET reason = $2, updated_at = $3
+                      WHERE id = $1 AND state = ANY($4)",
+                )
+                .bind(e.aggregate_uuid()?)
+                .bind(reason)
+                .bind(e.recorded_at)
+                .bind(&UNFINISHED[..])
+                .execute(&mut *db)
+                .await?;
+            }
             JobEvent::AttemptSubmitted {
                 attempt,
                 external_id,

@@ -117,7 +117,16 @@ pub fn test_config() -> Config {
     config.import_allow_private = true;
     // unused contents go quickly, so tests see them go
     config.blob_sweep_interval_ms = 200;
+    // images come from the tests' registry (scripts/registry), standing for Docker Hub, and
+    // are kept once for every test (a pull of the same image by digest is then quick)
+    config.image_mirrors = format!("docker.io=http://{}", test_registry());
+    config.image_cache_dir = Some(std::path::PathBuf::from("/var/tmp/medgrid-test-images"));
     config
+}
+
+/// The tests' OCI registry (`MEDGRID_TEST_REGISTRY`, printed by scripts/registry).
+pub fn test_registry() -> String {
+    std::env::var("MEDGRID_TEST_REGISTRY").unwrap_or_else(|_| "127.0.0.1:5000".into())
 }
 
 /// The shipped catalog of this checkout.

@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::image::ContainerImage;
 use crate::error::{Code, Coded};
 
 /// A descriptor refused, with the field that is wrong (`inputs[2].type`).
@@ -127,8 +128,9 @@ pub struct Group {
     pub all_or_none: bool,
 }
 
-/// A valid Boutiques 0.5 descriptor. Fields Medgrid does not use (container image, tests,
-/// DOIs…) stay in the JSON the catalog keeps; they are not interpreted.
+/// A valid Boutiques 0.5 descriptor. Fields Medgrid does not use (tests, DOIs, a container
+/// image's `entrypoint`, `container-opts` and `working-directory`…) stay in the JSON the
+/// catalog keeps; they are not interpreted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct Descriptor {
@@ -146,6 +148,9 @@ pub struct Descriptor {
     pub suggested_resources: Option<Value>,
     #[serde(default)]
     pub environment_variables: Vec<EnvironmentVariable>,
+    /// The image the tool runs in; without one, the platform's base (the host's /usr).
+    #[serde(default)]
+    pub container_image: Option<ContainerImage>,
 }
 
 /// A variable of the environment the tool runs in (its value is taken as it is: no
@@ -283,6 +288,11 @@ impl Descriptor {
                     "must not contain a NUL character",
                 ));
             }
+        }
+        if let Some(image) = &self.container_image {
+            image
+                .reference()
+                .map_err(|e| err(format!("container-image.{}", e.field), e.message))?;
         }
         for (g, group) in self.groups.iter().enumerate() {
             if let Some(unknown) = group

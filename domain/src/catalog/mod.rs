@@ -4,6 +4,7 @@
 mod application;
 mod command_line;
 mod descriptor;
+mod image;
 mod parameters;
 mod shell_lexer;
 
@@ -12,4 +13,5 @@ pub use command_line::{CommandLine, shell_quote};
 pub use descriptor::{
     Descriptor, DescriptorError, EnvironmentVariable, Group, Input, InputType, Output,
 };
+pub use image::{ContainerImage, ImageRef};
 pub use parameters::{ParameterError, Parameters};

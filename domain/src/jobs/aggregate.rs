@@ -16,6 +16,8 @@ struct Attempt {
     running: bool,
     ended: bool,
     cancel_requested: bool,
+    /// What it was last said to wait for before its submission.
+    preparing: Option<String>,
 }
 
 impl Attempt {
@@ -140,6 +142,15 @@ impl JobData {
             }
             _ => vec![],
         }
+    }
+
+    /// Says what a planned attempt waits for, once per reason.
+    fn preparing(&self, attempt: u32, reason: String) -> Result<Vec<JobEvent>, JobError> {
+        let a = self.attempt(attempt)?;
+        if a.external_id.is_some() || a.ended || a.preparing.as_ref() == Some(&reason) {
+            return Ok(vec![]);
+        }
+        Ok(vec![JobEvent::AttemptPreparing { attempt, reason }])
     }
 
     fn submitted(&self, attempt: u32, external_id: String) -> Result<Vec<JobEvent>, JobError> {
@@ -303,6 +314,7 @@ impl Job {
             }
             (_, JobCommand::Queue { .. }) => Ok(vec![]),
             (d, JobCommand::PlanAttempts { now }) => Ok(d.plan(now)),
+            (d, JobCommand::RecordPreparing { attempt, reason }) => d.preparing(attempt, reason),
             (
                 d,
                 JobCommand::RecordSubmitted {
@@ -396,9 +408,16 @@ impl Aggregate for Job {
                         running: false,
                         ended: false,
                         cancel_requested: false,
+                        preparing: None,
                     },
                 );
             }
+            JobEvent::AttemptPreparing { attempt, reason } => {
+                if let Some(a) = d.attempts.get_mut(&attempt) {
+                    a.preparing = Some(reason);
+                }
+            }
+
             JobEvent::AttemptSubmitted {
                 attempt,
                 external_id,

@@ -17,10 +17,17 @@ pub enum JobCommand {
     PlanAttempts {
         now: DateTime<Utc>,
     },
+    /// The attempt is being prepared before it can go to its resource (its image pulled):
+    /// `reason` says what it waits for.
+    RecordPreparing {
+        attempt: u32,
+        reason: String,
+    },
     RecordSubmitted {
         attempt: u32,
         external_id: String,
     },
+
     RecordStarted {
         attempt: u32,
         node_list: String,

@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use super::invocation::Invocation;
 use super::qos::{Outcome, ReplicaCancel, RetryPolicy};
+use crate::catalog::ImageRef;
 use crate::ids::{ApplicationId, GroupId, JobId, MemberId, NodeId, ResourceId, SpaceId, TenantId};
 
 /// Where an attempt runs: a resource and a node count.
@@ -144,6 +145,10 @@ pub struct JobSandbox {
     /// private networks); without it, only Medgrid's API.
     #[serde(default)]
     pub networked: bool,
+    /// The image the job runs in (its descriptor's `container-image`); None: the platform's
+    /// base.
+    #[serde(default)]
+    pub image: Option<ImageRef>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -158,6 +163,12 @@ pub enum JobEvent {
     AttemptPlanned {
         attempt: u32,
         placement: Placement,
+    },
+    /// What a planned attempt waits for before it goes to its resource (its image pulled);
+    /// the job's reason says it, the timeline keeps transitions only.
+    AttemptPreparing {
+        attempt: u32,
+        reason: String,
     },
     AttemptSubmitted {
         attempt: u32,
@@ -215,7 +226,9 @@ impl DomainEvent for JobEvent {
             Self::JobSubmitted(_) => "JobSubmitted",
             Self::JobQueued { .. } => "JobQueued",
             Self::AttemptPlanned { .. } => "AttemptPlanned",
+            Self::AttemptPreparing { .. } => "AttemptPreparing",
             Self::AttemptSubmitted { .. } => "AttemptSubmitted",
+
             Self::AttemptStarted { .. } => "AttemptStarted",
             Self::AttemptCancelRequested { .. } => "AttemptCancelRequested",
             Self::AttemptEnded { .. } => "AttemptEnded",

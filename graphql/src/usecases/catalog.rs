@@ -18,6 +18,7 @@ pub async fn register(
     scope.require_admin_of(tenant)?;
     let parsed =
         Descriptor::parse(&descriptor).map_err(|e| ApiError::new(e.code(), e.to_string()))?;
+    check_registry(scope, &parsed)?;
     let id = ApplicationId::for_version(tenant, &parsed.name, &parsed.tool_version);
     let command = ApplicationCommand::Register {
         tenant_id: tenant,
@@ -29,6 +30,29 @@ pub async fn register(
         .application(id, command, &scope.metadata(tenant))
         .await?;
     visible(scope, id).await
+}
+
+/// The application's image must come from a registry this installation pulls from.
+fn check_registry(scope: &Scope<'_>, descriptor: &Descriptor) -> Result<(), ApiError> {
+    let Some(image) = descriptor.container_image.as_ref() else {
+        return Ok(());
+    };
+    // the descriptor was checked: its image reference parses
+    let Ok(reference) = image.reference() else {
+        return Ok(());
+    };
+    let allowed = &scope.svc.image_registries;
+    if allowed.contains(&reference.registry) {
+        return Ok(());
+    }
+    Err(ApiError::invalid(format!(
+        "descriptor container-image.image: {} comes from registry {}, which this installation \
+         does not pull images from (it does from: {})",
+        reference,
+        reference.registry,
+        allowed.join(", ")
+    ))
+    .with_field("container-image.image"))
 }
 
 /// An application the caller may see: enabled ones of their tenant; disabled ones too for

@@ -335,6 +335,11 @@ fn sandbox_of(descriptor: &Descriptor, networked: bool) -> JobSandbox {
             .map(|v| (v.name.clone(), v.value.clone()))
             .collect(),
         networked,
+        // checked when the application was registered
+        image: descriptor
+            .container_image
+            .as_ref()
+            .and_then(|c| c.reference().ok()),
     }
 }
 

@@ -48,6 +48,8 @@ pub struct AttemptSpec {
     pub api_upstream: Option<String>,
     /// The application may reach the network (not this host, not private networks).
     pub networked: bool,
+    /// The application's image, pulled; None: the platform's base.
+    pub image: Option<crate::images::Image>,
 }
 
 impl AttemptSpec {
@@ -68,6 +70,7 @@ impl AttemptSpec {
             secret_env: &self.secret_env,
             api_upstream: self.api_upstream.clone(),
             networked: self.networked,
+            image: self.image.as_ref(),
         }
     }
 }

@@ -6,6 +6,7 @@ use std::path::Path;
 use medgrid_domain::catalog::shell_quote;
 
 use super::Plan;
+use super::root::{OWN_ETC, Root};
 
 /// The job's directory inside the sandbox, and the attempt directory's `work/`.
 pub const WORK: &str = "work";
@@ -15,78 +16,7 @@ const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 /// The job's uid and gid inside its user namespace (named `medgrid` in its /etc/passwd).
 const INSIDE_ID: &str = "1000";
 
-/// Host files of /etc that programs under /usr expect (dynamic linker cache, Debian's
-/// alternatives, Python's and Open MPI's settings, certificates); nothing else of /etc.
-const HOST_ETC: [&str; 11] = [
-    "alternatives",
-    "ld.so.cache",
-    "ld.so.conf",
-    "ld.so.conf.d",
-    "localtime",
-    "timezone",
-    "mime.types",
-    "openmpi",
-    "ssl",
-    "ca-certificates",
-    "ca-certificates.conf",
-];
-
-/// How this host's root directory is laid out around /usr.
-pub(super) struct Layout {
-    /// `/bin`, `/lib`… as symlinks into /usr (`--symlink`) or directories (`--ro-bind`).
-    top: Vec<(String, Top)>,
-    /// Entries of /etc given to the job.
-    etc: Vec<String>,
-}
-
-enum Top {
-    Link(String),
-    Dir,
-}
-
-impl Layout {
-    pub(super) fn of_host() -> Self {
-        let top = ["bin", "sbin", "lib", "lib32", "lib64", "libx32"]
-            .into_iter()
-            .filter_map(|name| {
-                let path = Path::new("/").join(name);
-                let kind = match std::fs::read_link(&path) {
-                    Ok(target) => Top::Link(target.display().to_string()),
-                    Err(_) if path.is_dir() => Top::Dir,
-                    Err(_) => return None,
-                };
-                Some((name.to_owned(), kind))
-            })
-            .collect();
-        let python = std::fs::read_dir("/etc")
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|e| e.file_name().into_string().ok())
-            .filter(|name| name.starts_with("python3"));
-        let etc = HOST_ETC
-            .iter()
-            .map(|s| (*s).to_owned())
-            .chain(python)
-            .filter(|name| Path::new("/etc").join(name).exists())
-            .collect();
-        Self { top, etc }
-    }
-
-    /// The host's /usr, read-only, and the top-level directories around it.
-    fn system(&self, args: &mut Vec<String>) {
-        push(args, &["--ro-bind", "/usr", "/usr"]);
-        for (name, kind) in &self.top {
-            let at = format!("/{name}");
-            match kind {
-                Top::Link(target) => push(args, &["--symlink", target, &at]),
-                Top::Dir => push(args, &["--ro-bind", &at, &at]),
-            }
-        }
-    }
-}
-
-fn push(args: &mut Vec<String>, items: &[&str]) {
+pub(super) fn push(args: &mut Vec<String>, items: &[&str]) {
     args.extend(items.iter().map(|s| (*s).to_owned()));
 }
 
@@ -96,9 +26,9 @@ fn push(args: &mut Vec<String>, items: &[&str]) {
 /// so reaches the attempt's files whatever the directories above them allow).
 pub(super) fn outer(
     plan: &Plan<'_>,
-    apps: &Path,
+    apps: Option<&Path>,
     uid: Option<u32>,
-    layout: &Layout,
+    host: &Root,
 ) -> Vec<String> {
     let dir = plan.dir.display().to_string();
     let at = |name: &str| format!("{dir}/{name}");
@@ -122,7 +52,7 @@ pub(super) fn outer(
             "/usr/sbin:/usr/bin:/sbin:/bin",
         ],
     );
-    layout.system(&mut args);
+    host.mount_top(&mut args);
     push(
         &mut args,
         &[
@@ -154,11 +84,16 @@ pub(super) fn outer(
     if plan.api_upstream.is_some() {
         push(&mut args, &["--bind", &at("api.sock"), "/sandbox/api.sock"]);
     }
+    if let Some(image) = plan.image {
+        let rootfs = image.rootfs.display().to_string();
+        push(&mut args, &["--ro-bind", &rootfs, "/sandbox/root"]);
+    }
+
     if plan.networked {
         // the supervisor attaches slirp4netns to the namespace of the pid written there
         push(&mut args, &["--info-fd", "5"]);
     }
-    if apps.is_dir() {
+    if let Some(apps) = apps {
         push(
             &mut args,
             &["--ro-bind", &apps.display().to_string(), "/sandbox/apps"],
@@ -180,7 +115,7 @@ pub(super) fn outer(
 
 /// What runs inside the outer bubblewrap (as root there when Medgrid is root): the bridge's
 /// inner end, then — with limits and, as root, the attempt's uid — the inner bubblewrap.
-pub(super) fn stage(plan: &Plan<'_>, uid: Option<u32>, layout: &Layout, apps: bool) -> String {
+pub(super) fn stage(plan: &Plan<'_>, uid: Option<u32>, root: &Root, apps: bool) -> String {
     // the supervisor's (only there for --info-fd): never the job's
     let mut script = String::from("exec 5>&-\n");
     if uid.is_some() {
@@ -225,7 +160,7 @@ pub(super) fn stage(plan: &Plan<'_>, uid: Option<u32>, layout: &Layout, apps: bo
             ],
         );
     }
-    exec.extend(inner(plan, layout, apps));
+    exec.extend(inner(plan, root, apps));
     line.push_str(&render(&exec));
     script.push_str(&line);
     script.push('\n');
@@ -233,7 +168,7 @@ pub(super) fn stage(plan: &Plan<'_>, uid: Option<u32>, layout: &Layout, apps: bo
 }
 
 /// The inner bubblewrap: the job's namespaces, root, mounts and environment.
-fn inner(plan: &Plan<'_>, layout: &Layout, apps: bool) -> Vec<String> {
+fn inner(plan: &Plan<'_>, root: &Root, apps: bool) -> Vec<String> {
     let mut args = vec!["bwrap".to_owned()];
     push(
         &mut args,
@@ -254,24 +189,19 @@ fn inner(plan: &Plan<'_>, layout: &Layout, apps: bool) -> Vec<String> {
             "--new-session",
         ],
     );
-    layout.system(&mut args);
+    root.mount(&mut args);
     push(
         &mut args,
         &[
-            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/dev/shm", "--tmpfs", "/tmp", "--dir",
-            "/etc",
+            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/dev/shm", "--tmpfs", "/tmp",
         ],
     );
-    for name in ["passwd", "group", "hosts", "nsswitch.conf", "resolv.conf"] {
+    for name in OWN_ETC {
         let to = format!("/etc/{name}");
         push(
             &mut args,
             &["--ro-bind", &format!("/sandbox/etc/{name}"), &to],
         );
-    }
-    for name in &layout.etc {
-        let path = format!("/etc/{name}");
-        push(&mut args, &["--ro-bind-try", &path, &path]);
     }
     if apps {
         push(
@@ -299,7 +229,17 @@ fn inner(plan: &Plan<'_>, layout: &Layout, apps: bool) -> Vec<String> {
     push(&mut args, &["--remount-ro", "/"]);
     push(&mut args, &["--clearenv", "--args", "3"]);
 
-    let mut env: Vec<(&str, &str)> = vec![("PATH", PATH), ("HOME", "/job"), ("TMPDIR", "/tmp")];
+    // the image's own environment first (its PATH above all); then ours, which wins
+    let image_env = plan.image.map(|i| i.env.as_slice()).unwrap_or_default();
+    let mut env: Vec<(&str, &str)> = image_env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    if !image_env.iter().any(|(k, _)| k == "PATH") {
+        env.push(("PATH", PATH));
+    }
+    env.extend([("HOME", "/job"), ("TMPDIR", "/tmp")]);
+
     if plan.api_upstream.is_some() {
         env.push(("MEDGRID_URL", INSIDE_URL));
     }
@@ -337,7 +277,6 @@ unset MG_HOST_ADDRESSES
 "#;
 
 /// Words as a POSIX shell reads them back, one by one.
-
 pub(super) fn render(words: &[String]) -> String {
     words
         .iter()

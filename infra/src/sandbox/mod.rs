@@ -25,6 +25,7 @@
 //! the attempt ended, in files the job cannot reach.
 
 mod argv;
+mod root;
 pub mod status;
 
 use std::io::Write;
@@ -33,6 +34,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use medgrid_domain::catalog::shell_quote;
+
+use crate::images::Image;
+use root::Root;
 
 pub use argv::{INSIDE_URL, WORK};
 
@@ -176,6 +180,8 @@ pub struct Plan<'a> {
     /// The platform admin lets the application reach the network: slirp4netns, with this
     /// host's addresses and private ranges refused.
     pub networked: bool,
+    /// The application's image, pulled; None: the platform's base (the host's /usr).
+    pub image: Option<&'a Image>,
 }
 
 /// The socat address of a plain-HTTP URL's host and port (`http://h:p/…` → `TCP:h:p`).
@@ -210,6 +216,10 @@ const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\n\
     medgrid:x:1000:1000:Medgrid job:/job:/bin/sh\n\
     nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n";
 const GROUP: &str = "root:x:0:\nmedgrid:x:1000:\nnogroup:x:65534:\n";
+/// The job's user and group, added to an image's own.
+const JOB_USER: &str = "medgrid:x:1000:1000:Medgrid job:/job:/bin/sh";
+const JOB_GROUP: &str = "medgrid:x:1000:";
+
 const HOSTS: &str = "127.0.0.1 localhost medgrid-job\n::1 localhost ip6-localhost\n";
 const NSSWITCH: &str = "passwd: files\ngroup: files\nhosts: files\n";
 const NSSWITCH_NETWORKED: &str = "passwd: files\ngroup: files\nhosts: files dns\n";
@@ -248,9 +258,11 @@ impl Sandbox {
             true => (NSSWITCH_NETWORKED, RESOLV_NETWORKED),
             false => (NSSWITCH, ""),
         };
+        let passwd = root::with_job_user(plan.image, "passwd", PASSWD, JOB_USER);
+        let group = root::with_job_user(plan.image, "group", GROUP, JOB_GROUP);
         for (name, text) in [
-            ("passwd", PASSWD),
-            ("group", GROUP),
+            ("passwd", passwd.as_str()),
+            ("group", group.as_str()),
             ("hosts", HOSTS),
             ("nsswitch.conf", nsswitch),
             ("resolv.conf", resolv),
@@ -307,9 +319,16 @@ impl Sandbox {
         for (name, value) in settings {
             script.push_str(&format!("{name}={value}\n"));
         }
-        let layout = argv::Layout::of_host();
-        let outer = argv::outer(plan, &self.apps_dir, uid, &layout);
-        let stage = argv::stage(plan, uid, &layout, self.apps_dir.is_dir());
+        // an image brings its own tools: the shipped ones are the base's
+        let apps = (plan.image.is_none() && self.apps_dir.is_dir()).then_some(&*self.apps_dir);
+        let host = Root::host();
+        let outer = argv::outer(plan, apps, uid, &host);
+        let root = match plan.image {
+            Some(image) => Root::image(image),
+            None => host,
+        };
+        let stage = argv::stage(plan, uid, &root, apps.is_some());
+
         script.push_str(&format!(
             "# runs in the background, stdout and stderr to the logs: joins the cgroups, then the sandbox\n\
              sandbox() {{\n  MG_CGROUPS=\"$cgroups\" exec /bin/sh -c 'for d in $MG_CGROUPS; do echo $$ > \"$d/cgroup.procs\"; done; unset MG_CGROUPS; exec \"$@\"' sh \\\n    {} \\\n    --setenv MG_RLIMITS \"$rlimits\" --setenv MG_HOST_ADDRESSES \"$host_addresses\" /bin/sh -c {}\n}}\n",

@@ -114,7 +114,6 @@ fi
 [ -n "$bridge" ] && kill "$bridge" 2>/dev/null
 [ -n "$slirp" ] && kill "$slirp" 2>/dev/null
 
-
 reason=$(cat verdict 2>/dev/null || true)
 if [ -z "$reason" ] && [ "$code" -ne 0 ]; then
   # stopped by the file size limit between two looks

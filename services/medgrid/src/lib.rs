@@ -18,6 +18,7 @@ use medgrid_infra::blobs::{BlobStore, LocalBlobs};
 use medgrid_infra::config::Config;
 use medgrid_infra::contents::Contents;
 use medgrid_infra::dicom::directory::GuardedDirectory;
+use medgrid_infra::images::ImageStore;
 use medgrid_infra::imports::Guard;
 use medgrid_infra::jobfiles::JobArea;
 use medgrid_infra::jobtokens::SignedJobTokens;
@@ -34,8 +35,10 @@ use medgrid_infra::uploads::Uploads;
 use medgrid_projections::runner::RunnerConfig;
 use medgrid_web::Portal;
 use medgrid_worker::archiver::Archiver;
-use medgrid_worker::dispatcher::{Delegation, Dispatcher, DispatcherConfig};
+use medgrid_worker::dispatcher::{Delegation, Dispatcher, DispatcherConfig, Sandboxing};
 use medgrid_worker::housekeeping::Housekeeping;
+use medgrid_worker::images::Images;
+
 use medgrid_worker::importer::Importer;
 use medgrid_worker::notify::{Mailer, MailerConfig};
 use medgrid_worker::{Processors, Worker};
@@ -76,6 +79,8 @@ pub struct Core {
     pub mail: Arc<dyn MailTransport>,
     /// How attempts are sandboxed.
     pub sandbox: Arc<Sandbox>,
+    /// Applications' images, pulled for the dispatcher.
+    pub images: Arc<Images>,
 }
 
 /// Where file contents live: the S3 bucket when one is configured, else a directory in
@@ -166,6 +171,8 @@ impl Core {
                 allow_loopback: config.oidc_allow_loopback,
             })?),
             allow_loopback_issuers: config.oidc_allow_loopback,
+            image_registries: Arc::new(config.image_registries()),
+
             files: Arc::new(area.clone()),
             job_tokens: Arc::new(SignedJobTokens::new(pool)),
             unsubscribe: Arc::new(SignedUnsubscribeTokens::new(pool)),
@@ -192,6 +199,10 @@ impl Core {
             guard,
             mail: mail_transport(config)?,
             sandbox,
+            images: Arc::new(Images::new(ImageStore::new(
+                absolute(&config.image_cache_dir())?,
+                config.image_mirror_list(),
+            ))),
         })
     }
 
@@ -311,7 +322,10 @@ impl Core {
             self.area.clone(),
             self.contents.store().clone(),
             delegation,
-            self.sandbox.clone(),
+            Sandboxing {
+                sandbox: self.sandbox.clone(),
+                images: self.images.clone(),
+            },
         )
     }
 }

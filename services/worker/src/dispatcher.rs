@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
+use medgrid_domain::catalog::shell_quote;
 use medgrid_domain::compute::ResourceKind;
 use medgrid_domain::ids::{JobId, TenantId};
 use medgrid_domain::jobs::{
@@ -25,14 +26,18 @@ use medgrid_infra::blobs::BlobStore;
 use medgrid_infra::executor::local::LocalExecutor;
 use medgrid_infra::executor::slurm::SlurmExecutor;
 use medgrid_infra::executor::{AttemptSpec, Executor, ExecutorError, Status, Tracked};
+use medgrid_infra::images::Image;
 use medgrid_infra::jobfiles::JobArea;
 use medgrid_infra::sandbox::{self, Sandbox};
+
 use medgrid_infra::store::ReadYourWrites;
 use medgrid_projections::ProjectionError;
 use medgrid_projections::Reader;
 use medgrid_projections::jobs::{self, AttemptRow, JobRow};
 use medgrid_projections::resources::{self, ResourceRow};
 use medgrid_projections::runner;
+
+use crate::images::{Images, Readiness};
 use sqlx::PgPool;
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -47,6 +52,14 @@ const CONCURRENCY: usize = 8;
 pub struct DispatcherConfig {
     /// Longest pause between rounds (events wake it sooner).
     pub interval: Duration,
+}
+
+/// How attempts run: the sandbox, and the applications' images it runs them in.
+#[derive(Clone)]
+pub struct Sandboxing {
+    pub sandbox: Arc<Sandbox>,
+    /// Pulled in the background, once per image.
+    pub images: Arc<Images>,
 }
 
 /// What a running attempt gets instead of anyone's credentials: a token for its job alone
@@ -67,8 +80,8 @@ pub struct Dispatcher {
     /// Where the contents of inputs taken from spaces are.
     blobs: Arc<dyn BlobStore>,
     local: Arc<LocalExecutor>,
-    /// How every attempt, on every resource, is sandboxed.
-    sandbox: Arc<Sandbox>,
+    /// How every attempt, on every resource, is sandboxed, and in which image.
+    sandboxing: Sandboxing,
     /// Attempts this instance already asked to stop (a cancel is sent once).
     cancelled: Mutex<HashSet<String>>,
     /// When this instance took the lease: attempts planned since were planned by it, and
@@ -117,7 +130,7 @@ impl Dispatcher {
         area: JobArea,
         blobs: Arc<dyn BlobStore>,
         delegation: Delegation,
-        sandbox: Arc<Sandbox>,
+        sandboxing: Sandboxing,
     ) -> Self {
         Self {
             pool,
@@ -126,8 +139,8 @@ impl Dispatcher {
             settle,
             area,
             blobs,
-            local: Arc::new(LocalExecutor::new(sandbox.clone())),
-            sandbox,
+            local: Arc::new(LocalExecutor::new(sandboxing.sandbox.clone())),
+            sandboxing,
             cancelled: Mutex::new(HashSet::new()),
             leased_at: Mutex::new(None),
             unsure: Mutex::new(HashSet::new()),
@@ -164,9 +177,10 @@ impl Dispatcher {
     fn executor(&self, resource: Option<&ResourceRow>) -> Option<Arc<dyn Executor>> {
         Some(match kind_of(resource)? {
             ResourceKind::Local { .. } => self.local.clone(),
-            ResourceKind::Slurm { partition, .. } => {
-                Arc::new(SlurmExecutor::new(partition, self.sandbox.clone()))
-            }
+            ResourceKind::Slurm { partition, .. } => Arc::new(SlurmExecutor::new(
+                partition,
+                self.sandboxing.sandbox.clone(),
+            )),
         })
     }
 
@@ -381,7 +395,29 @@ impl Dispatcher {
         let resource = resources.get(&a.resource_id);
         let (executor, kind) = (self.executor(resource)?, kind_of(resource)?);
         let key = attempt_key(a.job_id, a.number);
-        match self.submit_one(&*executor, &kind, job, a).await {
+        let wants: JobSandbox = parse(&job.sandbox);
+        let image = match wants
+            .image
+            .as_ref()
+            .map(|r| (r, self.sandboxing.images.get(r)))
+        {
+            None => None,
+            Some((_, Readiness::Ready(image))) => Some(image),
+            Some((reference, Readiness::Pulling { started })) => {
+                return started.then(|| JobCommand::RecordPreparing {
+                    attempt: a.number as u32,
+                    reason: format!("Pulling image {reference} for attempt {}", a.number),
+                });
+            }
+            Some((_, Readiness::Failed(why))) => {
+                let detail = format!("image pull failed: {why}");
+                return Some(ended(a, Outcome::SubmitFailed { detail }));
+            }
+        };
+        match self
+            .submit_one(&*executor, &kind, job, a, wants, image)
+            .await
+        {
             Ok(id) => {
                 self.mark_unsure(key, false);
                 Some(JobCommand::RecordSubmitted {
@@ -404,6 +440,8 @@ impl Dispatcher {
         kind: &ResourceKind,
         job: &JobRow,
         a: &AttemptRow,
+        wants: JobSandbox,
+        image: Option<Image>,
     ) -> Result<String, ExecutorError> {
         let id = JobId::from_uuid(job.id);
         let inputs: Vec<InputFile> = parse(&job.inputs);
@@ -419,7 +457,6 @@ impl Dispatcher {
             .mint(id, a.number as u32)
             .await
             .map_err(|e| ExecutorError::Unavailable(e.to_string()))?;
-        let wants: JobSandbox = parse(&job.sandbox);
         // the application's variables first: Medgrid's own win over them
         let mut env = wants.env;
         env.extend([
@@ -442,6 +479,7 @@ impl Dispatcher {
             secret_env: vec![("MEDGRID_JOB_TOKEN".into(), token)],
             api_upstream: sandbox::upstream_of(&self.delegation.url),
             networked: wants.networked,
+            image,
         };
         executor.submit(&spec).await
     }
@@ -609,15 +647,34 @@ impl Dispatcher {
     }
 }
 
-/// What an attempt runs: the job's invocation (its values bound to shell variables before
-/// the script), or the command line of a job recorded before invocations existed.
+/// What an attempt runs: the folders its outputs go in made first (as Boutiques tools
+/// expect), then the job's invocation (its values bound to shell variables before the
+/// script), or the command line of a job recorded before invocations existed.
 fn script_of(job: &JobRow) -> Result<String, ExecutorError> {
-    let Some(invocation) = &job.invocation else {
-        return Ok(job.command.clone());
-    };
-    serde_json::from_value::<Invocation>(invocation.clone())
-        .map(|i| i.to_script())
-        .map_err(|e| ExecutorError::Refused(format!("the job's invocation cannot be read: {e}")))
+    let outputs: Vec<OutputSpec> = parse(&job.output_specs);
+    let mut folders: Vec<&str> = outputs
+        .iter()
+        .filter_map(|o| o.path.rsplit_once('/').map(|(dir, _)| dir))
+        .filter(|dir| !dir.is_empty() && *dir != ".")
+        .collect();
+    folders.sort_unstable();
+    folders.dedup();
+    let mut script = String::new();
+    if !folders.is_empty() {
+        let quoted: Vec<String> = folders.iter().map(|d| shell_quote(d)).collect();
+        script.push_str(&format!("mkdir -p -- {} 2>/dev/null\n", quoted.join(" ")));
+    }
+    match &job.invocation {
+        None => script.push_str(&job.command),
+        Some(invocation) => {
+            let invocation: Invocation =
+                serde_json::from_value(invocation.clone()).map_err(|e| {
+                    ExecutorError::Refused(format!("the job's invocation cannot be read: {e}"))
+                })?;
+            script.push_str(&invocation.to_script());
+        }
+    }
+    Ok(script)
 }
 
 fn kind_of(resource: Option<&ResourceRow>) -> Option<ResourceKind> {

@@ -5,6 +5,7 @@
 pub mod archiver;
 pub mod dispatcher;
 pub mod housekeeping;
+pub mod images;
 pub mod importer;
 pub mod notify;
 mod rounds;

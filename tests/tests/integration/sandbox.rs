@@ -544,6 +544,7 @@ async fn without_root_the_sandbox_still_isolates() {
         secret_env: &[],
         api_upstream: None,
         networked: false,
+        image: None,
     };
 
     let networked = Plan {
@@ -753,6 +754,7 @@ async fn a_networked_job_reaches_the_outside_but_no_private_network() {
             secret_env: &[],
             api_upstream: None,
             networked,
+            image: None,
         };
         let launch = sandbox.prepare(&plan).unwrap();
         let status = tokio::process::Command::new("/bin/sh")
@@ -783,4 +785,151 @@ async fn a_networked_job_reaches_the_outside_but_no_private_network() {
         );
         let _ = std::fs::remove_dir_all(&dir);
     }
+}
+
+/// The tests' registry (scripts/registry) must answer: image tests fail loudly without it.
+async fn registry_running() {
+    let registry = medgrid_tests::test_registry();
+    let up = reqwest::get(format!("http://{registry}/v2/"))
+        .await
+        .is_ok_and(|r| r.status().is_success());
+    assert!(
+        up,
+        "the tests' OCI registry is required at {registry}: run scripts/registry and scripts/images (scripts/test does)"
+    );
+}
+
+fn events_of_type(kind: &'static str) -> impl AsyncFnOnce(&TestApp) -> i64 {
+    async move |app: &TestApp| {
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = $1")
+            .bind(kind)
+            .fetch_one(app.pool())
+            .await
+            .unwrap()
+    }
+}
+
+/// An application whose descriptor names a container image runs in that image — pulled
+/// through the tests' mirror of Docker Hub, said in the job's reason while it comes — and
+/// sees the image's files, not the host's.
+#[tokio::test]
+async fn an_application_runs_in_its_container_image() {
+    registry_running().await;
+    let app = TestApp::spawn().await;
+    let (admin, member, _) = setup(&app, "uni").await;
+    let tool = register_app(
+        &app,
+        &admin,
+        json!({
+            "name": "in-image", "tool-version": "1", "description": "Looks around its image.",
+            "schema-version": "0.5",
+            "container-image": {"type": "docker", "image": "ubuntu:latest"},
+            "command-line": "{ id -u; command -v python3 || echo no-python; test -e /opt/medgrid/apps && echo apps; echo [WORD]; } > report.txt",
+            "inputs": [{"id": "word", "name": "Word", "type": "String", "value-key": "[WORD]"}],
+            "output-files": [{"id": "report", "name": "Report", "path-template": "report.txt"}]
+        }),
+    )
+    .await;
+    let job = run_with(&app, &member, &tool, json!({"word": "hello"})).await;
+    assert_eq!(job["state"], "SUCCEEDED", "{job:#}");
+    let report = output(&app, &member, &job, "report.txt")
+        .await
+        .text()
+        .await
+        .unwrap();
+    // the stand-in for ubuntu:latest has no Python, the host has; nor the shipped tools
+    assert_eq!(report, "1000\nno-python\nhello\n", "{job:#}");
+    assert!(events_of_type("AttemptPreparing")(&app).await >= 1);
+}
+
+/// Runs `application` with `parameters` until it ends.
+async fn run_with(app: &TestApp, member: &str, application: &str, parameters: Value) -> Value {
+    let j = submit(
+        app,
+        member,
+        json!({"applicationId": application, "parameters": parameters}),
+    )
+    .await;
+    let id = j["id"].as_str().unwrap().to_owned();
+    wait_until(app, member, &id, 300, |j| {
+        ["SUCCEEDED", "FAILED", "CANCELLED"].contains(&j["state"].as_str().unwrap())
+    })
+    .await
+}
+
+/// An image that cannot be pulled fails the attempt as a submission the resource refused
+/// ("image pull failed: …"): retried only on an alternate resource.
+#[tokio::test]
+async fn an_image_that_cannot_be_pulled_fails_the_attempt() {
+    registry_running().await;
+    let app = TestApp::spawn().await;
+    let (admin, member, _) = setup(&app, "uni").await;
+    let digest = format!("sha256:{}", "0".repeat(64));
+    for (name, image) in [
+        (
+            "missing",
+            json!({"type": "docker", "image": "medgrid/no-such-tool:1"}),
+        ),
+        (
+            "pinned",
+            json!({"type": "docker", "image": "ubuntu:latest", "container-hash": digest}),
+        ),
+    ] {
+        let tool = register_app(
+            &app,
+            &admin,
+            json!({
+                "name": name, "tool-version": "1", "description": "Cannot be pulled.",
+                "schema-version": "0.5", "container-image": image, "command-line": "true [X]",
+                "inputs": [{"id": "x", "name": "X", "type": "String", "value-key": "[X]", "optional": true}]
+            }),
+        )
+        .await;
+        let job = run_with(&app, &member, &tool, json!({})).await;
+        assert_eq!(job["state"], "FAILED", "{job:#}");
+        assert!(ended_reason(&job).contains("image pull failed"), "{job:#}");
+        assert_eq!(job["attempts"].as_array().unwrap().len(), 1, "{job:#}");
+    }
+}
+
+/// Images Medgrid cannot run, or may not fetch, are refused at registration, naming
+/// `container-image.image`: Singularity image files, unparsable references, registries
+/// this installation does not pull from.
+#[tokio::test]
+async fn images_that_cannot_run_here_are_refused_at_registration() {
+    let app = TestApp::spawn().await;
+    let (admin, _, _) = setup(&app, "uni").await;
+    for image in [
+        json!({"type": "singularity", "image": "/images/tool.sif"}),
+        json!({"type": "singularity", "image": "library://org/tool:1"}),
+        json!({"type": "docker", "image": "Not A Reference"}),
+        json!({"type": "docker", "image": "registry.example.org/tool:1"}),
+        json!({"type": "docker", "image": "127.0.0.1:5432/x:1"}),
+    ] {
+        let body = app
+            .gql(
+                Some(&admin),
+                "mutation($d: JSON!) { registerApplication(descriptor: $d) { id } }",
+                json!({"d": {
+                    "name": "refused", "tool-version": "1", "description": "x",
+                    "schema-version": "0.5", "container-image": image, "command-line": "true [X]",
+                    "inputs": [{"id": "x", "name": "X", "type": "String", "value-key": "[X]"}]
+                }}),
+            )
+            .await;
+        assert_eq!(
+            medgrid_tests::error_code(&body).as_deref(),
+            Some("INVALID_INPUT"),
+            "{image}: {body}"
+        );
+        assert!(
+            body.to_string().contains("container-image.image"),
+            "{image}: {body}"
+        );
+    }
+    assert_eq!(
+        events_of_type("ApplicationRegistered")(&app).await,
+        4,
+        "only the shipped four"
+    );
 }
