@@ -132,13 +132,15 @@ pub enum PrepareError {
 pub enum SandboxError {
     #[error(
         "the job sandbox needs {0} on this host, which was not found on PATH \
-         (Debian: apt-get install bubblewrap socat util-linux)"
+         (Debian: apt-get install bubblewrap socat util-linux skopeo umoci)"
     )]
     Missing(&'static str),
 }
 
-/// The programs the supervisor runs on the host.
-const NEEDED: [&str; 5] = ["bwrap", "socat", "setpriv", "prlimit", "setsid"];
+/// The programs the supervisor runs on the host, and those that fetch images.
+const NEEDED: [&str; 7] = [
+    "bwrap", "socat", "setpriv", "prlimit", "setsid", "skopeo", "umoci",
+];
 
 impl Sandbox {
     /// Checks that this host has what the sandbox needs.

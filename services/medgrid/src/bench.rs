@@ -22,6 +22,7 @@ use crate::database::Scratch;
 
 mod accounting;
 mod reads;
+mod sandbox;
 mod submit;
 mod transfer;
 
@@ -66,9 +67,21 @@ pub enum Bench {
         #[arg(long, default_value_t = 1_000_000)]
         attempts: i64,
     },
+    /// The start of a sandboxed attempt vs a plain `sh -c true` (no database needed).
+    Sandbox {
+        #[arg(long, default_value_t = 50)]
+        runs: usize,
+        /// Also in this application image (pulled once first, through the configured
+        /// mirrors), e.g. `medgrid/reference-apps:1.0.0`.
+        #[arg(long)]
+        image: Option<String>,
+    },
 }
 
 pub async fn run(bench: Bench, config: &Config) -> anyhow::Result<()> {
+    if let Bench::Sandbox { runs, image } = &bench {
+        return sandbox::run(config, *runs, image.as_deref()).await;
+    }
     let scratch = Scratch::create(config, 40).await?;
     let result = match bench {
         Bench::Append { seconds } => append(&scratch.pool, Duration::from_secs(seconds)).await,
@@ -79,6 +92,7 @@ pub async fn run(bench: Bench, config: &Config) -> anyhow::Result<()> {
         }
         Bench::Transfer { mib } => transfer::run(&scratch.pool, config, mib).await,
         Bench::Accounting { attempts } => accounting::run(&scratch.pool, config, attempts).await,
+        Bench::Sandbox { .. } => Ok(()),
     };
     scratch.close().await?;
     result
