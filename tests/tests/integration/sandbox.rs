@@ -618,7 +618,11 @@ fn walk_all(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 struct Outside {
     name: String,
     servers: Vec<std::process::Child>,
+    /// One outside at a time: they use the same addresses.
+    _alone: tokio::sync::MutexGuard<'static, ()>,
 }
+
+static OUTSIDE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 const PUBLIC_HOST: &str = "198.51.100.2";
 const PRIVATE_HOST: &str = "192.168.251.2";
@@ -637,11 +641,13 @@ fn ip(args: &[&str]) {
 
 impl Outside {
     async fn start() -> Self {
+        let alone = OUTSIDE.lock().await;
         let name = format!("mgt{}", &uuid::Uuid::new_v4().simple().to_string()[..6]);
         ip(&["netns", "add", &name]);
         let outside = Self {
             name: name.clone(),
             servers: vec![],
+            _alone: alone,
         };
         for (n, host, peer) in [
             (1, "198.51.100.1", PUBLIC_HOST),
@@ -932,4 +938,45 @@ async fn images_that_cannot_run_here_are_refused_at_registration() {
         4,
         "only the shipped four"
     );
+}
+
+/// Through the API: once a platform admin marks an application networked, its jobs reach
+/// hosts beyond this one (never private networks); before, they reach nothing.
+#[tokio::test]
+async fn jobs_of_a_networked_application_reach_the_outside() {
+    let _outside = Outside::start().await;
+    let app = TestApp::spawn().await;
+    let (admin, member, _) = setup(&app, "uni").await;
+    let (_, root) = app
+        .member("uni", "root@uni.org", &[Role::PlatformAdmin])
+        .await;
+    let probe = probe_app(&app, &admin, "probe", json!({})).await;
+    let script = format!(
+        "for url in http://{PUBLIC_HOST}:8000/ http://{PRIVATE_HOST}:8000/; do \
+         python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=3).status)' \"$url\" 2>&1 | tail -1; \
+         done > report.txt"
+    );
+    let before = run(&app, &member, &probe, &script, None).await;
+    let report = output(&app, &member, &before, "report.txt")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!report.contains("200"), "not networked yet: {report}");
+    app.ok(
+        &root,
+        "mutation($id: ID!) { setApplicationNetworked(id: $id, networked: true) { networked } }",
+        json!({"id": probe}),
+    )
+    .await;
+    let after = run(&app, &member, &probe, &script, None).await;
+    assert_eq!(after["state"], "SUCCEEDED", "{after:#}");
+    let report = output(&app, &member, &after, "report.txt")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let lines: Vec<&str> = report.lines().collect();
+    assert_eq!(lines.first(), Some(&"200"), "{report}");
+    assert!(lines.get(1).is_some_and(|l| !l.contains("200")), "{report}");
 }
