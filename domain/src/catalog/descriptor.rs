@@ -90,6 +90,20 @@ pub struct Input {
     pub uses_absolute_path: bool,
 }
 
+impl Input {
+    /// The default value: a single value of a list input is that list of one (published
+    /// descriptors write them so, and `bosh validate` accepts them).
+    pub fn default(&self) -> Option<Value> {
+        let value = self.default_value.clone()?;
+        match (self.list, value) {
+            (true, Value::Null) => None,
+            (true, Value::Array(items)) => Some(Value::Array(items)),
+            (true, single) => Some(Value::Array(vec![single])),
+            (false, value) => Some(value),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct Output {
@@ -151,6 +165,10 @@ pub struct Descriptor {
     /// The image the tool runs in; without one, the platform's base (the host's /usr).
     #[serde(default)]
     pub container_image: Option<ContainerImage>,
+    /// The shell that runs the command line (an absolute path in the image); `/bin/sh`
+    /// when not given.
+    #[serde(default)]
+    pub shell: Option<String>,
 }
 
 /// A variable of the environment the tool runs in (its value is taken as it is: no
@@ -289,6 +307,14 @@ impl Descriptor {
                 ));
             }
         }
+        if let Some(shell) = &self.shell {
+            let plain = shell.starts_with('/')
+                && shell.len() <= 255
+                && shell.chars().all(|c| c.is_ascii_graphic() && c != '\\');
+            if !plain || shell.split('/').any(|part| part == "..") {
+                return Err(err("shell", "must be an absolute path such as /bin/bash"));
+            }
+        }
         if let Some(image) = &self.container_image {
             image
                 .reference()
@@ -393,8 +419,8 @@ impl Descriptor {
         if input.uses_absolute_path && input.kind != InputType::File {
             return Err(err(field("uses-absolute-path"), "only for File inputs"));
         }
-        if let Some(default) = &input.default_value {
-            crate::catalog::parameters::check_value(input, default)
+        if let Some(default) = input.default() {
+            crate::catalog::parameters::check_value(input, &default)
                 .map_err(|message| err(field("default-value"), message))?;
         }
         Ok(())

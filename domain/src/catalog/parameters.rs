@@ -155,7 +155,7 @@ impl Descriptor {
         let mut active = BTreeMap::new();
         for input in &self.inputs {
             let value = match given.get(&input.id) {
-                Some(Value::Null) | None => input.default_value.clone(),
+                Some(Value::Null) | None => input.default(),
                 Some(v) => Some(v.clone()),
             };
             match value {

@@ -149,6 +149,9 @@ pub struct JobSandbox {
     /// base.
     #[serde(default)]
     pub image: Option<ImageRef>,
+    /// The descriptor's `shell` (None: `/bin/sh`).
+    #[serde(default)]
+    pub shell: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -340,6 +340,7 @@ fn sandbox_of(descriptor: &Descriptor, networked: bool) -> JobSandbox {
             .container_image
             .as_ref()
             .and_then(|c| c.reference().ok()),
+        shell: descriptor.shell.clone(),
     }
 }
 

@@ -50,6 +50,8 @@ pub struct AttemptSpec {
     pub networked: bool,
     /// The application's image, pulled; None: the platform's base.
     pub image: Option<crate::images::Image>,
+    /// The shell running the script (None: `/bin/sh`).
+    pub shell: Option<String>,
 }
 
 impl AttemptSpec {
@@ -71,6 +73,7 @@ impl AttemptSpec {
             api_upstream: self.api_upstream.clone(),
             networked: self.networked,
             image: self.image.as_ref(),
+            shell: self.shell.as_deref(),
         }
     }
 }

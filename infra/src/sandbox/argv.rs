@@ -247,7 +247,10 @@ fn inner(plan: &Plan<'_>, root: &Root, apps: bool) -> Vec<String> {
     for (name, value) in env {
         push(&mut args, &["--setenv", name, value]);
     }
-    push(&mut args, &["/bin/sh", "/medgrid/job.sh"]);
+    push(
+        &mut args,
+        &[plan.shell.unwrap_or("/bin/sh"), "/medgrid/job.sh"],
+    );
     args
 }
 

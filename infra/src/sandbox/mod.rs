@@ -184,6 +184,8 @@ pub struct Plan<'a> {
     pub networked: bool,
     /// The application's image, pulled; None: the platform's base (the host's /usr).
     pub image: Option<&'a Image>,
+    /// The shell running `script` (None: `/bin/sh`).
+    pub shell: Option<&'a str>,
 }
 
 /// The socat address of a plain-HTTP URL's host and port (`http://h:p/…` → `TCP:h:p`).

@@ -480,6 +480,7 @@ impl Dispatcher {
             api_upstream: sandbox::upstream_of(&self.delegation.url),
             networked: wants.networked,
             image,
+            shell: wants.shell,
         };
         executor.submit(&spec).await
     }

@@ -31,6 +31,7 @@ mod rls;
 mod runner;
 mod s3;
 mod sandbox;
+mod shipped;
 mod signin;
 mod slurm;
 mod spaces;

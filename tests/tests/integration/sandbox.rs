@@ -545,6 +545,7 @@ async fn without_root_the_sandbox_still_isolates() {
         api_upstream: None,
         networked: false,
         image: None,
+        shell: None,
     };
 
     let networked = Plan {
@@ -761,6 +762,7 @@ async fn a_networked_job_reaches_the_outside_but_no_private_network() {
             api_upstream: None,
             networked,
             image: None,
+            shell: None,
         };
         let launch = sandbox.prepare(&plan).unwrap();
         let status = tokio::process::Command::new("/bin/sh")

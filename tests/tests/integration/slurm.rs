@@ -189,6 +189,7 @@ async fn attempts_are_found_by_key_and_cancelled_without_their_id() {
         api_upstream: None,
         networked: false,
         image: None,
+        shell: None,
     };
     let id = slurm.submit(&spec).await.unwrap();
     let found = slurm.find(&[hidden.clone(), never.clone()]).await.unwrap();

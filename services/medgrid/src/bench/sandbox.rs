@@ -61,6 +61,7 @@ async fn sandboxed(
             api_upstream: Some(format!("TCP:{}", config.listen)),
             networked: false,
             image,
+            shell: None,
         };
         let launch = sandbox.prepare(&plan)?;
         let started = Instant::now();
