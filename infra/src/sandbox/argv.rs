@@ -1,8 +1,6 @@
 //! The two bubblewraps' arguments. Paths under `/sandbox` exist only in the outer one's
 //! mount namespace: the inner one (and so the job) sees none of the host's paths.
 
-use std::path::Path;
-
 use medgrid_domain::catalog::shell_quote;
 
 use super::Plan;
@@ -24,12 +22,7 @@ pub(super) fn push(args: &mut Vec<String>, items: &[&str]) {
 /// at `/sandbox/…`, a PID namespace whose end ends everything, and the network namespace
 /// the job will share with the API bridge alone. As root it needs no user namespace (and
 /// so reaches the attempt's files whatever the directories above them allow).
-pub(super) fn outer(
-    plan: &Plan<'_>,
-    apps: Option<&Path>,
-    uid: Option<u32>,
-    host: &Root,
-) -> Vec<String> {
+pub(super) fn outer(plan: &Plan<'_>, uid: Option<u32>, host: &Root) -> Vec<String> {
     let dir = plan.dir.display().to_string();
     let at = |name: &str| format!("{dir}/{name}");
     let mut args = vec!["bwrap".to_owned()];
@@ -93,12 +86,6 @@ pub(super) fn outer(
         // the supervisor attaches slirp4netns to the namespace of the pid written there
         push(&mut args, &["--info-fd", "5"]);
     }
-    if let Some(apps) = apps {
-        push(
-            &mut args,
-            &["--ro-bind", &apps.display().to_string(), "/sandbox/apps"],
-        );
-    }
     if !plan.inputs.is_empty() {
         // bubblewrap makes missing directories 0700: the attempt's uid must enter this one
         push(&mut args, &["--perms", "0755", "--dir", "/sandbox/in"]);
@@ -115,7 +102,7 @@ pub(super) fn outer(
 
 /// What runs inside the outer bubblewrap (as root there when Medgrid is root): the bridge's
 /// inner end, then — with limits and, as root, the attempt's uid — the inner bubblewrap.
-pub(super) fn stage(plan: &Plan<'_>, uid: Option<u32>, root: &Root, apps: bool) -> String {
+pub(super) fn stage(plan: &Plan<'_>, uid: Option<u32>, root: &Root) -> String {
     // the supervisor's (only there for --info-fd): never the job's
     let mut script = String::from("exec 5>&-\n");
     if uid.is_some() {
@@ -160,7 +147,7 @@ pub(super) fn stage(plan: &Plan<'_>, uid: Option<u32>, root: &Root, apps: bool) 
             ],
         );
     }
-    exec.extend(inner(plan, root, apps));
+    exec.extend(inner(plan, root));
     line.push_str(&render(&exec));
     script.push_str(&line);
     script.push('\n');
@@ -168,7 +155,7 @@ pub(super) fn stage(plan: &Plan<'_>, uid: Option<u32>, root: &Root, apps: bool) 
 }
 
 /// The inner bubblewrap: the job's namespaces, root, mounts and environment.
-fn inner(plan: &Plan<'_>, root: &Root, apps: bool) -> Vec<String> {
+fn inner(plan: &Plan<'_>, root: &Root) -> Vec<String> {
     let mut args = vec!["bwrap".to_owned()];
     push(
         &mut args,
@@ -201,12 +188,6 @@ fn inner(plan: &Plan<'_>, root: &Root, apps: bool) -> Vec<String> {
         push(
             &mut args,
             &["--ro-bind", &format!("/sandbox/etc/{name}"), &to],
-        );
-    }
-    if apps {
-        push(
-            &mut args,
-            &["--ro-bind", "/sandbox/apps", "/opt/medgrid/apps"],
         );
     }
     push(&mut args, &["--bind", "/sandbox/work", "/job"]);

@@ -110,8 +110,6 @@ pub struct Sandbox {
     /// The attempts' uids, when Medgrid runs as root; otherwise attempts keep Medgrid's uid
     /// on the host (inside, a user namespace still separates them).
     pub uids: Option<UidRange>,
-    /// The shipped catalog's tools, read-only at `/opt/medgrid/apps` inside.
-    pub apps_dir: PathBuf,
     /// Limits of attempts whose application asks for nothing.
     pub defaults: Limits,
     /// Use cgroups (memory, processes, CPU time) where this host lets us create them.
@@ -323,15 +321,13 @@ impl Sandbox {
         for (name, value) in settings {
             script.push_str(&format!("{name}={value}\n"));
         }
-        // an image brings its own tools: the shipped ones are the base's
-        let apps = (plan.image.is_none() && self.apps_dir.is_dir()).then_some(&*self.apps_dir);
         let host = Root::host();
-        let outer = argv::outer(plan, apps, uid, &host);
+        let outer = argv::outer(plan, uid, &host);
         let root = match plan.image {
             Some(image) => Root::image(image),
             None => host,
         };
-        let stage = argv::stage(plan, uid, &root, apps.is_some());
+        let stage = argv::stage(plan, uid, &root);
 
         script.push_str(&format!(
             "# runs in the background, stdout and stderr to the logs: joins the cgroups, then the sandbox\n\

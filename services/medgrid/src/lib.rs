@@ -130,7 +130,6 @@ pub fn sandbox(config: &Config) -> anyhow::Result<Sandbox> {
     };
     Ok(Sandbox {
         uids,
-        apps_dir: absolute(&config.apps_dir)?,
         defaults: SandboxLimits {
             memory_mb: config.sandbox_memory_mb.max(16),
             processes: config.sandbox_processes.max(8),

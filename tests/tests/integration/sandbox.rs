@@ -522,7 +522,6 @@ async fn without_root_the_sandbox_still_isolates() {
     let dir = std::env::temp_dir().join(format!("medgrid-nonroot-{}", uuid::Uuid::now_v7()));
     let sandbox = Sandbox {
         uids: None,
-        apps_dir: dir.join("no-apps"),
         defaults: Limits {
             memory_mb: 512,
             processes: 64,
