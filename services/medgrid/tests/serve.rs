@@ -143,7 +143,10 @@ async fn serve_from_a_checkout_under_a_private_home() {
     let base = format!("http://127.0.0.1:{port}");
 
     // no --data-dir, no MEDGRID_DATA_DIR: the default ./medgrid-data of the checkout
-    let mut serve = KillOnDrop(start_serve(medgrid_in(&checkout), port).await);
+    // as scripts/serve runs it: the shipped images from the local registry
+    let mut first = medgrid_in(&checkout);
+    first.env("MEDGRID_IMAGE_MIRRORS", local_images());
+    let mut serve = KillOnDrop(start_serve(first, port).await);
     assert!(data.join("postgres/PG_VERSION").is_file());
     // issue-token from the same checkout, while serve runs
     let token = issue_token_with(medgrid_in(&checkout), "demo", "admin@demo.local");
@@ -310,6 +313,13 @@ fn admin_errors_are_clear() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown read model"));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The mirror scripts/serve gives Medgrid: the local registry of scripts/registry.
+fn local_images() -> String {
+    let registry =
+        std::env::var("MEDGRID_TEST_REGISTRY").unwrap_or_else(|_| "127.0.0.1:5000".into());
+    format!("docker.io=http://{registry}")
 }
 
 /// Runs mri-sim of the demo catalog as `token`'s member and returns the job once it ended.
