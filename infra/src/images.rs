@@ -118,8 +118,16 @@ fn run(command: &mut Command) -> Result<(), ImageError> {
         return Ok(());
     }
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let reason = stderr.trim().lines().last().unwrap_or("failed").to_owned();
-    Err(ImageError::Pull(reason))
+    let last = stderr.trim().lines().last().unwrap_or("failed");
+    Err(ImageError::Pull(message_of(last).to_owned()))
+}
+
+/// The message of a logrus line (`time="…" level=fatal msg="…"`, as skopeo writes), or the
+/// line itself.
+fn message_of(line: &str) -> &str {
+    line.split_once("msg=\"")
+        .and_then(|(_, rest)| rest.strip_suffix('"'))
+        .unwrap_or(line)
 }
 
 /// The digest of the manifest tagged `image` in an OCI layout.
@@ -183,6 +191,17 @@ fn config_env(bundle: &Path) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn skopeo_messages_lose_their_log_fields() {
+        assert_eq!(
+            message_of(
+                r#"time="2026-12-07T23:36:52Z" level=fatal msg="initializing source docker://x: no such host""#
+            ),
+            "initializing source docker://x: no such host"
+        );
+        assert_eq!(message_of("plain failure"), "plain failure");
+    }
 
     #[test]
     fn mirrors_stand_for_their_registry() {
