@@ -1,5 +1,6 @@
 //! The application catalog of a tenant.
 
+use medgrid_domain::actor::{Actor, Forbidden};
 use medgrid_domain::catalog::{ApplicationCommand, Descriptor};
 use medgrid_domain::error::Coded;
 use medgrid_domain::ids::{ApplicationId, TenantId};
@@ -90,21 +91,15 @@ pub async fn set_enabled(
     id: &str,
     enabled: bool,
 ) -> Result<ApplicationRow, ApiError> {
-    let id: ApplicationId = parse_id(id, "application")?;
-    let row = visible(scope, id).await?;
-    let tenant = TenantId::from_uuid(row.tenant_id);
-    scope.caller.check(|a| a.require_tenant_admin(tenant))?;
     let command = if enabled {
         ApplicationCommand::Enable
     } else {
         ApplicationCommand::Disable
     };
-    scope
-        .svc
-        .bus
-        .application(id, command, &scope.metadata(tenant))
-        .await?;
-    visible(scope, id).await
+    change(scope, id, command, |a, tenant| {
+        a.require_tenant_admin(tenant)
+    })
+    .await
 }
 
 /// Lets an application's jobs reach the network, or not. Platform administrators only:
@@ -114,11 +109,22 @@ pub async fn set_networked(
     id: &str,
     networked: bool,
 ) -> Result<ApplicationRow, ApiError> {
+    let command = ApplicationCommand::SetNetworked { networked };
+    change(scope, id, command, |a, _| a.require_platform_admin()).await
+}
+
+/// Sends `command` to an application the caller sees (another tenant's is not found),
+/// if `rule` lets them.
+async fn change(
+    scope: &Scope<'_>,
+    id: &str,
+    command: ApplicationCommand,
+    rule: impl FnOnce(&Actor, TenantId) -> Result<(), Forbidden>,
+) -> Result<ApplicationRow, ApiError> {
     let id: ApplicationId = parse_id(id, "application")?;
     let row = visible(scope, id).await?;
-    scope.caller.check(|a| a.require_platform_admin())?;
-    let command = ApplicationCommand::SetNetworked { networked };
     let tenant = TenantId::from_uuid(row.tenant_id);
+    scope.caller.check(|a| rule(a, tenant))?;
     scope
         .svc
         .bus

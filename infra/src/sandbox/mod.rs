@@ -341,6 +341,19 @@ impl Sandbox {
     }
 }
 
+/// Runs a prepared attempt's supervisor in the foreground and waits for it (benchmarks and
+/// tests; the executors start it detached). Its environment holds nothing of the caller's.
+pub async fn supervise(launch: &Path) -> std::io::Result<std::process::ExitStatus> {
+    let dir = launch.parent().unwrap_or(Path::new("/"));
+    tokio::process::Command::new("/bin/sh")
+        .arg(launch)
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .status()
+        .await
+}
+
 /// The cgroups the supervisor makes for an attempt (where it can), by controller.
 const CGROUPS: [&str; 3] = ["memory", "pids", "cpuacct"];
 

@@ -105,6 +105,20 @@ pub async fn wait_until(
     }
 }
 
+/// Cancels job `id` as `token`, then waits until its first attempt is cancelled.
+pub async fn cancel_and_wait(app: &TestApp, token: &str, id: &str) -> Value {
+    app.ok(
+        token,
+        "mutation($id: ID!) { cancelJob(id: $id) { state } }",
+        json!({"id": id}),
+    )
+    .await;
+    wait_until(app, token, id, 60, |j| {
+        j["attempts"][0]["state"] == "CANCELLED"
+    })
+    .await
+}
+
 pub fn in_state(state: &'static str) -> impl Fn(&Value) -> bool {
     move |j| j["state"] == state
 }

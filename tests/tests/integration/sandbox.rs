@@ -28,6 +28,24 @@ async fn probe_app(app: &TestApp, admin: &str, name: &str, resources: Value) -> 
     register_app(app, admin, descriptor).await
 }
 
+/// A test app with a member, the probe application (asking for `resources`) and, for
+/// `Some("hpc")`, the Slurm resource.
+struct Probing {
+    app: TestApp,
+    member: String,
+    probe: String,
+}
+
+async fn probing(resource: Option<&str>, resources: Value) -> Probing {
+    let app = TestApp::spawn().await;
+    let (admin, member, _) = setup(&app, "uni").await;
+    if resource.is_some() {
+        hpc(&app).await;
+    }
+    let probe = probe_app(&app, &admin, "probe", resources).await;
+    Probing { app, member, probe }
+}
+
 /// Runs `script` with `application` on `resource` (None: local) until it ends.
 async fn run(
     app: &TestApp,
@@ -96,12 +114,7 @@ async fn hpc(app: &TestApp) {
 /// A job reads what it can of Medgrid's: by absolute and relative path, the data dir, the
 /// blob store, the database (TCP), process 1's environment, other processes, the network.
 async fn sees_nothing_of_the_service(resource: Option<&str>) {
-    let app = TestApp::spawn().await;
-    let (admin, member, _) = setup(&app, "uni").await;
-    if resource.is_some() {
-        hpc(&app).await;
-    }
-    let probe = probe_app(&app, &admin, "probe", json!({})).await;
+    let Probing { app, member, probe } = probing(resource, json!({})).await;
     let data = std::path::absolute(&app.config.data_dir).unwrap();
     let secret = format!("secret-{}", uuid::Uuid::new_v4());
     std::fs::create_dir_all(data.join("blobs")).unwrap();
@@ -229,27 +242,13 @@ async fn a_job_runs_as_a_uid_of_its_own() {
         uids.iter().all(|u| *u >= 2_000_000_000 && *u != own),
         "{status}"
     );
-    app.ok(
-        &member,
-        "mutation($id: ID!) { cancelJob(id: $id) { state } }",
-        json!({"id": id}),
-    )
-    .await;
-    wait_until(&app, &member, id, 60, |j| {
-        j["attempts"][0]["state"] == "CANCELLED"
-    })
-    .await;
+    crate::jobs::cancel_and_wait(&app, &member, id).await;
 }
 
 /// What the job leaves where Medgrid looks — forged end markers, symlinks to secrets,
 /// a FIFO — changes nothing: the end is the supervisor's, outputs are regular files.
 async fn markers_and_symlinks_fool_nothing(resource: Option<&str>) {
-    let app = TestApp::spawn().await;
-    let (admin, member, _) = setup(&app, "uni").await;
-    if resource.is_some() {
-        hpc(&app).await;
-    }
-    let probe = probe_app(&app, &admin, "probe", json!({})).await;
+    let Probing { app, member, probe } = probing(resource, json!({})).await;
     let data = std::path::absolute(&app.config.data_dir).unwrap();
     let secret = format!("secret-{}", uuid::Uuid::new_v4());
     std::fs::write(data.join("canary"), &secret).unwrap();
@@ -287,12 +286,7 @@ async fn markers_and_symlinks_fool_nothing_on_slurm() {
 /// A fork bomb stops at the process limit; the timeline says PROCESS_LIMIT, and nothing of
 /// it is left on the host.
 async fn a_fork_bomb_is_contained(resource: Option<&str>) {
-    let app = TestApp::spawn().await;
-    let (admin, member, _) = setup(&app, "uni").await;
-    if resource.is_some() {
-        hpc(&app).await;
-    }
-    let probe = probe_app(&app, &admin, "probe", json!({})).await;
+    let Probing { app, member, probe } = probing(resource, json!({})).await;
     let marker = format!("bomb{}", uuid::Uuid::new_v4().simple());
     let script = format!("{marker}() {{ {marker} | {marker} & }}; {marker}; sleep 120");
     let job = run(&app, &member, &probe, &script, resource).await;
@@ -316,13 +310,8 @@ async fn a_fork_bomb_is_contained_on_slurm() {
 /// Writing past the disk space the application asked for stops the attempt (DISK_LIMIT),
 /// with at most about a second's writing beyond the limit on the host.
 async fn filling_the_disk_is_stopped(resource: Option<&str>) {
-    let app = TestApp::spawn().await;
-    let (admin, member, _) = setup(&app, "uni").await;
-    if resource.is_some() {
-        hpc(&app).await;
-    }
     // 0.01 GB: 11 MiB
-    let probe = probe_app(&app, &admin, "probe", json!({"disk-space": 0.01})).await;
+    let Probing { app, member, probe } = probing(resource, json!({"disk-space": 0.01})).await;
     let one_file = "dd if=/dev/zero of=big bs=1M count=200 2>&1; sleep 30";
     let many_files = "i=0; while :; do i=$((i + 1)); head -c 1048576 /dev/zero > f$i; done";
     for script in [one_file, many_files] {
@@ -764,14 +753,7 @@ async fn a_networked_job_reaches_the_outside_but_no_private_network() {
             shell: None,
         };
         let launch = sandbox.prepare(&plan).unwrap();
-        let status = tokio::process::Command::new("/bin/sh")
-            .arg(&launch)
-            .current_dir(&dir)
-            .env_clear()
-            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-            .status()
-            .await
-            .unwrap();
+        let status = medgrid_infra::sandbox::supervise(&launch).await.unwrap();
         let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap_or_default();
         assert!(status.success(), "{}{}", read("stderr"), read("status"));
         let public = read("work/public");

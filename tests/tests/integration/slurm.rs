@@ -105,16 +105,7 @@ async fn cancel_reaches_slurm() {
         .as_str()
         .unwrap()
         .to_owned();
-    app.ok(
-        &member,
-        "mutation($id: ID!) { cancelJob(id: $id) { state } }",
-        json!({"id": id}),
-    )
-    .await;
-    wait_until(&app, &member, id, 60, |j| {
-        j["attempts"][0]["state"] == "CANCELLED"
-    })
-    .await;
+    crate::jobs::cancel_and_wait(&app, &member, id).await;
     let out = std::process::Command::new("scontrol")
         .args(["show", "job", "-o", &slurm_id])
         .output()

@@ -65,13 +65,7 @@ async fn sandboxed(
         };
         let launch = sandbox.prepare(&plan)?;
         let started = Instant::now();
-        let status = tokio::process::Command::new("/bin/sh")
-            .arg(&launch)
-            .current_dir(&dir)
-            .env_clear()
-            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-            .status()
-            .await?;
+        let status = medgrid_infra::sandbox::supervise(&launch).await?;
         let elapsed = started.elapsed();
         let ended = std::fs::read_to_string(dir.join("status")).unwrap_or_default();
         anyhow::ensure!(
