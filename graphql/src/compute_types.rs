@@ -29,6 +29,9 @@ pub struct RegisterResourceInput {
     walltime_limit_seconds: Option<u64>,
     /// SLURM: attempts Medgrid keeps at the cluster at once (default 200).
     max_jobs: Option<u32>,
+    /// Memory (MiB, 1 to 16777216) of an attempt whose application does not say
+    /// (`suggested-resources.ram`); left out: the installation's default.
+    default_memory_mb: Option<i32>,
     /// Usable by every tenant; otherwise by `tenantIds` and members of `groupIds`.
     #[graphql(default)]
     all_tenants: bool,
@@ -43,8 +46,8 @@ fn required<T>(value: Option<T>, field: &str) -> Result<T, ApiError> {
 }
 
 impl RegisterResourceInput {
-    /// The validated parts: name, kind and access.
-    pub fn parts(self) -> Result<(String, ResourceKind, Access), ApiError> {
+    /// The validated parts: name, kind, access and default memory per attempt.
+    pub fn parts(self) -> Result<(String, ResourceKind, Access, Option<u64>), ApiError> {
         let kind = match self.kind {
             KindName::Local => ResourceKind::Local {
                 slots: required(self.slots, "slots")?,
@@ -73,7 +76,11 @@ impl RegisterResourceInput {
                 .map(|id| parse_id::<GroupId>(id, "group"))
                 .collect::<Result<_, _>>()?,
         };
-        Ok((self.name, kind, access))
+        // a negative amount is refused by the domain like zero, with the same words
+        let default_memory_mb = self
+            .default_memory_mb
+            .map(|mb| u64::try_from(mb).unwrap_or(0));
+        Ok((self.name, kind, access, default_memory_mb))
     }
 }
 
@@ -138,6 +145,13 @@ impl Resource {
     async fn capacity(&self) -> u32 {
         self.kind()
             .map_or(0, |k| u32::try_from(k.capacity()).unwrap_or(u32::MAX))
+    }
+    /// Memory (MiB) of an attempt whose application does not say; null: the
+    /// installation's default.
+    async fn default_memory_mb(&self) -> Option<i32> {
+        self.0
+            .default_memory_mb
+            .and_then(|mb| i32::try_from(mb).ok())
     }
     async fn drained(&self) -> bool {
         self.0.drained

@@ -332,9 +332,9 @@ impl CoreMutation {
         input: RegisterResourceInput,
     ) -> async_graphql::Result<Resource> {
         let scope = scope(ctx)?;
-        let (name, kind, access) = input.parts()?;
+        let (name, kind, access, default_memory_mb) = input.parts()?;
         Ok(Resource(
-            compute::register(&scope, &name, kind, access).await?,
+            compute::register(&scope, &name, kind, access, default_memory_mb).await?,
         ))
     }
 

@@ -24,6 +24,8 @@ pub struct ResourceRow {
     pub groups: Vec<Uuid>,
     pub drained: bool,
     pub drain_reason: Option<String>,
+    /// Memory of an attempt whose application does not say (MiB); None: the installation's.
+    pub default_memory_mb: Option<i64>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub position: i64,
@@ -71,9 +73,14 @@ impl EventByEvent for Resources {
         let id = e.aggregate_uuid()?;
         let at = e.recorded_at;
         let q = match event {
-            ResourceEvent::ResourceRegistered { name, access, .. } => sqlx::query(
-                "INSERT INTO resources (id, name, kind, all_tenants, tenants, groups, created_at, updated_at, position)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)",
+            ResourceEvent::ResourceRegistered {
+                name,
+                access,
+                default_memory_mb,
+                ..
+            } => sqlx::query(
+                "INSERT INTO resources (id, name, kind, all_tenants, tenants, groups, default_memory_mb, created_at, updated_at, position)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)",
             )
             .bind(id)
             .bind(name)
@@ -81,6 +88,8 @@ impl EventByEvent for Resources {
             .bind(access.all_tenants)
             .bind(tenants(access))
             .bind(groups(access))
+            // at most 16 TiB (the aggregate's rule): it fits
+            .bind(default_memory_mb.and_then(|mb| i64::try_from(mb).ok()))
             .bind(at)
             .bind(e.position.global_position),
             ResourceEvent::ResourceAccessChanged { access } => sqlx::query(
@@ -108,7 +117,7 @@ impl EventByEvent for Resources {
     }
 }
 
-const COLUMNS: &str = "id, name, kind, all_tenants, tenants, groups, drained, drain_reason, created_at, updated_at, position";
+const COLUMNS: &str = "id, name, kind, all_tenants, tenants, groups, drained, drain_reason, default_memory_mb, created_at, updated_at, position";
 
 pub async fn by_id(db: &Reader, id: ResourceId) -> Result<Option<ResourceRow>, sqlx::Error> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM resources WHERE id = $1"))

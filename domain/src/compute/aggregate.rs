@@ -61,10 +61,31 @@ fn check_kind(kind: &ResourceKind) -> Result<(), ResourceError> {
     }
 }
 
+/// The most memory a resource may give an attempt by default: 16 TiB, beyond any node's.
+const MAX_DEFAULT_MEMORY_MB: u64 = 16 << 20;
+
+fn check_default_memory(memory_mb: Option<u64>) -> Result<(), ResourceError> {
+    match memory_mb {
+        Some(mb) if mb == 0 || mb > MAX_DEFAULT_MEMORY_MB => Err(invalid(
+            "defaultMemoryMb",
+            "must be 1 to 16777216 MiB (16 TiB)",
+        )),
+        _ => Ok(()),
+    }
+}
+
 impl Resource {
     fn decide(&self, command: ResourceCommand) -> Result<Vec<ResourceEvent>, ResourceError> {
         match (&self.state, command) {
-            (None, ResourceCommand::Register { name, kind, access }) => {
+            (
+                None,
+                ResourceCommand::Register {
+                    name,
+                    kind,
+                    access,
+                    default_memory_mb,
+                },
+            ) => {
                 // resource names follow the tenant slug rules: short, URL- and CLI-safe
                 if name.parse::<TenantSlug>().is_err() {
                     return Err(invalid(
@@ -73,10 +94,12 @@ impl Resource {
                     ));
                 }
                 check_kind(&kind)?;
+                check_default_memory(default_memory_mb)?;
                 Ok(vec![ResourceEvent::ResourceRegistered {
                     name,
                     kind,
                     access,
+                    default_memory_mb,
                 }])
             }
             (Some(_), ResourceCommand::Register { .. }) => Err(ResourceError::AlreadyExists),
@@ -159,6 +182,16 @@ mod tests {
             name: "hpc".into(),
             kind: slurm(4),
             access: Access::everyone(),
+            default_memory_mb: None,
+        }
+    }
+
+    fn register(name: &str, kind: ResourceKind, default_memory_mb: Option<u64>) -> ResourceCommand {
+        ResourceCommand::Register {
+            name: name.into(),
+            kind,
+            access: Access::everyone(),
+            default_memory_mb,
         }
     }
 
@@ -166,19 +199,11 @@ mod tests {
     fn registers_valid_resources_once() {
         Given::with(())
             .given_no_previous_events()
-            .when(ResourceCommand::Register {
-                name: "hpc".into(),
-                kind: slurm(4),
-                access: Access::everyone(),
-            })
+            .when(register("hpc", slurm(4), None))
             .then_expect_events(vec![registered()]);
         Given::with(())
             .given(vec![registered()])
-            .when(ResourceCommand::Register {
-                name: "hpc".into(),
-                kind: slurm(4),
-                access: Access::everyone(),
-            })
+            .when(register("hpc", slurm(4), None))
             .then_expect_error(ResourceError::AlreadyExists);
     }
 
@@ -202,17 +227,69 @@ mod tests {
         ] {
             let result = Given::with(())
                 .given_no_previous_events()
-                .when(ResourceCommand::Register {
-                    name: name.into(),
-                    kind,
-                    access: Access::everyone(),
-                })
+                .when(register(name, kind, None))
                 .inspect_result();
             assert!(
                 matches!(result, Err(ResourceError::Invalid { field: f, .. }) if f == field),
                 "{field}: {result:?}"
             );
         }
+    }
+
+    #[test]
+    fn registers_a_default_memory_per_attempt() {
+        Given::with(())
+            .given_no_previous_events()
+            .when(register("hpc", slurm(4), Some(8192)))
+            .then_expect_events(vec![ResourceEvent::ResourceRegistered {
+                name: "hpc".into(),
+                kind: slurm(4),
+                access: Access::everyone(),
+                default_memory_mb: Some(8192),
+            }]);
+        Given::with(())
+            .given_no_previous_events()
+            .when(register("hpc", slurm(4), Some(MAX_DEFAULT_MEMORY_MB)))
+            .inspect_result()
+            .expect("16 TiB is the most");
+    }
+
+    #[test]
+    fn refuses_no_memory_and_absurd_memory() {
+        for memory_mb in [0, MAX_DEFAULT_MEMORY_MB + 1, u64::MAX] {
+            let result = Given::with(())
+                .given_no_previous_events()
+                .when(register("hpc", slurm(4), Some(memory_mb)))
+                .inspect_result();
+            assert!(
+                matches!(
+                    result,
+                    Err(ResourceError::Invalid {
+                        field: "defaultMemoryMb",
+                        ..
+                    })
+                ),
+                "{memory_mb}: {result:?}"
+            );
+        }
+    }
+
+    /// Events are forever: a registration recorded before resources had a default memory
+    /// reads as one without.
+    #[test]
+    fn registrations_recorded_before_have_no_default_memory() {
+        let recorded = serde_json::json!({"ResourceRegistered": {
+            "name": "hpc", "kind": {"kind": "local", "slots": 2},
+            "access": {"all_tenants": true, "tenants": [], "groups": []}
+        }});
+        let event: ResourceEvent = serde_json::from_value(recorded).expect("an old event");
+        assert!(matches!(
+            event,
+            ResourceEvent::ResourceRegistered {
+                default_memory_mb: None,
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -6,6 +6,8 @@ pub enum ResourceCommand {
         name: String,
         kind: ResourceKind,
         access: Access,
+        /// Memory of an attempt whose application does not say; None: the installation's.
+        default_memory_mb: Option<u64>,
     },
     SetAccess(Access),
     Drain {

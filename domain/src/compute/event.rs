@@ -83,6 +83,10 @@ pub enum ResourceEvent {
         name: String,
         kind: ResourceKind,
         access: Access,
+        /// Memory of an attempt whose application does not say (`suggested-resources.ram`);
+        /// None: the installation's default. Resources registered before it existed have none.
+        #[serde(default)]
+        default_memory_mb: Option<u64>,
     },
     ResourceAccessChanged {
         access: Access,

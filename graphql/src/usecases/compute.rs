@@ -25,11 +25,14 @@ fn usable(scope: &Scope<'_>, row: &ResourceRow) -> bool {
     }
 }
 
+/// Registers a resource; `default_memory_mb` is what its attempts get when their
+/// application does not say (None: the installation's default).
 pub async fn register(
     scope: &Scope<'_>,
     name: &str,
     kind: ResourceKind,
     access: Access,
+    default_memory_mb: Option<u64>,
 ) -> Result<ResourceRow, ApiError> {
     scope.caller.check(|a| a.require_platform_admin())?;
     check_access(scope, &access).await?;
@@ -38,6 +41,7 @@ pub async fn register(
         name: name.to_owned(),
         kind,
         access,
+        default_memory_mb,
     };
     scope
         .svc

@@ -149,6 +149,7 @@ pub async fn local_resource(svc: &Services) -> anyhow::Result<()> {
         LOCAL_RESOURCE,
         kind,
         Access::everyone(),
+        None,
     )
     .await
     .map_err(|e| anyhow::anyhow!("registering the local resource: {}", e.message))?;

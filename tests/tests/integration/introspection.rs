@@ -357,6 +357,7 @@ async fn populated(app: &TestApp, slug: &str) -> (Objects, String, String) {
         &format!("{slug}-only"),
         kind,
         access,
+        None,
     )
     .await
     .unwrap();

@@ -767,6 +767,7 @@ async fn the_dispatcher_takes_turns_across_tenants() {
         "one",
         medgrid_domain::compute::ResourceKind::Local { slots: 1 },
         medgrid_domain::compute::Access::everyone(),
+        None,
     )
     .await
     .unwrap();

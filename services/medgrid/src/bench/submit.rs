@@ -109,7 +109,7 @@ async fn arrange(core: &Core, partition: &str, capacity: u32) -> anyhow::Result<
         walltime_limit_seconds: 3600,
         max_jobs: capacity,
     };
-    compute::register(&operator, "hpc", kind, Access::everyone())
+    compute::register(&operator, "hpc", kind, Access::everyone(), None)
         .await
         .map_err(|e| fail("resource", e))?;
     let descriptor = serde_json::json!({
