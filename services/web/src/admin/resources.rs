@@ -25,8 +25,9 @@ use crate::view;
 use crate::visitor::Visitor;
 
 /// The fields of the register form, as GraphQL's `RegisterResourceInput` names them.
-const FIELDS: [&str; 10] = [
+const FIELDS: [&str; 11] = [
     "name",
+    "defaultMemoryMb",
     "kind",
     "slots",
     "partition",
@@ -66,7 +67,8 @@ struct Page<'a> {
     section: &'a str,
     platform: bool,
     rows: Vec<Row>,
-    /// The register form: the name, what a local resource and a Slurm partition need.
+    /// The register form: what every resource has (name, default memory per attempt),
+    /// what a local resource and a Slurm partition need.
     named: Vec<Input>,
     local: Vec<Input>,
     slurm: Vec<Input>,
@@ -127,8 +129,20 @@ fn access(row: &ResourceRow, names: &HashMap<Uuid, String>) -> String {
     }
 }
 
+/// The memory an attempt gets there when its application does not say, if the resource
+/// sets it (otherwise the installation's default applies, which the page does not repeat).
+fn default_memory(row: &ResourceRow) -> Option<String> {
+    row.default_memory_mb
+        .map(|mb| format!("{mb} MiB of memory per attempt by default"))
+}
+
 fn row(r: ResourceRow, names: &HashMap<Uuid, String>) -> Row {
     let (kind, details) = details(serde_json::from_value(r.kind.clone()).ok());
+    let details = [Some(details).filter(|d| !d.is_empty()), default_memory(&r)]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" · ");
     Row {
         id: r.id,
         access: access(&r, names),
@@ -150,8 +164,8 @@ struct Back {
     refused: Option<(Uuid, String, String)>,
 }
 
-/// The inputs of the register form: the name, then what a local resource and what a
-/// Slurm partition need.
+/// The inputs of the register form: what every resource has, then what a local resource
+/// and what a Slurm partition need.
 fn register_inputs(e: &Entered) -> (Vec<Input>, Vec<Input>, Vec<Input>) {
     let f = |name, label| e.input("resource", name, label);
     (
@@ -159,6 +173,12 @@ fn register_inputs(e: &Entered) -> (Vec<Input>, Vec<Input>, Vec<Input>) {
             f("name", "Name")
                 .required()
                 .help("2 to 40 of a-z, 0-9 and '-', starting with a letter; it never changes."),
+            f("defaultMemoryMb", "Default memory per attempt (MiB)")
+                .kind("number")
+                .help(
+                    "For jobs whose application does not say how much memory it needs. \
+                     Left empty: the installation's default.",
+                ),
         ],
         vec![
             f("slots", "Attempts at once")
@@ -307,7 +327,8 @@ fn access_of(posted: &Posted) -> Result<Access, ApiError> {
 async fn register_posted(v: &Visitor, posted: &Posted) -> Result<ResourceRow, ApiError> {
     let name = posted.get("name").map_or("", |n| n.trim());
     let access = access_of(posted)?;
-    compute::register(&v.scope(), name, kind(posted)?, access)
+    let default_memory_mb = whole(posted, "defaultMemoryMb")?;
+    compute::register(&v.scope(), name, kind(posted)?, access, default_memory_mb)
         .await
         .map_err(|e| match (e.code, e.message.as_str()) {
             // a group or tenant of the access list that is not there is a wrong entry
