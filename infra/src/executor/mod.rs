@@ -36,7 +36,8 @@ pub struct AttemptSpec {
     /// MPI tasks in all (nodes × tasks per node).
     pub tasks: u32,
     pub walltime: Duration,
-    /// Memory and disk the application asks for; None: the sandbox's defaults.
+    /// Memory (the application's, else its resource's default) and disk (the
+    /// application's); None: the sandbox's defaults.
     pub memory_mb: Option<u64>,
     pub disk_mb: Option<u64>,
     /// The job's environment (allow-listed variables only).

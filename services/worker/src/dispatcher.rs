@@ -113,6 +113,19 @@ fn meta(tenant: Uuid) -> EventMetadata {
     )
 }
 
+/// The resource an attempt goes to: how to reach it and what it is.
+struct Target<'r> {
+    executor: Arc<dyn Executor>,
+    kind: ResourceKind,
+    row: &'r ResourceRow,
+}
+
+/// The memory of an attempt: what its application asked for, else its resource's default;
+/// None leaves it to the sandbox (the installation's `MEDGRID_SANDBOX_MEMORY_MB`).
+fn attempt_memory_mb(asked: Option<u64>, resource_default: Option<i64>) -> Option<u64> {
+    asked.or_else(|| resource_default.and_then(|mb| u64::try_from(mb).ok()))
+}
+
 fn parse<T: serde::de::DeserializeOwned + Default>(value: &serde_json::Value) -> T {
     serde_json::from_value(value.clone()).unwrap_or_default()
 }
@@ -392,8 +405,12 @@ impl Dispatcher {
         job: &JobRow,
         a: &AttemptRow,
     ) -> Option<JobCommand> {
-        let resource = resources.get(&a.resource_id);
-        let (executor, kind) = (self.executor(resource)?, kind_of(resource)?);
+        let resource = resources.get(&a.resource_id)?;
+        let target = Target {
+            executor: self.executor(Some(resource))?,
+            kind: kind_of(Some(resource))?,
+            row: resource,
+        };
         let key = attempt_key(a.job_id, a.number);
         let wants: JobSandbox = parse(&job.sandbox);
         let image = match wants
@@ -414,10 +431,7 @@ impl Dispatcher {
                 return Some(ended(a, Outcome::SubmitFailed { detail }));
             }
         };
-        match self
-            .submit_one(&*executor, &kind, job, a, wants, image)
-            .await
-        {
+        match self.submit_one(&target, job, a, wants, image).await {
             Ok(id) => {
                 self.mark_unsure(key, false);
                 Some(JobCommand::RecordSubmitted {
@@ -436,8 +450,7 @@ impl Dispatcher {
 
     async fn submit_one(
         &self,
-        executor: &dyn Executor,
-        kind: &ResourceKind,
+        target: &Target<'_>,
         job: &JobRow,
         a: &AttemptRow,
         wants: JobSandbox,
@@ -450,7 +463,7 @@ impl Dispatcher {
             .staged(id, &inputs)
             .map_err(|e| ExecutorError::Refused(e.to_string()))?;
         let nodes = a.nodes.max(1) as u32;
-        let tasks = nodes * kind.tasks_per_node(job.tasks_per_node.max(1) as u32);
+        let tasks = nodes * target.kind.tasks_per_node(job.tasks_per_node.max(1) as u32);
         let token = self
             .delegation
             .tokens
@@ -473,7 +486,7 @@ impl Dispatcher {
             nodes,
             tasks,
             walltime: Duration::from_secs(job.walltime_seconds.max(1) as u64),
-            memory_mb: wants.memory_mb,
+            memory_mb: attempt_memory_mb(wants.memory_mb, target.row.default_memory_mb),
             disk_mb: wants.disk_mb,
             env,
             secret_env: vec![("MEDGRID_JOB_TOKEN".into(), token)],
@@ -482,7 +495,7 @@ impl Dispatcher {
             image,
             shell: wants.shell,
         };
-        executor.submit(&spec).await
+        target.executor.submit(&spec).await
     }
 
     fn tracked(&self, a: &AttemptRow) -> Tracked {
@@ -797,5 +810,17 @@ async fn poll_loop(
             _ = tokio::time::sleep(config.interval.saturating_sub(started.elapsed())) => {}
             _ = shutdown.changed() => return Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::attempt_memory_mb;
+
+    #[test]
+    fn the_application_then_the_resource_then_the_installation_set_the_memory() {
+        assert_eq!(attempt_memory_mb(Some(128), Some(300)), Some(128));
+        assert_eq!(attempt_memory_mb(None, Some(300)), Some(300));
+        assert_eq!(attempt_memory_mb(None, None), None);
     }
 }
