@@ -3,7 +3,9 @@
 // /admin/applications, pastes JSON that is not JSON and sees the refusal beside the
 // field with the text kept, then uploads a Boutiques descriptor through the real file
 // input; the new application is listed enabled, a dismissed confirmation to disable it
-// sends nothing, and it is found in the catalog. Screenshots go to the given directory.
+// sends nothing, and it is found in the catalog. Then the compute resources' register
+// form refuses a default memory of 0 MiB beside its field, the entries kept. Screenshots
+// go to the given directory.
 //
 // usage: node browser-admin-platform.mjs <medgrid url> <tenant> <email> <password> <descriptor JSON> <screenshot dir>
 // Prints one JSON line with what it saw.
@@ -49,4 +51,15 @@ await run(async (browser, seen) => {
   await page.goto(`${url}/apps?q=${encodeURIComponent(name)}`);
   seen.inCatalog = await page.locator('#apps h2 a').allTextContents();
   await shot(page, '03-catalog');
+
+  // a resource whose default memory is no memory: refused beside the field, kept
+  await page.goto(`${url}/admin/resources`);
+  await page.getByLabel('Name', { exact: true }).fill('small');
+  await page.getByLabel('Default memory per attempt (MiB)').fill('0');
+  await page.getByLabel('Attempts at once').fill('1');
+  await page.getByRole('button', { name: 'Register', exact: true }).click();
+  await page.locator('#resource-defaultMemoryMb-error').waitFor();
+  seen.badMemory = await page.textContent('#resource-defaultMemoryMb-error');
+  seen.keptMemory = await page.inputValue('#resource-defaultMemoryMb');
+  await look(page, '04-bad-memory', seen);
 });

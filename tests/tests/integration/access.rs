@@ -49,7 +49,8 @@ pub async fn populate(app: &TestApp) {
         .await;
     }
     let resource = json!({"name": "hpc", "kind": "SLURM", "partition": "debug", "maxNodes": 2,
-                          "coresPerNode": 2, "walltimeLimitSeconds": 600, "allTenants": true});
+                          "coresPerNode": 2, "walltimeLimitSeconds": 600, "allTenants": true,
+                          "defaultMemoryMb": 2048});
     app.ok(&root, crate::compute::REGISTER, json!({"i": resource}))
         .await;
     let registered = app

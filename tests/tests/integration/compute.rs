@@ -5,7 +5,10 @@ use medgrid_domain::Role;
 use medgrid_tests::TestApp;
 use serde_json::json;
 
-pub const REGISTER: &str = "mutation($i: RegisterResourceInput!) { registerResource(input: $i) { id name kind partition maxNodes coresPerNode walltimeLimitSeconds drained } }";
+use crate::jobs::setup;
+use crate::sandbox::{ended_reason, probe_app, run};
+
+pub const REGISTER: &str = "mutation($i: RegisterResourceInput!) { registerResource(input: $i) { id name kind partition maxNodes coresPerNode walltimeLimitSeconds defaultMemoryMb drained } }";
 const LIST: &str = "{ resources { name } }";
 
 fn names(data: &serde_json::Value) -> Vec<String> {
@@ -138,4 +141,72 @@ async fn bad_resources_are_refused_without_events() {
         "FORBIDDEN"
     );
     assert_eq!(app.event_count().await, before);
+}
+
+/// A resource may say how much memory an attempt gets when its application does not: set
+/// by platform administrators only, within 1 MiB to 16 TiB, the field named otherwise.
+#[tokio::test]
+async fn a_default_memory_per_attempt_is_registered_and_checked() {
+    let app = TestApp::spawn().await;
+    app.tenant("ops").await;
+    let (_, root) = app
+        .member("ops", "root@ops.org", &[Role::PlatformAdmin])
+        .await;
+    let (_, admin) = app
+        .member("ops", "admin@ops.org", &[Role::TenantAdmin])
+        .await;
+    let small = json!({"name": "small", "kind": "LOCAL", "slots": 1, "allTenants": true,
+                       "defaultMemoryMb": 300});
+    assert_eq!(
+        app.code(Some(&admin), REGISTER, json!({"i": small})).await,
+        "FORBIDDEN"
+    );
+    let data = app.ok(&root, REGISTER, json!({"i": small})).await;
+    assert_eq!(data["registerResource"]["defaultMemoryMb"], 300);
+    let listed = app
+        .ok(&root, "{ resources { name defaultMemoryMb } }", json!({}))
+        .await;
+    assert_eq!(
+        listed["resources"],
+        json!([{"name": "small", "defaultMemoryMb": 300}])
+    );
+
+    let before = app.event_count().await;
+    for memory in [0, -1, 16 * 1024 * 1024 + 1] {
+        let input = json!({"name": "big", "kind": "LOCAL", "slots": 1, "defaultMemoryMb": memory});
+        let body = app.gql(Some(&root), REGISTER, json!({"i": input})).await;
+        assert_eq!(
+            medgrid_tests::error_code(&body).as_deref(),
+            Some("INVALID_INPUT"),
+            "{memory}: {body}"
+        );
+        let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+        assert!(message.starts_with("defaultMemoryMb: "), "{memory}: {body}");
+    }
+    assert_eq!(app.event_count().await, before, "nothing recorded");
+}
+
+/// The resource's default really holds an attempt whose application asks for no memory:
+/// 500 MiB is too much on a resource giving 300 MiB (MEMORY_LIMIT), and fine on the shipped
+/// `local` one, which leaves it to the installation (4096 MiB).
+#[tokio::test]
+async fn the_default_memory_of_a_resource_holds_its_attempts() {
+    let app = TestApp::spawn().await;
+    let (admin, member, _) = setup(&app, "uni").await;
+    let (_, root) = app
+        .member("uni", "root@uni.org", &[Role::PlatformAdmin])
+        .await;
+    let small = json!({"name": "small", "kind": "LOCAL", "slots": 1, "allTenants": true,
+                       "defaultMemoryMb": 300});
+    app.ok(&root, REGISTER, json!({"i": small})).await;
+    let probe = probe_app(&app, &admin, "probe", json!({})).await;
+    // every byte written, so the pages are really used; the sleep leaves the stop to the
+    // supervisor, which says why
+    let script = "python3 -c 'b = b\"x\" * (500 * 2**20)' || sleep 30";
+
+    let held = run(&app, &member, &probe, script, Some("small")).await;
+    assert_eq!(held["state"], "FAILED", "{held:#}");
+    assert!(ended_reason(&held).contains("MEMORY_LIMIT"), "{held:#}");
+    let free = run(&app, &member, &probe, script, Some("local")).await;
+    assert_eq!(free["state"], "SUCCEEDED", "{free:#}");
 }

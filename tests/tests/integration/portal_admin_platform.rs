@@ -59,7 +59,7 @@ fn find(data: &Value, path: &[&str], key: &str, value: &str) -> Option<Value> {
         .cloned()
 }
 
-const RESOURCES: &str = "{ resources { id name kind partition maxNodes coresPerNode walltimeLimitSeconds drained drainReason } }";
+const RESOURCES: &str = "{ resources { id name kind partition maxNodes coresPerNode walltimeLimitSeconds defaultMemoryMb drained drainReason } }";
 
 async fn resource(app: &TestApp, token: &str, name: &str) -> Option<Value> {
     let data = app.ok(token, RESOURCES, json!({})).await;
@@ -107,6 +107,20 @@ async fn platform_admins_register_drain_and_enable_resources_tenant_admins_only_
     )
     .await;
     assert!(page.contains("&#60;script&#62;x&#60;/script&#62;") && !page.contains("<script>x"));
+    // a default memory that is no amount, or none at all: beside its field, kept
+    for (memory, says) in [
+        ("lots", "must be a whole number"),
+        ("0", "must be 1 to 16777216 MiB (16 TiB)"),
+    ] {
+        let mut bad = hpc.clone();
+        bad.push(("defaultMemoryMb", memory));
+        let res = post(&app, &root, "/admin/resources", &bad).await;
+        let beside = format!(r#"id="resource-defaultMemoryMb-error">{says}"#);
+        let page = answer(res, StatusCode::UNPROCESSABLE_ENTITY, &beside).await;
+        assert!(page.contains(&format!(r#"name="defaultMemoryMb" value="{memory}""#)));
+        assert!(page.contains(r#"name="partition" value="debug""#));
+    }
+    hpc.push(("defaultMemoryMb", "8192"));
     // a forged token: refused, nothing registered
     let mut forged = hpc.clone();
     forged[0] = ("csrf", "forged");
@@ -125,6 +139,7 @@ async fn platform_admins_register_drain_and_enable_resources_tenant_admins_only_
         "maxNodes",
         "coresPerNode",
         "walltimeLimitSeconds",
+        "defaultMemoryMb",
     ]
     .map(|k| found[k].clone());
     assert_eq!(
@@ -134,13 +149,18 @@ async fn platform_admins_register_drain_and_enable_resources_tenant_admins_only_
             json!("debug"),
             json!(4),
             json!(2),
-            json!(86400)
+            json!(86400),
+            json!(8192)
         ]
     );
     let id = found["id"].as_str().unwrap().to_owned();
     let page = html(&app, &root, "/admin/resources").await;
     assert!(
         page.contains("partition debug · up to 4 nodes of 2 cores"),
+        "{page}"
+    );
+    assert!(
+        page.contains("at once · 8192 MiB of memory per attempt by default"),
         "{page}"
     );
 
@@ -859,7 +879,7 @@ async fn an_admin_uploads_a_descriptor_in_a_real_browser_and_members_find_it() {
         descriptor.as_str(),
     ];
     let seen = browser::run("browser-admin-platform.mjs", &args, &shots).await;
-    browser::assert_accessible(&seen, 2);
+    browser::assert_accessible(&seen, 3);
     assert!(
         seen["badJson"].as_str().unwrap().starts_with("not JSON"),
         "{seen}"
@@ -874,6 +894,11 @@ async fn an_admin_uploads_a_descriptor_in_a_real_browser_and_members_find_it() {
     );
     assert_eq!(seen["inCatalog"], json!(["browser-counter"]), "{seen}");
     assert!(shots.join("02-registered.png").exists());
+    assert_eq!(
+        (&seen["badMemory"], &seen["keptMemory"]),
+        (&json!("must be 1 to 16777216 MiB (16 TiB)"), &json!("0")),
+        "{seen}"
+    );
     let registered = application(&app, &admin, "browser-counter").await.unwrap();
     assert_eq!(registered["enabled"], true, "still enabled");
 }

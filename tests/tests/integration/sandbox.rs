@@ -14,7 +14,7 @@ use crate::jobs::{register_app, setup, submit, wait_until};
 
 /// An application that runs the member's script, with two optional outputs and the
 /// suggested resources given.
-async fn probe_app(app: &TestApp, admin: &str, name: &str, resources: Value) -> String {
+pub(crate) async fn probe_app(app: &TestApp, admin: &str, name: &str, resources: Value) -> String {
     let descriptor = json!({
         "name": name, "tool-version": "1", "description": "Runs a probe.",
         "schema-version": "0.5", "command-line": "sh -c [SCRIPT]",
@@ -47,7 +47,7 @@ async fn probing(resource: Option<&str>, resources: Value) -> Probing {
 }
 
 /// Runs `script` with `application` on `resource` (None: local) until it ends.
-async fn run(
+pub(crate) async fn run(
     app: &TestApp,
     member: &str,
     application: &str,
@@ -85,7 +85,7 @@ fn field<'a>(report: &'a str, key: &str) -> &'a str {
 }
 
 /// The reason of the job's last attempt-ended timeline entry.
-fn ended_reason(job: &Value) -> String {
+pub(crate) fn ended_reason(job: &Value) -> String {
     job["attempts"][0]["reason"]
         .as_str()
         .unwrap_or_default()
