@@ -176,7 +176,8 @@ impl JobArea {
     ) -> Result<(), StageError> {
         std::fs::create_dir_all(work_dir).map_err(|error| StageError::Unreadable {
             input: String::new(),
-            source_name: work_dir.display().to_string(),
+            // said to members: never a path of this host
+            source_name: "the job's inputs folder".into(),
             error,
         })?;
         for input in inputs {

@@ -105,6 +105,8 @@ pub(super) fn outer(plan: &Plan<'_>, uid: Option<u32>, host: &Root) -> Vec<Strin
 pub(super) fn stage(plan: &Plan<'_>, uid: Option<u32>, root: &Root) -> String {
     // the supervisor's (only there for --info-fd): never the job's
     let mut script = String::from("exec 5>&-\n");
+    // from here on, what is said is the job's: its logs
+    script.push_str("exec 1>&6 2>&7 6>&- 7>&-\n");
     if uid.is_some() {
         // a /proc of this PID namespace over the host's (which was only there to let it be
         // mounted): the inner bubblewrap finds its processes by their pids here

@@ -100,7 +100,9 @@ if [ -e cancel ]; then
   verdict CANCELLED
   code=143
 else
-  sandbox > stdout 2> stderr < /dev/null 5> info &
+  # the job's logs reach it as fds 6 and 7; what the sandbox's own set-up says (host paths)
+  # goes to the operator's log
+  sandbox > sandbox.log 2>&1 < /dev/null 5> info 6> stdout 7> stderr &
   child=$!
   [ "$networked" = 1 ] && network
   watch &
@@ -114,6 +116,10 @@ fi
 [ -n "$bridge" ] && kill "$bridge" 2>/dev/null
 [ -n "$slirp" ] && kill "$slirp" 2>/dev/null
 
+# a sandbox that could not be set up: the member hears that much, the operator why
+if [ "$code" -ne 0 ] && grep -q '^bwrap:' sandbox.log 2>/dev/null; then
+  echo "Medgrid could not set up this attempt's sandbox (the operator's log says why)" >> stderr
+fi
 reason=$(cat verdict 2>/dev/null || true)
 if [ -z "$reason" ] && [ "$code" -ne 0 ]; then
   # stopped by the file size limit between two looks

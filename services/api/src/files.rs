@@ -108,5 +108,10 @@ async fn serve(services: &Services, job: JobId, path: &str) -> Response {
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
+    // a job's output is whatever the job wrote: never let a browser guess it is a page
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     response
 }

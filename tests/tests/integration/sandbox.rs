@@ -975,6 +975,9 @@ async fn downloads_and_previews_refuse_symlinks() {
     let probe = probe_app(&app, &admin, "probe", json!({})).await;
     let job = run(&app, &member, &probe, "echo fine > report.txt", None).await;
     assert_eq!(job["state"], "SUCCEEDED", "{job:#}");
+    // whatever a job wrote, no browser takes it for a page of Medgrid's
+    let res = output(&app, &member, &job, "report.txt").await;
+    assert_eq!(res.headers()["x-content-type-options"], "nosniff");
     let secret = format!("secret-{}", uuid::Uuid::new_v4());
     let canary = std::path::absolute(&app.config.data_dir)
         .unwrap()
@@ -996,4 +999,53 @@ async fn downloads_and_previews_refuse_symlinks() {
     let res = crate::portal::get(&app, &cookies, &format!("/jobs/{id}/preview/brain.nii")).await;
     assert_eq!(res.status(), 404);
     assert!(!res.text().await.unwrap().contains(&secret));
+}
+
+/// A sandbox that cannot be set up (an input gone from under it) tells the member so in
+/// the attempt's stderr, without any path of this host; the operator's log has the detail.
+#[tokio::test]
+async fn a_sandbox_that_cannot_start_says_so_without_host_paths() {
+    use medgrid_infra::sandbox::{Limits, Plan};
+
+    let sandbox = medgrid::sandbox(&medgrid_tests::test_config()).unwrap();
+    let dir = std::env::temp_dir().join(format!("medgrid-broken-{}", uuid::Uuid::now_v7()));
+    let gone = dir.with_extension("gone");
+    let inputs = [(gone.clone(), "scan.nii".to_owned())];
+    let plan = Plan {
+        key: &format!("mg-broken-{}", uuid::Uuid::now_v7()),
+        dir: &dir,
+        script: "cat scan.nii",
+        inputs: &inputs,
+        walltime: std::time::Duration::from_secs(60),
+        limits: Limits {
+            memory_mb: 256,
+            processes: 64,
+            disk_mb: 64,
+        },
+        env: &[],
+        secret_env: &[],
+        api_upstream: None,
+        networked: false,
+        image: None,
+        shell: None,
+    };
+    let launch = sandbox.prepare(&plan).unwrap();
+    let status = medgrid_infra::sandbox::supervise(&launch).await.unwrap();
+    assert!(!status.success());
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+    let stderr = read("stderr");
+    assert!(
+        stderr.contains("could not set up this attempt's sandbox"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains(&*std::env::temp_dir().to_string_lossy()),
+        "{stderr}"
+    );
+    assert!(
+        read("sandbox.log").contains(&*gone.to_string_lossy()),
+        "{}",
+        read("sandbox.log")
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
