@@ -54,6 +54,19 @@ pub struct Actor {
     pub groups: BTreeMap<GroupId, GroupRole>,
 }
 
+/// A member someone means to act on (their password, access, roles, tokens or sessions),
+/// as the rule of [`Actor::require_may_act_on`] needs to know them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetMember {
+    pub tenant_id: TenantId,
+    pub member_id: MemberId,
+    /// Their effective roles: granted in Medgrid or by their identity provider.
+    pub roles: BTreeSet<Role>,
+    /// Signs in only through an identity provider (linked or invited), with no local
+    /// password.
+    pub federated_only: bool,
+}
+
 /// An authorization refusal.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -126,6 +139,49 @@ impl Actor {
         }
     }
 
+    /// Whether this actor holds `role` in `tenant` (a platform admin holds every
+    /// tenant's administration).
+    pub fn holds(&self, tenant: TenantId, role: Role) -> bool {
+        match role {
+            Role::PlatformAdmin => self.is_platform_admin(),
+            Role::TenantAdmin => self.can_administer(tenant),
+        }
+    }
+
+    /// Acting on a member (their password, access, roles, tokens or sessions): the member
+    /// themself, or an administrator of their tenant who holds every role they hold —
+    /// otherwise taking over their account would give rights the actor lacks.
+    pub fn require_may_act_on(&self, target: &TargetMember) -> Result<(), Forbidden> {
+        if self.member_id == target.member_id {
+            return Ok(());
+        }
+        self.require_tenant_admin(target.tenant_id)?;
+        if target
+            .roles
+            .iter()
+            .all(|role| self.holds(target.tenant_id, *role))
+        {
+            Ok(())
+        } else {
+            Err(Forbidden(
+                "this member holds a role you do not: only someone who holds it too may do this",
+            ))
+        }
+    }
+
+    /// Setting a member's password: as [`Self::require_may_act_on`]; and a member who
+    /// signs in only through an identity provider gets a local password from a platform
+    /// admin alone (it would be a way in that their provider no longer controls).
+    pub fn require_may_set_password(&self, target: &TargetMember) -> Result<(), Forbidden> {
+        self.require_may_act_on(target)?;
+        if target.federated_only && !self.is_platform_admin() {
+            return Err(Forbidden(
+                "this member signs in through their institution: only a platform administrator may give them a password",
+            ));
+        }
+        Ok(())
+    }
+
     /// Who may see a tenant's members and groups: its members, and platform admins.
     pub fn require_member_of(&self, tenant: TenantId) -> Result<(), Forbidden> {
         if self.tenant_id == tenant || self.is_platform_admin() {
@@ -184,6 +240,63 @@ mod tests {
                 .require_group_manager(TenantId::random(), group)
                 .is_err()
         );
+    }
+
+    fn target(of: &Actor, roles: &[Role], federated_only: bool) -> TargetMember {
+        TargetMember {
+            tenant_id: of.tenant_id,
+            member_id: MemberId::random(),
+            roles: roles.iter().copied().collect(),
+            federated_only,
+        }
+    }
+
+    #[test]
+    fn nobody_acts_on_a_member_holding_a_role_they_lack() {
+        let admin = actor(&[Role::TenantAdmin]);
+        let root = actor(&[Role::PlatformAdmin]);
+        let peer = target(&admin, &[Role::TenantAdmin], false);
+        let platform = target(&admin, &[Role::PlatformAdmin, Role::TenantAdmin], false);
+        assert!(admin.require_may_act_on(&peer).is_ok(), "same roles");
+        assert!(admin.require_may_act_on(&platform).is_err());
+        assert!(admin.require_may_set_password(&platform).is_err());
+        // a platform admin of another tenant holds that tenant's administration
+        assert!(root.require_may_act_on(&platform).is_ok());
+        assert!(root.require_may_act_on(&peer).is_ok());
+        // plain members act on nobody but themselves
+        let member = actor(&[]);
+        assert!(
+            member
+                .require_may_act_on(&target(&member, &[], false))
+                .is_err()
+        );
+        let me = TargetMember {
+            member_id: member.member_id,
+            ..target(&member, &[], false)
+        };
+        assert!(member.require_may_act_on(&me).is_ok());
+    }
+
+    #[test]
+    fn only_platform_admins_give_a_federated_member_a_password() {
+        let admin = actor(&[Role::TenantAdmin]);
+        let root = actor(&[Role::PlatformAdmin]);
+        let federated = target(&admin, &[], true);
+        assert!(admin.require_may_act_on(&federated).is_ok());
+        assert!(admin.require_may_set_password(&federated).is_err());
+        assert!(root.require_may_set_password(&federated).is_ok());
+        assert!(
+            admin
+                .require_may_set_password(&target(&admin, &[], false))
+                .is_ok()
+        );
+        // nor do they give themselves one
+        let member = actor(&[]);
+        let me = TargetMember {
+            member_id: member.member_id,
+            ..target(&member, &[], true)
+        };
+        assert!(member.require_may_set_password(&me).is_err());
     }
 
     #[test]

@@ -22,5 +22,5 @@ pub mod support;
 pub mod tenancy;
 pub mod upcast;
 
-pub use actor::{Actor, Caller, GroupRole, Role};
+pub use actor::{Actor, Caller, GroupRole, Role, TargetMember};
 pub use error::{Code, CommandError};

@@ -238,7 +238,10 @@ impl CoreMutation {
         ))
     }
 
-    /// Sets a password: one's own (no memberId), or a member's of one's tenant for admins.
+    /// Sets a password: one's own (no memberId), or a member's of one's tenant for admins
+    /// who hold every role that member holds (only platform admins give one to a member
+    /// who signs in through an identity provider). Ends all of the member's sessions and
+    /// tokens.
     async fn set_password(
         &self,
         ctx: &Context<'_>,

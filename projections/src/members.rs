@@ -33,9 +33,19 @@ pub struct MemberRow {
     /// Roles and group paths the provider gave at the latest sign-in.
     pub idp_roles: Vec<String>,
     pub idp_groups: Vec<String>,
+    /// Whether a local password is set (the hash itself is read only by sign-in).
+    pub has_password: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub position: i64,
+}
+
+impl MemberRow {
+    /// Signs in only through an identity provider: linked to one (or invited to sign in
+    /// with one) and without a local password.
+    pub fn is_federated_only(&self) -> bool {
+        !self.has_password && (self.issuer.is_some() || self.status == "INVITED")
+    }
 }
 
 #[derive(Debug, Clone, FromRow, PartialEq)]
@@ -337,7 +347,8 @@ impl Fold {
 /// `roles` are the effective roles: granted in Medgrid or by the member's provider.
 const COLUMNS: &str = "id, tenant_id, email, name,
      ARRAY(SELECT DISTINCT unnest(roles || idp_roles) ORDER BY 1) AS roles,
-     disabled, status, issuer, subject, idp_roles, idp_groups, created_at, updated_at, position";
+     disabled, status, issuer, subject, idp_roles, idp_groups,
+     password_hash IS NOT NULL AS has_password, created_at, updated_at, position";
 
 pub async fn by_id(db: &Reader, id: MemberId) -> Result<Option<MemberRow>, sqlx::Error> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM members WHERE id = $1"))

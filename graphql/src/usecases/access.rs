@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Utc};
 use medgrid_domain::Code;
 use medgrid_domain::access::MemberCommand;
-use medgrid_domain::actor::Role;
+use medgrid_domain::actor::{Actor, Forbidden, Role, TargetMember};
 use medgrid_domain::ids::{MemberId, TenantId, TokenId};
 use medgrid_domain::names::{DisplayName, Email, Password};
 use medgrid_projections::members::{self, MemberRow, TokenRow};
@@ -102,16 +102,40 @@ pub async fn tokens(scope: &Scope<'_>, id: MemberId) -> Result<Vec<TokenRow>, Ap
     Ok(members::tokens(&scope.reader(), id).await?)
 }
 
+/// How the authorization rules see a member.
+pub fn target(row: &MemberRow) -> TargetMember {
+    TargetMember {
+        tenant_id: TenantId::from_uuid(row.tenant_id),
+        member_id: MemberId::from_uuid(row.id),
+        roles: super::auth::parse_roles(&row.roles),
+        federated_only: row.is_federated_only(),
+    }
+}
+
+/// A member the caller may act on by `rule` (one of [`Actor::require_may_act_on`] and
+/// its stricter forms): every use case that changes a member's password, access, roles,
+/// tokens or sessions finds them here. Refusals come before any event is written.
+async fn acted_on(
+    scope: &Scope<'_>,
+    id: MemberId,
+    rule: fn(&Actor, &TargetMember) -> Result<(), Forbidden>,
+) -> Result<MemberRow, ApiError> {
+    let row = visible(scope, id).await?;
+    let target = target(&row);
+    scope.caller.check(|a| rule(a, &target))?;
+    Ok(row)
+}
+
 /// Administrative changes to a member (roles, disable/enable): tenant admins only, and
-/// only platform admins touch PLATFORM_ADMIN. Nobody disables or demotes themselves, so
-/// a tenant cannot lose its last administrator by accident.
+/// only platform admins touch PLATFORM_ADMIN or anyone who holds it. Nobody disables or
+/// demotes themselves, so a tenant cannot lose its last administrator by accident.
 pub async fn administer(
     scope: &Scope<'_>,
     id: &str,
     command: MemberCommand,
 ) -> Result<MemberRow, ApiError> {
     let id: MemberId = parse_id(id, "member")?;
-    let row = visible(scope, id).await?;
+    let row = acted_on(scope, id, Actor::require_may_act_on).await?;
     let tenant = TenantId::from_uuid(row.tenant_id);
     scope.caller.check(|a| a.require_tenant_admin(tenant))?;
     match &command {
@@ -141,28 +165,26 @@ pub async fn administer(
     visible(scope, id).await
 }
 
-/// Sets a password: one's own, or any member's of the tenant for its admins.
+/// Sets a password: one's own, or a member's of the tenant for its admins who hold every
+/// role that member holds (a federated-only member's for platform admins alone). Every
+/// session and token of the member ends, the caller's own included when it is theirs.
 pub async fn set_password(
     scope: &Scope<'_>,
     id: MemberId,
     password: &str,
 ) -> Result<MemberRow, ApiError> {
     let password: Password = password.parse()?;
-    let row = visible(scope, id).await?;
+    let row = acted_on(scope, id, Actor::require_may_set_password).await?;
     let tenant = TenantId::from_uuid(row.tenant_id);
-    let is_self = scope.caller.actor().is_some_and(|a| a.member_id == id);
-    if !is_self {
-        scope.caller.check(|a| a.require_tenant_admin(tenant))?;
-    }
     let password_hash = scope.svc.secrets.hash_password(&password)?;
+    let command = MemberCommand::SetPassword {
+        password_hash,
+        now: Utc::now(),
+    };
     scope
         .svc
         .bus
-        .member(
-            id,
-            MemberCommand::SetPassword { password_hash },
-            &scope.metadata(tenant),
-        )
+        .member(id, command, &scope.metadata(tenant))
         .await?;
     visible(scope, id).await
 }
@@ -176,7 +198,7 @@ pub async fn issue_token(
     expires_at: Option<DateTime<Utc>>,
 ) -> Result<(String, TokenRow), ApiError> {
     let name: DisplayName = name.parse()?;
-    let row = visible(scope, id).await?;
+    let row = acted_on(scope, id, Actor::require_may_act_on).await?;
     if scope.caller.actor().is_some_and(|a| a.member_id != id) {
         return Err(ApiError::new(
             Code::Forbidden,
@@ -206,18 +228,16 @@ pub async fn issue_token(
     Ok((minted.plaintext, token))
 }
 
-/// Revokes a token: its owner, or an admin of the owner's tenant.
+/// Revokes a token: its owner, or an admin of the owner's tenant holding every role the
+/// owner holds.
 pub async fn revoke_token(scope: &Scope<'_>, token: &str) -> Result<TokenRow, ApiError> {
     let token: TokenId = parse_id(token, "token")?;
     let member = members::token_owner(&scope.reader(), token.as_uuid())
         .await?
         .map(MemberId::from_uuid)
         .ok_or_else(|| ApiError::not_found("token"))?;
-    let row = visible(scope, member).await?;
+    let row = acted_on(scope, member, Actor::require_may_act_on).await?;
     let tenant = TenantId::from_uuid(row.tenant_id);
-    if scope.caller.actor().is_some_and(|a| a.member_id != member) {
-        scope.caller.check(|a| a.require_tenant_admin(tenant))?;
-    }
     scope
         .svc
         .bus

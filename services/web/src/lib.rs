@@ -17,6 +17,7 @@ mod login;
 mod oidc;
 mod pages;
 mod preferences;
+mod return_to;
 mod tickets;
 mod view;
 mod visitor;

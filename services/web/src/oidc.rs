@@ -19,7 +19,8 @@ use openidconnect::{
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::login::{NextQuery, safe_next, see_other};
+use crate::login::{NextQuery, see_other, signed_in};
+use crate::return_to::ReturnTo;
 use crate::{Portal, cookies, pages};
 
 /// How long a sign-in may take between leaving for the provider and coming back.
@@ -105,7 +106,7 @@ pub async fn start(
     Path(provider): Path<String>,
     Query(q): Query<NextQuery>,
 ) -> Response {
-    let next = safe_next(q.next.as_deref());
+    let next = ReturnTo::or_home(q.next.as_deref());
     let (row, client_id) = match usable(&svc, &provider).await {
         Ok(found) => found,
         Err(page) => return page,
@@ -140,7 +141,7 @@ pub async fn start(
     .bind(row.id)
     .bind(nonce.secret())
     .bind(verifier.secret())
-    .bind(&next)
+    .bind(next.as_str())
     .bind(ATTEMPT_MINUTES)
     .execute(&svc.pool)
     .await;
@@ -227,8 +228,9 @@ pub async fn callback(
         return refusal(StatusCode::BAD_REQUEST, "The sign-in response has no code.");
     };
     match finish(&svc, &portal, attempt.provider_id, code, &attempt).await {
-        Ok(session) => see_other(
-            &attempt.return_to,
+        // parsed again: a row stored before this check existed may hold anything
+        Ok(session) => signed_in(
+            &ReturnTo::or_home(Some(&attempt.return_to)),
             &[
                 portal.session_cookie(&session),
                 cookies::clear(cookies::LOGIN, portal.secure()),

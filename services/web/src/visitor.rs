@@ -13,7 +13,8 @@ use medgrid_graphql::Services;
 use medgrid_graphql::usecases::{Scope, auth};
 use medgrid_projections::{Reader, Sees, members, tenants};
 
-use crate::login::{safe_next, see_other, urlencode};
+use crate::login::{see_other, urlencode};
+use crate::return_to::ReturnTo;
 use crate::{Portal, cookies, csrf};
 
 pub struct Visitor {
@@ -52,10 +53,10 @@ impl Visitor {
 
 /// Where to come back after signing in: the page asked for, or for a form sent with an
 /// expired session the page the form was on.
-fn come_back_to(parts: &Parts) -> String {
+fn come_back_to(parts: &Parts) -> ReturnTo {
     if parts.method == Method::GET {
         let asked = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-        return safe_next(Some(asked));
+        return ReturnTo::or_home(Some(asked));
     }
     let referer = parts
         .headers
@@ -63,7 +64,7 @@ fn come_back_to(parts: &Parts) -> String {
         .and_then(|v| v.to_str().ok())
         .and_then(|r| r.split_once("://"))
         .and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..]));
-    safe_next(referer)
+    ReturnTo::or_home(referer)
 }
 
 impl Visitor {
@@ -100,7 +101,7 @@ where
         match Self::of(Services::from_ref(state), &portal, &parts.headers).await {
             Some(visitor) => Ok(visitor),
             None => {
-                let to = format!("/login?next={}", urlencode(&come_back_to(parts)));
+                let to = format!("/login?next={}", urlencode(come_back_to(parts).as_str()));
                 // a dead cookie goes, so the sign-in page does not think someone is here
                 Err(see_other(
                     &to,

@@ -656,3 +656,239 @@ async fn the_audit_log_says_who_did_what() {
     let reversed = json!({"f": {"from": "2026-01-02T00:00:00Z", "to": "2026-01-01T00:00:00Z"}});
     assert_eq!(app.code(Some(&admin), q, reversed).await, "INVALID_INPUT");
 }
+
+const SET_PASSWORD: &str =
+    "mutation($m: ID!, $p: String!) { setPassword(memberId: $m, password: $p) { id } }";
+const LOGIN: &str = "mutation($t: String!, $e: String!, $p: String!) {
+    login(tenant: $t, email: $e, password: $p) { token } }";
+
+/// The id of the first token of `member` (as seen by `token`, their owner or an admin).
+async fn first_token_of(app: &TestApp, token: &str, member: &str) -> String {
+    let data = app
+        .ok(
+            token,
+            "query($m: ID!) { member(id: $m) { tokens { id } } }",
+            json!({"m": member}),
+        )
+        .await;
+    data["member"]["tokens"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Every way of acting on member `m` (password, access, roles, tokens), as GraphQL
+/// requests; `token` is one of that member's token ids.
+fn actions_on(m: &str, token: &str) -> Vec<(&'static str, Value)> {
+    // the token first: a new password would revoke it
+    vec![
+        (
+            "mutation($t: ID!) { revokeToken(id: $t) { id } }",
+            json!({"t": token}),
+        ),
+        (
+            SET_PASSWORD,
+            json!({"m": m, "p": "the attacker's password"}),
+        ),
+        (
+            "mutation($m: ID!) { disableMember(id: $m) { id } }",
+            json!({"m": m}),
+        ),
+        (
+            "mutation($m: ID!) { enableMember(id: $m) { id } }",
+            json!({"m": m}),
+        ),
+        (
+            "mutation($m: ID!) { grantRole(memberId: $m, role: TENANT_ADMIN) { id } }",
+            json!({"m": m}),
+        ),
+        (
+            "mutation($m: ID!) { revokeRole(memberId: $m, role: TENANT_ADMIN) { id } }",
+            json!({"m": m}),
+        ),
+    ]
+}
+
+/// The tried attack: a second administrator of the platform admin's tenant took the
+/// platform admin's account with setPassword, then disabled it. Nobody acts on a member
+/// who holds a role they lack; an administrator acts on a peer holding the same roles.
+/// (`issueToken` names no member: tokens are issued to their owner only.)
+#[tokio::test]
+async fn nobody_acts_on_a_member_holding_a_role_they_lack() {
+    let app = TestApp::spawn().await;
+    app.tenant("demo").await;
+    let (root_id, root) = app
+        .member(
+            "demo",
+            "admin@demo.local",
+            &[Role::TenantAdmin, Role::PlatformAdmin],
+        )
+        .await;
+    let (_, second) = app
+        .member("demo", "second@demo.local", &[Role::TenantAdmin])
+        .await;
+    let (peer_id, peer) = app
+        .member("demo", "peer@demo.local", &[Role::TenantAdmin])
+        .await;
+    let root_id = root_id.to_string();
+    let root_token = first_token_of(&app, &root, &root_id).await;
+
+    let before = app.event_count().await;
+    for (query, vars) in actions_on(&root_id, &root_token) {
+        assert_eq!(
+            app.code(Some(&second), query, vars).await,
+            "FORBIDDEN",
+            "{query}"
+        );
+    }
+    assert_eq!(app.event_count().await, before, "a refusal wrote an event");
+    let login = |p: &str| json!({"t": "demo", "e": "admin@demo.local", "p": p});
+    assert_eq!(
+        app.code(None, LOGIN, login("the attacker's password"))
+            .await,
+        "UNAUTHENTICATED"
+    );
+    assert!(
+        app.gql(None, LOGIN, login("a long test password")).await["data"]["login"]["token"]
+            .is_string()
+    );
+    assert_eq!(app.ok(&root, ME, json!({})).await["me"]["disabled"], false);
+
+    // a peer holding the same roles: every action passes
+    let peer_id = peer_id.to_string();
+    let peer_token = first_token_of(&app, &peer, &peer_id).await;
+    for (query, vars) in actions_on(&peer_id, &peer_token) {
+        app.ok(&second, query, vars).await;
+    }
+    // and the platform admin acts on anyone of any tenant
+    app.tenant("other").await;
+    let (other_admin, _) = app
+        .member("other", "boss@other.org", &[Role::TenantAdmin])
+        .await;
+    let other_admin = other_admin.to_string();
+    let other_token = first_token_of(&app, &root, &other_admin).await;
+    for (query, vars) in actions_on(&other_admin, &other_token) {
+        app.ok(&root, query, vars).await;
+    }
+}
+
+/// A password set by an administrator (or by the member) ends the member's sessions and
+/// personal tokens, through `TokenRevoked` events every replica and read model sees.
+#[tokio::test]
+async fn a_new_password_ends_the_members_sessions_and_tokens() {
+    let app = TestApp::spawn().await;
+    app.tenant("acme").await;
+    let (_, admin) = app
+        .member("acme", "admin@acme.org", &[Role::TenantAdmin])
+        .await;
+    let (bob_id, bob_token) = app.member("acme", "bob@acme.org", &[]).await;
+    let login = |p: &str| json!({"t": "acme", "e": "bob@acme.org", "p": p});
+    let session =
+        app.gql(None, LOGIN, login("a long test password")).await["data"]["login"]["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    assert!(app.ok(&session, ME, json!({})).await["me"]["id"].is_string());
+
+    app.ok(
+        &admin,
+        SET_PASSWORD,
+        json!({"m": bob_id.to_string(), "p": "a password from the admin"}),
+    )
+    .await;
+    for old in [&bob_token, &session] {
+        assert_eq!(app.code(Some(old), ME, json!({})).await, "UNAUTHENTICATED");
+    }
+    let revoked: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE aggregate_id = $1 AND event_type = 'TokenRevoked'",
+    )
+    .bind(bob_id.to_string())
+    .fetch_one(app.pool())
+    .await
+    .unwrap();
+    assert_eq!(revoked, 2, "one TokenRevoked event per open token");
+
+    // changing one's own password ends one's sessions too, the current one included
+    let session = app
+        .gql(None, LOGIN, login("a password from the admin"))
+        .await["data"]["login"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.ok(
+        &session,
+        "mutation { setPassword(password: \"bob's own password\") { id } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        app.code(Some(&session), ME, json!({})).await,
+        "UNAUTHENTICATED"
+    );
+    assert!(
+        app.gql(None, LOGIN, login("bob's own password")).await["data"]["login"]["token"]
+            .is_string()
+    );
+}
+
+/// A member who signs in through their institution (or is invited to) gets a local
+/// password from a platform admin only: not from their tenant's admins, nor themselves.
+#[tokio::test]
+async fn a_federated_member_gets_a_password_only_from_a_platform_admin() {
+    let app = TestApp::spawn().await;
+    app.tenant("acme").await;
+    app.tenant("ops").await;
+    let (_, admin) = app
+        .member("acme", "admin@acme.org", &[Role::TenantAdmin])
+        .await;
+    let (_, root) = app
+        .member("ops", "root@ops.org", &[Role::PlatformAdmin])
+        .await;
+    let issuer = medgrid_tests::oidc::Issuer::start().await;
+    app.trust(&admin, &issuer.url, "medgrid").await;
+    app.ok(
+        &admin,
+        "mutation { setProvisioning(mode: JUST_IN_TIME) { id } }",
+        json!({}),
+    )
+    .await;
+    let jwt = issuer
+        .token(issuer.person("dan", "dan@acme.org", "medgrid"))
+        .await;
+    let dan = app.ok(&jwt, ME, json!({})).await["me"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let invited = app
+        .ok(
+            &admin,
+            "mutation { inviteMember(input: {email: \"carol@acme.org\"}) { id } }",
+            json!({}),
+        )
+        .await["inviteMember"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let before = app.event_count().await;
+    let password = |m: &str| json!({"m": m, "p": "a local way in"});
+    for m in [&dan, &invited] {
+        assert_eq!(
+            app.code(Some(&admin), SET_PASSWORD, password(m)).await,
+            "FORBIDDEN",
+            "{m}"
+        );
+    }
+    assert_eq!(
+        app.code(Some(&jwt), SET_PASSWORD, password(&dan)).await,
+        "FORBIDDEN",
+        "nor do they give themselves one"
+    );
+    assert_eq!(app.event_count().await, before, "a refusal wrote an event");
+
+    for m in [&dan, &invited] {
+        app.ok(&root, SET_PASSWORD, password(m)).await;
+    }
+    let login = json!({"t": "acme", "e": "carol@acme.org", "p": "a local way in"});
+    assert!(app.gql(None, LOGIN, login).await["data"]["login"]["token"].is_string());
+}

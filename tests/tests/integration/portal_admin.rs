@@ -214,33 +214,6 @@ async fn administrators_add_members_and_change_their_roles_and_access() {
         StatusCode::OK
     );
 
-    // a new password works at sign-in; a short one is refused beside its form
-    let res = post(
-        &app,
-        &cookies,
-        &format!("{path}/password"),
-        &[("csrf", &csrf), ("password", "tiny")],
-    )
-    .await;
-    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(res.text().await.unwrap().contains(r#"id="password-error""#));
-    let res = post(
-        &app,
-        &cookies,
-        &format!("{path}/password"),
-        &[("csrf", &csrf), ("password", "another long password")],
-    )
-    .await;
-    assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    let login = app
-        .gql(
-            None,
-            r#"mutation { login(tenant: "uni", email: "ann@uni.org", password: "another long password") { token } }"#,
-            json!({}),
-        )
-        .await;
-    assert!(login["data"]["login"]["token"].is_string(), "{login}");
-
     // tokens are listed and revoked
     let html = get(&app, &cookies, &path).await.text().await.unwrap();
     let token_id = html
@@ -310,6 +283,164 @@ async fn administrators_add_members_and_change_their_roles_and_access() {
         member(&app, &admin, &me).await["roles"],
         json!(["TENANT_ADMIN"])
     );
+
+    // a new password works at sign-in; a short one is refused beside its form
+    let res = post(
+        &app,
+        &cookies,
+        &format!("{path}/password"),
+        &[("csrf", &csrf), ("password", "tiny")],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.text().await.unwrap().contains(r#"id="password-error""#));
+    let res = post(
+        &app,
+        &cookies,
+        &format!("{path}/password"),
+        &[("csrf", &csrf), ("password", "another long password")],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let login = app
+        .gql(
+            None,
+            r#"mutation { login(tenant: "uni", email: "ann@uni.org", password: "another long password") { token } }"#,
+            json!({}),
+        )
+        .await;
+    assert!(login["data"]["login"]["token"].is_string(), "{login}");
+    // and it ends the sessions and tokens the member had
+    assert_eq!(
+        get(&app, &ann_cookies, "/jobs").await.status(),
+        StatusCode::SEE_OTHER
+    );
+}
+
+/// The member pages call the same use cases as GraphQL: a second administrator is
+/// refused (403, nothing written) every action on a platform administrator and is not
+/// offered the forms; a peer administrator's are offered and work; an invited member gets
+/// no password from a tenant administrator.
+#[tokio::test]
+async fn administrators_act_only_on_members_holding_no_role_they_lack() {
+    let app = TestApp::spawn().await;
+    setup(&app, "uni").await;
+    let (root_id, root) = app
+        .member(
+            "uni",
+            "root@uni.org",
+            &[
+                medgrid_domain::Role::TenantAdmin,
+                medgrid_domain::Role::PlatformAdmin,
+            ],
+        )
+        .await;
+    app.member("uni", "peer@uni.org", &[medgrid_domain::Role::TenantAdmin])
+        .await;
+    let cookies = signed_in(&app, "uni", "admin@uni.org").await;
+    let csrf = csrf_of(&cookies);
+    let forms = [
+        r#"id="disable-form""#,
+        r#"id="password-form""#,
+        "Save the roles",
+        r#"name="token""#,
+    ];
+
+    let path = format!("/admin/members/{root_id}");
+    let html = get(&app, &cookies, &path).await.text().await.unwrap();
+    assert!(html.contains(r#"id="out-of-reach""#), "{html}");
+    for form in forms {
+        assert!(!html.contains(form), "{form} offered: {html}");
+    }
+    let token = app
+        .ok(
+            &root,
+            "query($m: ID!) { member(id: $m) { tokens { id } } }",
+            json!({"m": root_id.to_string()}),
+        )
+        .await["member"]["tokens"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let before = app.event_count().await;
+    for (action, field) in [
+        ("password", ("password", "the attacker's password")),
+        ("disable", ("", "")),
+        ("enable", ("", "")),
+        // no box ticked: their administration revoked
+        ("roles", ("", "")),
+        ("token", ("token", token.as_str())),
+    ] {
+        let res = post(
+            &app,
+            &cookies,
+            &format!("{path}/{action}"),
+            &[("csrf", &csrf), field],
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{action}");
+        assert!(
+            res.text().await.unwrap().contains("Not allowed"),
+            "{action}"
+        );
+    }
+    assert_eq!(app.event_count().await, before, "a refusal wrote an event");
+    assert_eq!(
+        member(&app, &root, &root_id.to_string()).await["roles"],
+        json!(["TENANT_ADMIN", "PLATFORM_ADMIN"])
+    );
+    let login = app
+        .gql(
+            None,
+            r#"mutation { login(tenant: "uni", email: "root@uni.org", password: "the attacker's password") { token } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        medgrid_tests::error_code(&login).as_deref(),
+        Some("UNAUTHENTICATED")
+    );
+
+    // a peer holding the same roles: the forms are there and work
+    let peer = id_of(&app, &root, "peer@uni.org").await;
+    let path = format!("/admin/members/{peer}");
+    let html = get(&app, &cookies, &path).await.text().await.unwrap();
+    assert!(!html.contains(r#"id="out-of-reach""#), "{html}");
+    for form in forms {
+        assert!(html.contains(form), "{form} missing: {html}");
+    }
+    let res = post(
+        &app,
+        &cookies,
+        &format!("{path}/disable"),
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(member(&app, &root, &peer).await["disabled"], true);
+
+    // someone invited to sign in through their institution: no password from here
+    let res = post(
+        &app,
+        &cookies,
+        "/admin/members",
+        &[("csrf", &csrf), ("email", "dora@uni.org"), ("name", "")],
+    )
+    .await;
+    let dora = sent_to(&res, "/admin/members/");
+    let path = format!("/admin/members/{dora}");
+    let html = get(&app, &cookies, &path).await.text().await.unwrap();
+    assert!(!html.contains(r#"id="password-form""#), "{html}");
+    let before = app.event_count().await;
+    let res = post(
+        &app,
+        &cookies,
+        &format!("{path}/password"),
+        &[("csrf", &csrf), ("password", "a local way in")],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert_eq!(app.event_count().await, before);
 }
 
 #[tokio::test]

@@ -65,8 +65,18 @@ fn set_cookie(res: &Response, name: &str) -> Option<String> {
 
 /// Starts a sign-in and follows the provider: the callback URL and the login cookie.
 async fn to_callback(app: &TestApp, http: &Client, provider: &str) -> (String, String) {
+    to_callback_from(app, http, provider, "/jobs").await
+}
+
+/// As [`to_callback`], asking to come back to `next` (as it stands in the query).
+async fn to_callback_from(
+    app: &TestApp,
+    http: &Client,
+    provider: &str,
+    next: &str,
+) -> (String, String) {
     let res = http
-        .get(format!("{}/login/oidc/{provider}?next=/jobs", app.url))
+        .get(format!("{}/login/oidc/{provider}?next={next}", app.url))
         .send()
         .await
         .unwrap();
@@ -245,6 +255,60 @@ async fn local_sign_in_needs_the_csrf_token_and_sign_out_revokes() {
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let body = me(&app, &http, &session, "application/json").await;
     assert_eq!(error_code(&body).as_deref(), Some("UNAUTHENTICATED"));
+}
+
+/// The tried open redirect: `/login?next=/%09/evil.example/x` sent the browser to
+/// evil.example after a password sign-in (browsers drop the tab). After any sign-in the
+/// browser goes to a path of this site, or to `/`.
+#[tokio::test]
+async fn after_sign_in_the_browser_stays_on_this_site() {
+    let app = TestApp::spawn().await;
+    let (_issuer, provider) = institution(&app).await;
+    let http = browser();
+    let tried = "/%09/evil.example/x";
+
+    // the sign-in page carries `/` in its form, whatever `next` said
+    let page = http
+        .get(format!("{}/login?next={tried}", app.url))
+        .send()
+        .await
+        .unwrap();
+    let csrf = set_cookie(&page, "medgrid_csrf").unwrap();
+    let html = page.text().await.unwrap();
+    assert!(html.contains(r#"name="next" value="/""#), "{html}");
+    assert!(!html.contains("evil.example"), "{html}");
+
+    // a form posted with the tried value (decoded and raw) and its friends: to `/`
+    for next in [
+        "/\t/evil.example/x",
+        tried,
+        "//evil.example/x",
+        "/\\evil.example/x",
+        "https://evil.example/x",
+        "javascript:alert(1)",
+    ] {
+        let res = http
+            .post(format!("{}/login/local", app.url))
+            .header(COOKIE, format!("medgrid_csrf={csrf}"))
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("next", next),
+                ("tenant", "chu"),
+                ("email", "admin@chu.org"),
+                ("password", "a long test password"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::SEE_OTHER, "{next:?}");
+        assert_eq!(location(&res), "/", "{next:?}");
+    }
+
+    // through the institution's provider too
+    let (callback, login) = to_callback_from(&app, &http, &provider, tried).await;
+    let res = call_back(&http, &callback, &login).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&res), "/");
 }
 
 /// The whole sign-in in headless Chromium; screenshots in `$CARGO_TARGET_DIR/screenshots`

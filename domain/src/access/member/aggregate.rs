@@ -147,6 +147,14 @@ impl MemberState {
             .is_some_and(|(i, s)| i == issuer && s == subject)
     }
 
+    /// Tokens (sessions included) that still open the API at `now`.
+    fn open_tokens(&self, now: DateTime<Utc>) -> impl Iterator<Item = TokenId> + '_ {
+        self.tokens
+            .iter()
+            .filter(move |(_, expires)| expires.is_none_or(|at| at > now))
+            .map(|(id, _)| *id)
+    }
+
     /// An `IdentityClaimsUpdated` when the provider now says something else.
     fn claims_changes(&self, identity: &MappedIdentity) -> Vec<MemberEvent> {
         let claims = Claims::of(identity);
@@ -183,8 +191,14 @@ fn change(state: &MemberState, command: MemberCommand) -> Result<Vec<MemberEvent
             }
         }
         MemberCommand::UpdateClaims(identity) => state.claims_changes(&identity),
-        MemberCommand::SetPassword { password_hash } => {
-            vec![MemberEvent::PasswordSet { password_hash }]
+        MemberCommand::SetPassword { password_hash, now } => {
+            let mut events = vec![MemberEvent::PasswordSet { password_hash }];
+            events.extend(
+                state
+                    .open_tokens(now)
+                    .map(|token_id| MemberEvent::TokenRevoked { token_id }),
+            );
+            events
         }
         MemberCommand::GrantRole(role) if state.roles.contains(&role) => vec![],
         MemberCommand::GrantRole(role) => vec![MemberEvent::RoleGranted { role }],
@@ -210,11 +224,7 @@ fn change(state: &MemberState, command: MemberCommand) -> Result<Vec<MemberEvent
             if expires_at.is_some_and(|at| at <= now) {
                 return Err(MemberError::ExpiryInPast);
             }
-            let active = state
-                .tokens
-                .values()
-                .filter(|exp| exp.is_none_or(|at| at > now))
-                .count();
+            let active = state.open_tokens(now).count();
             if active >= MAX_ACTIVE_TOKENS {
                 return Err(MemberError::TooManyTokens);
             }
@@ -494,6 +504,43 @@ mod tests {
             .given(history)
             .when(MemberCommand::UpdateClaims(admin.clone()))
             .then_expect_events(vec![claims_event(&admin)]);
+    }
+
+    #[test]
+    fn a_new_password_revokes_every_open_token() {
+        let token = |id: TokenId, expires_at: Option<DateTime<Utc>>| MemberEvent::TokenIssued {
+            token_id: id,
+            name: "t".parse().expect("name"),
+            secret_hash: "h".into(),
+            expires_at,
+        };
+        let (script, session, expired, revoked) = (
+            TokenId::random(),
+            TokenId::random(),
+            TokenId::random(),
+            TokenId::random(),
+        );
+        let history = vec![
+            created(),
+            token(script, None),
+            token(session, Some(Utc::now() + Duration::hours(12))),
+            token(expired, Some(Utc::now() - Duration::hours(1))),
+            token(revoked, None),
+            MemberEvent::TokenRevoked { token_id: revoked },
+        ];
+        let mut open = [script, session];
+        open.sort();
+        let mut expected = vec![MemberEvent::PasswordSet {
+            password_hash: "argon".into(),
+        }];
+        expected.extend(open.map(|token_id| MemberEvent::TokenRevoked { token_id }));
+        Given::with(())
+            .given(history)
+            .when(MemberCommand::SetPassword {
+                password_hash: "argon".into(),
+                now: Utc::now(),
+            })
+            .then_expect_events(expected);
     }
 
     #[test]

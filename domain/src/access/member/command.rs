@@ -18,8 +18,11 @@ pub enum MemberCommand {
         roles: BTreeSet<Role>,
         password_hash: Option<String>,
     },
+    /// A new password ends every session and token the member holds (unexpired ones:
+    /// expired ones open nothing already), so whoever knew the old one is out.
     SetPassword {
         password_hash: String,
+        now: DateTime<Utc>,
     },
     GrantRole(Role),
     RevokeRole(Role),

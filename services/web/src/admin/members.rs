@@ -231,7 +231,10 @@ struct MemberPage<'a> {
     v: &'a Visitor,
     section: &'a str,
     m: MemberLine,
-    local: bool,
+    /// The visitor may change this member's roles, access and tokens (the use cases'
+    /// rule: the forms they would refuse are not shown).
+    may_act: bool,
+    may_set_password: bool,
     is_self: bool,
     disabled: bool,
     roles: Vec<RoleBox>,
@@ -269,10 +272,12 @@ async fn member_page(
         Ok(found) => found,
         Err(e) => return view::failure(v, &e),
     };
+    let target = access::target(&m);
     let page = MemberPage {
         v,
         section: "admin",
-        local: m.issuer.is_none() && m.status != "INVITED",
+        may_act: v.actor.require_may_act_on(&target).is_ok(),
+        may_set_password: v.actor.require_may_set_password(&target).is_ok(),
         is_self: m.id == v.actor.member_id.as_uuid(),
         disabled: m.disabled,
         roles: role_boxes(v, |r| m.roles.iter().any(|has| has == r)),
