@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 
+use crate::access::sign_in::Failures;
 use crate::access::{GroupCommand, MemberCommand};
 use crate::catalog::ApplicationCommand;
 use crate::compute::ResourceCommand;
@@ -107,6 +108,30 @@ pub trait Secrets: Send + Sync {
     fn mint_token(&self) -> MintedToken;
     /// The stored form of a presented token.
     fn token_hash(&self, plaintext: &str) -> String;
+}
+
+/// Failed sign-ins, counted where every API replica sees them (so replicas do not
+/// multiply what an attacker may try). See [`crate::access::sign_in`] for the policy.
+#[async_trait]
+pub trait SignInFailures: Send + Sync {
+    /// The failures counted for `account` and for its `tenant`, each in its current window.
+    async fn counted(
+        &self,
+        tenant: TenantId,
+        account: MemberId,
+    ) -> Result<(Option<Failures>, Option<Failures>), CommandError>;
+
+    /// Counts one failure for the account and one for its tenant; a count whose window
+    /// (`window` long) has passed starts again at one.
+    async fn failed(
+        &self,
+        tenant: TenantId,
+        account: MemberId,
+        window: std::time::Duration,
+    ) -> Result<(), CommandError>;
+
+    /// The account signed in: its count starts again (its tenant's does not).
+    async fn forget(&self, account: MemberId) -> Result<(), CommandError>;
 }
 
 /// Which log of an attempt.

@@ -15,6 +15,9 @@ pub struct ApiError {
     /// The input the refusal is about (`parameters.iterations`), when it is one: forms
     /// show the message beside it, GraphQL as `extensions.field`.
     pub field: Option<String>,
+    /// How long to wait before trying again (RATE_LIMITED): GraphQL's
+    /// `extensions.retryAfter` in seconds, HTTP's `Retry-After`.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl ApiError {
@@ -23,7 +26,22 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            retry_after: None,
         }
+    }
+
+    /// RATE_LIMITED: try again after `wait` (said in whole seconds, at least one).
+    pub fn rate_limited(message: impl Into<String>, wait: std::time::Duration) -> Self {
+        Self {
+            retry_after: Some(wait),
+            ..Self::new(Code::RateLimited, message)
+        }
+    }
+
+    /// Whole seconds to wait (rounded up, at least 1), when this is RATE_LIMITED.
+    pub fn retry_after_seconds(&self) -> Option<u64> {
+        self.retry_after
+            .map(|w| (w.as_secs() + u64::from(w.subsec_nanos() > 0)).max(1))
     }
 
     /// This refusal, about the input `field`.
@@ -83,6 +101,9 @@ impl ErrorExtensions for ApiError {
             ext.set("code", self.code.as_str());
             if let Some(field) = &self.field {
                 ext.set("field", field.as_str());
+            }
+            if let Some(seconds) = self.retry_after_seconds() {
+                ext.set("retryAfter", seconds);
             }
         })
     }

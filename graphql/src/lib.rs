@@ -18,6 +18,7 @@ mod import_types;
 mod job_types;
 mod mutation;
 mod notification_types;
+mod once;
 mod query;
 mod space_types;
 mod subscription;
@@ -54,6 +55,11 @@ pub struct Services {
     pub pool: PgPool,
     pub bus: Arc<dyn CommandBus>,
     pub secrets: Arc<dyn Secrets>,
+    /// Password hashing and checks, off the async workers and bounded.
+    pub passwords: Arc<usecases::passwords::Passwords>,
+    /// Failed sign-ins per account and tenant (`sign_in_limits`), shared by replicas.
+    pub sign_in_failures: Arc<dyn medgrid_domain::ports::SignInFailures>,
+    pub sign_in_limits: medgrid_domain::access::sign_in::SignInLimits,
     /// Bearer JWTs of the identity providers tenants trust.
     pub identity: Arc<dyn IdentityTokens>,
     /// Identity providers on this machine may be trusted (development and tests).
@@ -110,6 +116,7 @@ pub fn build_schema(services: Services, limits: Limits) -> MedgridSchema {
         .limit_complexity(limits.complexity)
         .limit_recursive_depth(32)
         .limit_directives(20)
+        .extension(once::OncePerOperation)
         .finish()
 }
 

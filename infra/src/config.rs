@@ -57,6 +57,20 @@ pub struct Config {
     /// Requests without valid credentials (sign-in, password login, bad tokens) one client
     /// address may make per minute, in each process (0 = no limit).
     pub rate_limit_anonymous_per_minute: u32,
+    /// Failed password sign-ins one account may have in a window before it must wait
+    /// for the window's end (0 = no limit). Unknown accounts are counted alike.
+    pub sign_in_failures_per_account: u32,
+    /// Failed password sign-ins all accounts of one tenant may have in a window (0 = no
+    /// limit): guessing one password across many accounts stops too.
+    pub sign_in_failures_per_tenant: u32,
+    /// The window of those counts.
+    pub sign_in_failure_window_seconds: u64,
+    /// Password hashes computed at once (argon2: CPU and 19 MiB each); more wait.
+    pub password_hash_concurrency: usize,
+    /// Reverse proxies in front of Medgrid (comma-separated addresses or CIDR ranges):
+    /// when a request comes from one, its client is the rightmost `X-Forwarded-For` hop
+    /// that is not a trusted proxy. Empty: the header is ignored.
+    pub trusted_proxies: String,
     /// Identity providers' keys are fetched again after this long.
     pub oidc_keys_ttl_seconds: u64,
     /// A token signed with a key not in the cache makes Medgrid fetch the provider's keys
@@ -160,6 +174,11 @@ struct Defaults {
     rate_limit_member_per_minute: u32,
     rate_limit_tenant_per_minute: u32,
     rate_limit_anonymous_per_minute: u32,
+    sign_in_failures_per_account: u32,
+    sign_in_failures_per_tenant: u32,
+    sign_in_failure_window_seconds: u64,
+    password_hash_concurrency: usize,
+    trusted_proxies: String,
     oidc_keys_ttl_seconds: u64,
     oidc_key_refetch_ms: u64,
     oidc_allow_loopback: bool,
@@ -208,6 +227,11 @@ impl Default for Defaults {
             rate_limit_member_per_minute: 600,
             rate_limit_tenant_per_minute: 6000,
             rate_limit_anonymous_per_minute: 60,
+            sign_in_failures_per_account: 10,
+            sign_in_failures_per_tenant: 100,
+            sign_in_failure_window_seconds: 900,
+            password_hash_concurrency: 4,
+            trusted_proxies: String::new(),
             oidc_keys_ttl_seconds: 3600,
             oidc_key_refetch_ms: 10_000,
             oidc_allow_loopback: false,

@@ -20,6 +20,7 @@ pub mod sandbox;
 pub mod sealed;
 pub mod secrets;
 pub mod service_keys;
+pub mod sign_in_failures;
 pub mod store;
 pub mod telemetry;
 pub mod unsubscribe;

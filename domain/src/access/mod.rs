@@ -2,6 +2,7 @@
 
 mod group;
 mod member;
+pub mod sign_in;
 
 pub use group::{Group, GroupCommand, GroupError, GroupEvent};
 pub use member::{

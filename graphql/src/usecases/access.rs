@@ -30,9 +30,10 @@ pub async fn create(scope: &Scope<'_>, new: NewMember<'_>) -> Result<MemberRow, 
     let password: Option<Password> = new.password.map(str::parse).transpose()?;
     let tenant = new.tenant_id;
     require_may_add(scope, tenant, &new.roles).await?;
-    let password_hash = password
-        .map(|p| scope.svc.secrets.hash_password(&p))
-        .transpose()?;
+    let password_hash = match password {
+        Some(p) => Some(scope.svc.passwords.hash(&p).await?),
+        None => None,
+    };
     let id = MemberId::for_email(tenant, &email);
     let command = MemberCommand::Create {
         tenant_id: tenant,
@@ -176,7 +177,7 @@ pub async fn set_password(
     let password: Password = password.parse()?;
     let row = acted_on(scope, id, Actor::require_may_set_password).await?;
     let tenant = TenantId::from_uuid(row.tenant_id);
-    let password_hash = scope.svc.secrets.hash_password(&password)?;
+    let password_hash = scope.svc.passwords.hash(&password).await?;
     let command = MemberCommand::SetPassword {
         password_hash,
         now: Utc::now(),

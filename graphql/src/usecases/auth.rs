@@ -104,7 +104,10 @@ pub fn parse_roles(roles: &[String]) -> std::collections::BTreeSet<Role> {
 }
 
 /// Local password login: checks the password and issues a short-lived token.
-/// Every failure before the password check reads the same, so accounts cannot be probed.
+/// Every failure before the password check reads the same, and costs the same work (a
+/// password check against a dummy hash), so accounts cannot be probed. Failures are
+/// counted per account and per tenant (unknown accounts too); past the limits the answer
+/// is RATE_LIMITED with how long to wait, before any password is checked.
 pub async fn login(
     svc: &Services,
     tenant: &str,
@@ -113,24 +116,55 @@ pub async fn login(
     request_id: Option<String>,
 ) -> Result<(String, MemberId), ApiError> {
     let denied = || ApiError::unauthenticated("invalid tenant, e-mail or password");
-    let slug: TenantSlug = tenant.parse().map_err(|_| denied())?;
-    let email: Email = email.parse().map_err(|_| denied())?;
-    let tenant = tenants::by_slug(&system(svc), slug.as_ref())
-        .await?
-        .ok_or_else(denied)?;
+    let Some((tenant, member_id)) = account(svc, tenant, email).await? else {
+        svc.passwords.check(password, None).await?;
+        return Err(denied());
+    };
     let tenant_id = TenantId::from_uuid(tenant.id);
-    let member_id = MemberId::for_email(tenant_id, &email);
-    let hash = members::password_hash(&system(svc), member_id)
-        .await?
-        .ok_or_else(denied)?;
-    if !svc.secrets.verify_password(password, &hash) {
+    throttle(svc, tenant_id, member_id).await?;
+    let hash = members::password_hash(&system(svc), member_id).await?;
+    if !svc.passwords.check(password, hash.as_deref()).await? {
+        let window = svc.sign_in_limits.window;
+        svc.sign_in_failures
+            .failed(tenant_id, member_id, window)
+            .await?;
         return Err(denied());
     }
+    svc.sign_in_failures.forget(member_id).await?;
     if !tenant.is_active() {
         return Err(ApiError::new(Code::Forbidden, "this tenant is suspended"));
     }
     let token = open_session(svc, tenant_id, member_id, "password login", request_id).await?;
     Ok((token, member_id))
+}
+
+/// The tenant and the account (known or not) a sign-in names; `None` when the tenant or
+/// the address cannot be one.
+async fn account(
+    svc: &Services,
+    tenant: &str,
+    email: &str,
+) -> Result<Option<(tenants::TenantRow, MemberId)>, ApiError> {
+    let (Ok(slug), Ok(email)) = (tenant.parse::<TenantSlug>(), email.parse::<Email>()) else {
+        return Ok(None);
+    };
+    let Some(tenant) = tenants::by_slug(&system(svc), slug.as_ref()).await? else {
+        return Ok(None);
+    };
+    let member_id = MemberId::for_email(TenantId::from_uuid(tenant.id), &email);
+    Ok(Some((tenant, member_id)))
+}
+
+/// RATE_LIMITED when the account or its tenant has failed too often in the window.
+async fn throttle(svc: &Services, tenant: TenantId, account: MemberId) -> Result<(), ApiError> {
+    let (of_account, of_tenant) = svc.sign_in_failures.counted(tenant, account).await?;
+    match svc.sign_in_limits.wait(of_account, of_tenant, Utc::now()) {
+        None => Ok(()),
+        Some(wait) => Err(ApiError::rate_limited(
+            "too many failed sign-ins for this account or institution; try again later",
+            wait,
+        )),
+    }
 }
 
 /// A bearer token for `member` that lives [`LOGIN_TOKEN_HOURS`]: what a sign-in gives

@@ -14,6 +14,7 @@ pub mod identity;
 pub mod imports;
 pub mod jobs;
 pub mod notifications;
+pub mod passwords;
 pub mod spaces;
 pub mod tenancy;
 pub mod tickets;

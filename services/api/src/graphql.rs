@@ -9,7 +9,7 @@ use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State, WebSocketUpgrade};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use medgrid_domain::Code;
 use medgrid_graphql::usecases::auth;
@@ -87,7 +87,7 @@ pub async fn execute(
     let ctx = context(&services, authorization.as_deref(), request_id).await;
     let counted = match &ctx.caller {
         Ok(actor) => limits.check(actor),
-        Err(_) => limits.check_anonymous(client.ip()),
+        Err(_) => limits.check_anonymous(client.ip(), &headers),
     };
     if let Err(wait) = counted {
         return too_many(wait);
@@ -98,7 +98,26 @@ pub async fn execute(
     for error in &mut response.errors {
         tag_uncoded(error);
     }
-    Json(response).into_response()
+    let retry_after = retry_after(&response.errors);
+    let mut response = Json(response).into_response();
+    // a field refused as RATE_LIMITED (too many failed sign-ins) says when to come back
+    // as HTTP does too; the request itself was answered, so the status stays 200
+    if let Some(value) = retry_after.and_then(|s| HeaderValue::from_str(&s.to_string()).ok()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}
+
+/// The longest `retryAfter` of the errors, in seconds.
+fn retry_after(errors: &[ServerError]) -> Option<u64> {
+    errors
+        .iter()
+        .filter_map(|e| e.extensions.as_ref()?.get("retryAfter"))
+        .filter_map(|v| match v {
+            async_graphql::Value::Number(n) => n.as_u64(),
+            _ => None,
+        })
+        .max()
 }
 
 fn tag_uncoded(error: &mut ServerError) {

@@ -1,6 +1,7 @@
 //! The HTTP face of Medgrid: GraphQL over HTTP and WebSocket, health, readiness, metrics,
 //! and the portal's pages.
 
+pub mod client;
 mod files;
 mod graphql;
 mod health;
@@ -185,7 +186,7 @@ async fn anonymous_limit(
     req: Request,
     next: Next,
 ) -> Response {
-    match limits.check_anonymous(client.ip()) {
+    match limits.check_anonymous(client.ip(), req.headers()) {
         Ok(()) => next.run(req).await,
         Err(wait) => limits::too_many(wait),
     }

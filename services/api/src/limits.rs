@@ -11,11 +11,13 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::Json;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use medgrid_domain::{Actor, Code};
 use serde_json::json;
 use uuid::Uuid;
+
+use crate::client::{TrustedProxies, limit_key};
 
 /// Buckets kept before full ones (idle callers) are forgotten.
 const KEEP: usize = 10_000;
@@ -98,19 +100,23 @@ pub struct RateLimits {
     member: Buckets<Uuid>,
     tenant: Buckets<Uuid>,
     anonymous: Buckets<IpAddr>,
+    proxies: TrustedProxies,
 }
 
 impl RateLimits {
-    pub fn new(budgets: Budgets) -> Self {
+    pub fn new(budgets: Budgets, proxies: TrustedProxies) -> Self {
         Self {
             member: Buckets::new(budgets.member),
             tenant: Buckets::new(budgets.tenant),
             anonymous: Buckets::new(budgets.anonymous),
+            proxies,
         }
     }
 
-    /// Counts a request without valid credentials from `client`.
-    pub fn check_anonymous(&self, client: IpAddr) -> Result<(), Duration> {
+    /// Counts a request without valid credentials that arrived from `peer`: from its
+    /// client (see [`crate::client`]).
+    pub fn check_anonymous(&self, peer: IpAddr, headers: &HeaderMap) -> Result<(), Duration> {
+        let client = limit_key(self.proxies.client(peer, headers));
         let now = Instant::now();
         let wait = self.anonymous.wait(client, now);
         if !wait.is_zero() {

@@ -10,9 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use medgrid_api::client::TrustedProxies;
 use medgrid_api::limits::{Budgets, RateLimits};
 use medgrid_api::transfers::UploadLimit;
 use medgrid_api::{ApiConfig, AppState};
+use medgrid_domain::access::sign_in::SignInLimits;
+use medgrid_graphql::usecases::passwords::Passwords;
 use medgrid_graphql::{Limits, MedgridSchema, Services};
 use medgrid_infra::blobs::{BlobStore, LocalBlobs};
 use medgrid_infra::config::Config;
@@ -28,6 +31,7 @@ use medgrid_infra::s3::{S3Blobs, S3Settings};
 use medgrid_infra::sandbox::{Limits as SandboxLimits, Sandbox, UidRange, own_uid};
 use medgrid_infra::sealed::SealedSecrets;
 use medgrid_infra::secrets::LocalSecrets;
+use medgrid_infra::sign_in_failures::CountedSignInFailures;
 use medgrid_infra::store::{EventStore, ReadYourWrites};
 use medgrid_infra::telemetry::Metrics;
 use medgrid_infra::unsubscribe::SignedUnsubscribeTokens;
@@ -160,10 +164,20 @@ impl Core {
         let area = JobArea::new(absolute(&config.jobs_dir())?, absolute(&config.apps_dir)?);
         let guard = Guard::new(config.import_allow_private);
         guard.add_own(config.listen);
+        let secrets: Arc<dyn medgrid_domain::ports::Secrets> = Arc::new(LocalSecrets);
+        let passwords = Passwords::new(secrets.clone(), config.password_hash_concurrency)
+            .map_err(|e| anyhow::anyhow!("password hashing: {}", e.message))?;
         let services = Services {
             pool: pool.clone(),
             bus: Arc::new(bus),
-            secrets: Arc::new(LocalSecrets),
+            secrets,
+            passwords: Arc::new(passwords),
+            sign_in_failures: Arc::new(CountedSignInFailures::new(pool)),
+            sign_in_limits: SignInLimits {
+                per_account: config.sign_in_failures_per_account,
+                per_tenant: config.sign_in_failures_per_tenant,
+                window: Duration::from_secs(config.sign_in_failure_window_seconds),
+            },
             identity: Arc::new(ProviderKeys::new(KeyPolicy {
                 ttl: config.oidc_keys_ttl(),
                 refetch_interval: config.oidc_key_refetch_interval(),
@@ -352,11 +366,14 @@ impl Server {
             schema: core.schema(config),
             services: core.services.clone(),
             metrics: core.metrics.clone(),
-            limits: Arc::new(RateLimits::new(Budgets {
-                member: config.rate_limit_member_per_minute,
-                tenant: config.rate_limit_tenant_per_minute,
-                anonymous: config.rate_limit_anonymous_per_minute,
-            })),
+            limits: Arc::new(RateLimits::new(
+                Budgets {
+                    member: config.rate_limit_member_per_minute,
+                    tenant: config.rate_limit_tenant_per_minute,
+                    anonymous: config.rate_limit_anonymous_per_minute,
+                },
+                config.trusted_proxies.parse::<TrustedProxies>()?,
+            )),
             config: Arc::new(ApiConfig {
                 dev_mode: config.dev_mode,
                 max_body_bytes: config.max_body_bytes,

@@ -2,8 +2,8 @@
 
 use axum::Form;
 use axum::extract::{Query, State};
-use axum::http::header::{LOCATION, SET_COOKIE};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::header::{self, LOCATION, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use medgrid_graphql::Services;
 use medgrid_graphql::usecases::auth;
@@ -146,7 +146,22 @@ pub async fn sign_in_local(
         Ok((session, _)) => signed_in(&next, &[portal.session_cookie(&session)]),
         Err(e) => {
             let choices = choices(&svc, &next).await;
-            refuse(StatusCode::UNAUTHORIZED, &e.message, &choices)
+            match e.retry_after_seconds() {
+                Some(seconds) => {
+                    let minutes = seconds.div_ceil(60);
+                    let message = format!(
+                        "Too many failed sign-ins for this account or institution: \
+                         try again in {minutes} minute{}.",
+                        if minutes == 1 { "" } else { "s" }
+                    );
+                    let mut response = refuse(StatusCode::TOO_MANY_REQUESTS, &message, &choices);
+                    if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+                        response.headers_mut().insert(header::RETRY_AFTER, value);
+                    }
+                    response
+                }
+                None => refuse(StatusCode::UNAUTHORIZED, &e.message, &choices),
+            }
         }
     }
 }

@@ -32,6 +32,7 @@ mod runner;
 mod s3;
 mod sandbox;
 mod shipped;
+mod sign_in_limits;
 mod signin;
 mod slurm;
 mod spaces;
