@@ -25,6 +25,9 @@ pub struct Config {
     /// Where browsers reach Medgrid, e.g. `https://medgrid.example.org` (sign-in redirect
     /// URIs, `Secure` cookies); default `http://<listen address>`.
     pub public_url: Option<String>,
+    /// Address Prometheus scrapes `GET /metrics` on, apart from the public listener (which
+    /// never serves it); without it, metrics are not served.
+    pub metrics_listen: Option<SocketAddr>,
     /// Where the embedded PostgreSQL cluster, blobs and outbox live.
     pub data_dir: PathBuf,
     /// External PostgreSQL (`DATABASE_URL`); without it, an embedded cluster runs in `data_dir`.
@@ -387,6 +390,7 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             jail.create_file("m.toml", "listen = \"127.0.0.1:9999\"\ndev_mode = true\n")?;
             jail.set_env("MEDGRID_GRAPHQL_MAX_DEPTH", "7");
+            jail.set_env("MEDGRID_METRICS_LISTEN", "127.0.0.1:9464");
             jail.set_env("DATABASE_URL", "postgres://x@127.0.0.1/y");
             let config = Config::load(
                 Some(Path::new("m.toml")),
@@ -399,6 +403,7 @@ mod tests {
             assert_eq!(config.listen.port(), 9999);
             assert!(config.dev_mode);
             assert_eq!(config.graphql_max_depth, 7);
+            assert_eq!(config.metrics_listen.map(|a| a.port()), Some(9464));
             assert!(config.database_url.is_some());
             assert_eq!(config.data_dir, PathBuf::from("/tmp/d"));
             assert!(config.demo, "defaults stay when nothing overrides them");
@@ -412,6 +417,10 @@ mod tests {
             jail.set_env("DATABASE_URL", "postgres://u:hunter2@127.0.0.1/y");
             let config = Config::load(None, Overrides::default()).map_err(|e| *e)?;
             assert!(!format!("{config:?}").contains("hunter2"));
+            assert_eq!(
+                config.metrics_listen, None,
+                "metrics are not served by default"
+            );
             Ok(())
         });
     }

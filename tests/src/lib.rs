@@ -142,6 +142,8 @@ pub struct TestApp {
     pub core: Core,
     pub config: Config,
     pub url: String,
+    /// The metrics listener's base URL, when the config names one (`metrics_listen`).
+    pub metrics_url: Option<String>,
     server: Option<Server>,
     worker: Option<Worker>,
     pub http: reqwest::Client,
@@ -160,6 +162,7 @@ impl TestApp {
         let core = Core::new(&db.pool, &config).expect("core");
         let server = Server::start(&core, &config).await.expect("server");
         let url = format!("http://{}", server.addr);
+        let metrics_url = server.metrics_addr.map(|a| format!("http://{a}"));
         // running jobs reach this server (MEDGRID_URL): its port is known only now
         config.public_url = Some(url.clone());
         let worker = core.worker(&config);
@@ -168,6 +171,7 @@ impl TestApp {
             core,
             config,
             url,
+            metrics_url,
             server: Some(server),
             worker: Some(worker),
             http: reqwest::Client::new(),

@@ -7,11 +7,12 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use medgrid_domain::Actor;
 use medgrid_domain::ids::JobId;
 use medgrid_domain::ports::JOB_TOKEN_PREFIX;
+use medgrid_domain::{Actor, Code};
 use medgrid_graphql::usecases::{Scope, delegation, jobs};
 use medgrid_graphql::{ApiError, Services};
+use medgrid_web::Portal;
 use serde_json::json;
 use tokio_util::io::ReaderStream;
 
@@ -27,13 +28,14 @@ pub(crate) fn error(e: &ApiError) -> Response {
 pub async fn job_output(
     State(services): State<Services>,
     State(limits): State<Arc<RateLimits>>,
+    State(portal): State<Arc<Portal>>,
     Path((id, path)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
     // A download is a read and a plain link: the session cookie serves as well.
     let credentials = header_value(&headers, "authorization")
         .map(str::to_owned)
-        .or_else(|| medgrid_web::session(&headers).map(|t| format!("Bearer {t}")));
+        .or_else(|| medgrid_web::session(&headers, &portal).map(|t| format!("Bearer {t}")));
     let bearer = credentials
         .as_deref()
         .and_then(|c| c.strip_prefix("Bearer "));
@@ -52,16 +54,44 @@ pub async fn job_output(
     serve(&services, JobId::from_uuid(job.id), &path).await
 }
 
+/// What a request does with the files it reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// Reads: a plain link may do it.
+    Read,
+    /// Uploads, appends, removals.
+    Change,
+}
+
 /// The member a request's bearer token or session cookie stands for, within their rate
-/// limit.
+/// limit. The session cookie changes nothing without the page's CSRF token in
+/// `X-CSRF-Token`: a browser sends the cookie along with any site's request, the token
+/// only a page of the portal can read. An Authorization header needs no token (no other
+/// site can make a browser send one).
 pub(crate) async fn authenticate(
     services: &Services,
     limits: &RateLimits,
+    portal: &Portal,
     headers: &HeaderMap,
+    access: Access,
 ) -> Result<Actor, Response> {
-    let credentials = header_value(headers, "authorization")
-        .map(str::to_owned)
-        .or_else(|| medgrid_web::session(headers).map(|t| format!("Bearer {t}")));
+    let credentials = match header_value(headers, "authorization") {
+        Some(value) => Some(value.to_owned()),
+        None => {
+            let session = medgrid_web::session(headers, portal);
+            if session.is_some()
+                && access == Access::Change
+                && !medgrid_web::csrf_header_valid(headers, portal)
+            {
+                return Err(error(&ApiError::new(
+                    Code::Forbidden,
+                    "with the session cookie, send the page's CSRF token in X-CSRF-Token \
+                     (or use an Authorization header)",
+                )));
+            }
+            session.map(|t| format!("Bearer {t}"))
+        }
+    };
     member(services, limits, credentials.as_deref()).await
 }
 

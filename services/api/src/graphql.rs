@@ -14,6 +14,7 @@ use axum::response::{Html, IntoResponse, Response};
 use medgrid_domain::Code;
 use medgrid_graphql::usecases::auth;
 use medgrid_graphql::{ApiError, MedgridSchema, RequestContext, Services};
+use medgrid_web::Portal;
 use serde_json::json;
 
 use crate::ApiConfig;
@@ -42,14 +43,14 @@ pub(crate) async fn context(
 /// The credentials of a request: its Authorization header, else the portal's session
 /// cookie — only on JSON requests, which a cross-site form cannot send (no CORS here), so
 /// the cookie cannot be used for request forgery.
-pub(crate) fn authorization(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn authorization(headers: &HeaderMap, portal: &Portal) -> Option<String> {
     if let Some(value) = header(headers, "authorization") {
         return Some(value.to_owned());
     }
     let json = header(headers, "content-type")
         .is_some_and(|t| t.trim_start().starts_with("application/json"));
     if json {
-        medgrid_web::session(headers).map(|token| format!("Bearer {token}"))
+        medgrid_web::session(headers, portal).map(|token| format!("Bearer {token}"))
     } else {
         None
     }
@@ -69,6 +70,7 @@ pub async fn execute(
     State(schema): State<MedgridSchema>,
     State(services): State<Services>,
     State(limits): State<Arc<RateLimits>>,
+    State(portal): State<Arc<Portal>>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Bytes,
@@ -83,7 +85,7 @@ pub async fn execute(
         }
     };
     let request_id = header(&headers, "x-request-id").map(str::to_owned);
-    let authorization = authorization(&headers);
+    let authorization = authorization(&headers, &portal);
     let ctx = context(&services, authorization.as_deref(), request_id).await;
     let counted = match &ctx.caller {
         Ok(actor) => limits.check(actor),

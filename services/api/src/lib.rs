@@ -1,5 +1,5 @@
-//! The HTTP face of Medgrid: GraphQL over HTTP and WebSocket, health, readiness, metrics,
-//! and the portal's pages.
+//! The HTTP face of Medgrid: GraphQL over HTTP and WebSocket, health, readiness and the
+//! portal's pages; metrics on a listener of their own ([`metrics_router`]).
 
 pub mod client;
 mod files;
@@ -134,7 +134,6 @@ pub fn router(state: AppState) -> Router {
         .route("/accounting.csv", get(reports::csv))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(
@@ -151,6 +150,15 @@ pub fn router(state: AppState) -> Router {
         )
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}
+
+/// `GET /metrics` alone, for the metrics listener (`MEDGRID_METRICS_LISTEN`): what the
+/// service measures (routes, lag, commands per aggregate) is for the operator's scraper,
+/// not for whoever reaches the public listener.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(health::metrics))
         .with_state(state)
 }
 

@@ -9,9 +9,10 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use medgrid_graphql::usecases::{Scope, accounting};
 use medgrid_graphql::{ApiError, Services};
+use medgrid_web::Portal;
 use serde::Deserialize;
 
-use crate::files::{authenticate, error};
+use crate::files::{Access, authenticate, error};
 use crate::limits::RateLimits;
 
 #[derive(Deserialize)]
@@ -31,10 +32,11 @@ fn instant(raw: &str, name: &str) -> Result<DateTime<Utc>, ApiError> {
 pub async fn csv(
     State(services): State<Services>,
     State(limits): State<Arc<RateLimits>>,
+    State(portal): State<Arc<Portal>>,
     Query(q): Query<ReportQuery>,
     headers: HeaderMap,
 ) -> Response {
-    let actor = match authenticate(&services, &limits, &headers).await {
+    let actor = match authenticate(&services, &limits, &portal, &headers, Access::Read).await {
         Ok(actor) => actor,
         Err(response) => return response,
     };

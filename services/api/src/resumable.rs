@@ -12,10 +12,12 @@
 //!   file is recorded like a one-shot upload and its node id answered in `Medgrid-Node-Id`.
 //! - `DELETE /files/uploads/<id>`: abandons the upload.
 //!
-//! Every request but OPTIONS names the protocol (`Tus-Resumable: 1.0.0`); that custom
-//! header also keeps other sites' forms from using a browser's session cookie here (it
-//! needs a CORS preflight, which is not granted). An upload is its creator's alone: anyone
-//! else gets 404. The rows and spool files are `medgrid_infra::uploads`.
+//! Every request but OPTIONS names the protocol (`Tus-Resumable: 1.0.0`): another site's
+//! page cannot send that custom header without a CORS preflight, which is not granted. With
+//! the session cookie rather than a bearer token, creating, appending and abandoning also
+//! need the page's CSRF token in `X-CSRF-Token`, as one-shot uploads do: the cookie alone
+//! changes nothing, whatever CORS may one day allow. An upload is its creator's alone:
+//! anyone else gets 404. The rows and spool files are `medgrid_infra::uploads`.
 
 use std::io;
 use std::sync::Arc;
@@ -35,11 +37,12 @@ use medgrid_graphql::usecases::spaces::{self, Located};
 use medgrid_graphql::{ApiError, Services};
 use medgrid_infra::contents::Contents;
 use medgrid_infra::uploads::{End, Lease, NewUpload, Upload, UploadError, Uploads};
+use medgrid_web::Portal;
 use tokio_util::io::StreamReader;
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::files::{authenticate, error};
+use crate::files::{Access, authenticate, error};
 use crate::limits::RateLimits;
 use crate::transfers::{UploadLimit, content_error, media_type_of};
 
@@ -58,6 +61,7 @@ pub struct Ctx {
     limits: Arc<RateLimits>,
     contents: Contents,
     uploads: Uploads,
+    portal: Arc<Portal>,
     max: u64,
 }
 
@@ -196,11 +200,11 @@ fn busy() -> ApiError {
 }
 
 /// Authenticates a protocol request: the caller, or the answer to give instead.
-async fn caller(ctx: &Ctx, headers: &HeaderMap) -> Result<Actor, Response> {
+async fn caller(ctx: &Ctx, headers: &HeaderMap, access: Access) -> Result<Actor, Response> {
     if let Some(refusal) = unversioned(headers) {
         return Err(refusal);
     }
-    authenticate(&ctx.services, &ctx.limits, headers)
+    authenticate(&ctx.services, &ctx.limits, &ctx.portal, headers, access)
         .await
         .map_err(tus)
 }
@@ -212,6 +216,7 @@ impl FromRef<AppState> for Ctx {
             limits: state.limits.clone(),
             contents: state.contents.clone(),
             uploads: state.uploads.clone(),
+            portal: state.portal.clone(),
             max: state.upload_limit.0,
         }
     }
@@ -229,7 +234,7 @@ pub async fn options(State(max): State<UploadLimit>) -> Response {
 /// `POST /files/uploads`: a new upload, refused now rather than after tens of GiB if it
 /// cannot succeed.
 pub async fn create(State(ctx): State<Ctx>, headers: HeaderMap) -> Response {
-    let actor = match caller(&ctx, &headers).await {
+    let actor = match caller(&ctx, &headers, Access::Change).await {
         Ok(actor) => actor,
         Err(response) => return response,
     };
@@ -300,7 +305,7 @@ async fn complete_now(ctx: &Ctx, actor: Actor, upload: &Upload) -> Result<Locate
 
 /// `HEAD /files/uploads/<id>`: where to resume.
 pub async fn head(State(ctx): State<Ctx>, Path(id): Path<String>, headers: HeaderMap) -> Response {
-    let actor = match caller(&ctx, &headers).await {
+    let actor = match caller(&ctx, &headers, Access::Read).await {
         Ok(actor) => actor,
         Err(response) => return response,
     };
@@ -321,7 +326,7 @@ pub async fn delete(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let actor = match caller(&ctx, &headers).await {
+    let actor = match caller(&ctx, &headers, Access::Change).await {
         Ok(actor) => actor,
         Err(response) => return response,
     };
@@ -348,7 +353,7 @@ pub async fn delete(
 /// client that goes away cannot cancel it halfway (between a write and its record, or while
 /// the completed file is being recorded).
 pub async fn patch(State(ctx): State<Ctx>, Path(id): Path<String>, request: Request) -> Response {
-    let actor = match caller(&ctx, request.headers()).await {
+    let actor = match caller(&ctx, request.headers(), Access::Change).await {
         Ok(actor) => actor,
         Err(response) => return response,
     };

@@ -4,6 +4,8 @@
 //!
 //! - `POST /files/upload?parent=<folder id>&name=<name>`: the body is the content; its
 //!   `Content-Type` is recorded (else guessed from the name). Answers the new file as JSON.
+//!   With the session cookie rather than a bearer token, the page's CSRF token comes in
+//!   `X-CSRF-Token` (as the folder page's script sends it).
 //! - `POST /files/upload-form`: the portal's multipart form of a folder page (browsers
 //!   without JavaScript): `csrf`, `parent`, then one or more `files` parts.
 //! - `GET /files/nodes/<id>`: the content, `Range: bytes=…` honoured (one range).
@@ -23,12 +25,12 @@ use medgrid_graphql::usecases::spaces::{self, Located, UploadPlan};
 use medgrid_graphql::{ApiError, Services};
 use medgrid_infra::blobs::BlobError;
 use medgrid_infra::contents::{Claim, ContentError, Contents};
-use medgrid_web::Visitor;
+use medgrid_web::{Portal, Visitor};
 use serde::Deserialize;
 use serde_json::json;
 use tokio_util::io::{ReaderStream, StreamReader};
 
-use crate::files::{authenticate, error};
+use crate::files::{Access, authenticate, error};
 use crate::limits::{RateLimits, too_many};
 
 /// What uploads may bring at most, whatever the quota.
@@ -94,10 +96,12 @@ pub async fn upload(
     State(limits): State<Arc<RateLimits>>,
     State(contents): State<Contents>,
     State(max): State<UploadLimit>,
+    State(portal): State<Arc<Portal>>,
     Query(q): Query<UploadQuery>,
     request: Request,
 ) -> Response {
-    let actor = match authenticate(&services, &limits, request.headers()).await {
+    let headers = request.headers();
+    let actor = match authenticate(&services, &limits, &portal, headers, Access::Change).await {
         Ok(actor) => actor,
         Err(response) => return response,
     };
@@ -357,10 +361,11 @@ pub async fn download(
     State(services): State<Services>,
     State(limits): State<Arc<RateLimits>>,
     State(contents): State<Contents>,
+    State(portal): State<Arc<Portal>>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let actor = match authenticate(&services, &limits, &headers).await {
+    let actor = match authenticate(&services, &limits, &portal, &headers, Access::Read).await {
         Ok(actor) => actor,
         Err(response) => return response,
     };

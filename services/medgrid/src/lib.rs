@@ -343,11 +343,13 @@ impl Core {
     }
 }
 
-/// A running HTTP server.
+/// A running HTTP server: the public listener, and the metrics listener when configured.
 pub struct Server {
     pub addr: SocketAddr,
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: JoinHandle<std::io::Result<()>>,
+    /// Where `GET /metrics` is served (`metrics_listen`), if anywhere.
+    pub metrics_addr: Option<SocketAddr>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<std::io::Result<()>>>,
 }
 
 impl Server {
@@ -357,6 +359,21 @@ impl Server {
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let addr = listener.local_addr()?;
         core.guard.add_own(addr);
+        let metrics_listener = match config.metrics_listen {
+            Some(at) => Some(
+                tokio::net::TcpListener::bind(at)
+                    .await
+                    .with_context(|| format!("cannot listen for metrics on {at}"))?,
+            ),
+            None => None,
+        };
+        let metrics_addr = match &metrics_listener {
+            Some(l) => Some(l.local_addr()?),
+            None => None,
+        };
+        if let Some(at) = metrics_addr {
+            core.guard.add_own(at);
+        }
         let public_url = config
             .public_url
             .clone()
@@ -383,26 +400,52 @@ impl Server {
             upload_limit: UploadLimit(config.upload_max_bytes),
             uploads: core.uploads.clone(),
         };
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (stop, stopped) = watch::channel(false);
+        let mut tasks = vec![];
+        if let Some(listener) = metrics_listener {
+            let app = medgrid_api::metrics_router(state.clone());
+            let mut stopped = stopped.clone();
+            tasks.push(tokio::spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = stopped.changed().await;
+                    })
+                    .await
+            }));
+        }
         let app = medgrid_api::router(state);
-        let task = tokio::spawn(async move {
+        let mut stopped = stopped;
+        tasks.push(tokio::spawn(async move {
             // client addresses for the per-address limits of anonymous requests
             axum::serve(
                 listener,
                 app.into_make_service_with_connect_info::<SocketAddr>(),
             )
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
+            .with_graceful_shutdown(async move {
+                let _ = stopped.changed().await;
             })
             .await
-        });
+        }));
         tracing::info!(%addr, "listening");
-        Ok(Self { addr, stop, task })
+        match metrics_addr {
+            Some(at) => tracing::info!(%at, "serving metrics"),
+            None => tracing::info!("metrics are not served (set MEDGRID_METRICS_LISTEN)"),
+        }
+        Ok(Self {
+            addr,
+            metrics_addr,
+            stop,
+            tasks,
+        })
     }
 
     /// Stops accepting connections and waits (bounded) for requests in flight.
     pub async fn stop(self) {
-        let _ = self.stop.send(());
-        let _ = tokio::time::timeout(medgrid_api::SHUTDOWN_GRACE, self.task).await;
+        let _ = self.stop.send(true);
+        let _ = tokio::time::timeout(
+            medgrid_api::SHUTDOWN_GRACE,
+            futures::future::join_all(self.tasks),
+        )
+        .await;
     }
 }

@@ -1,5 +1,13 @@
 //! Cookies of the portal: the session (a bearer token, HttpOnly), the CSRF token of forms
 //! (double submit), and the state of a browser sign-in in progress.
+//!
+//! Behind https each is named `__Host-<name>`, written and read under that name only:
+//! browsers keep such a cookie only when it comes from a secure origin with `Secure`,
+//! `Path=/` and no `Domain`, so a sibling subdomain or a plain-http page cannot plant one
+//! (a CSRF token an attacker chose, a session of theirs). Over plain http (development)
+//! browsers refuse the prefix: the names stay plain.
+
+use std::borrow::Cow;
 
 use axum::http::HeaderMap;
 use axum::http::header::COOKIE;
@@ -11,8 +19,21 @@ pub const SESSION: &str = "medgrid_session";
 pub const CSRF: &str = "medgrid_csrf";
 pub const LOGIN: &str = "medgrid_login";
 
-/// The value of cookie `name` in a request.
-pub fn get(headers: &HeaderMap, name: &str) -> Option<String> {
+/// The prefix of every cookie's name behind https.
+const HOST_PREFIX: &str = "__Host-";
+
+/// The name cookie `base` has on the wire (`secure`: the portal is served over HTTPS).
+pub fn name(base: &str, secure: bool) -> Cow<'_, str> {
+    if secure {
+        Cow::Owned(format!("{HOST_PREFIX}{base}"))
+    } else {
+        Cow::Borrowed(base)
+    }
+}
+
+/// The value of cookie `base` in a request, under the name it has on the wire.
+pub fn get(headers: &HeaderMap, base: &str, secure: bool) -> Option<String> {
+    let name = name(base, secure);
     headers
         .get_all(COOKIE)
         .iter()
@@ -24,8 +45,11 @@ pub fn get(headers: &HeaderMap, name: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-/// A `Set-Cookie` value. `secure` is set when the portal is served over HTTPS.
-pub fn set(name: &str, value: &str, max_age: Option<u64>, same_site: &str, secure: bool) -> String {
+/// A `Set-Cookie` value for cookie `base`. `secure` is set when the portal is served over
+/// HTTPS: the cookie is then `Secure` and `__Host-` prefixed (always `Path=/`, never a
+/// `Domain`, as the prefix requires).
+pub fn set(base: &str, value: &str, max_age: Option<u64>, same_site: &str, secure: bool) -> String {
+    let name = name(base, secure);
     let mut cookie = format!("{name}={value}; Path=/; HttpOnly; SameSite={same_site}");
     if let Some(age) = max_age {
         cookie.push_str(&format!("; Max-Age={age}"));
@@ -36,9 +60,9 @@ pub fn set(name: &str, value: &str, max_age: Option<u64>, same_site: &str, secur
     cookie
 }
 
-/// A `Set-Cookie` value that removes cookie `name`.
-pub fn clear(name: &str, secure: bool) -> String {
-    set(name, "", Some(0), "Lax", secure)
+/// A `Set-Cookie` value that removes cookie `base`.
+pub fn clear(base: &str, secure: bool) -> String {
+    set(base, "", Some(0), "Lax", secure)
 }
 
 /// 32 random bytes, URL-safe.
@@ -70,11 +94,32 @@ mod tests {
             COOKIE,
             HeaderValue::from_static("a=1; medgrid_csrf=xyz; b="),
         );
-        assert_eq!(get(&headers, CSRF).as_deref(), Some("xyz"));
-        assert_eq!(get(&headers, "b"), None);
-        assert_eq!(get(&headers, "medgrid"), None);
+        assert_eq!(get(&headers, CSRF, false).as_deref(), Some("xyz"));
+        assert_eq!(get(&headers, "b", false), None);
+        assert_eq!(get(&headers, "medgrid", false), None);
         assert!(same("abc", "abc"));
         assert!(!same("abc", "abd"));
         assert!(!same("abc", "ab"));
+    }
+
+    #[test]
+    fn behind_https_cookies_are_host_prefixed_written_and_read() {
+        let cookie = set(SESSION, "t", Some(60), "Lax", true);
+        assert_eq!(
+            cookie,
+            "__Host-medgrid_session=t; Path=/; HttpOnly; SameSite=Lax; Max-Age=60; Secure"
+        );
+        assert!(clear(CSRF, true).starts_with("__Host-medgrid_csrf=; Path=/;"));
+        assert!(!cookie.contains("Domain"));
+        assert!(set(SESSION, "t", None, "Lax", false).starts_with("medgrid_session=t; Path=/;"));
+        // a plain-named cookie (planted by a sibling subdomain) is not read behind https
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            COOKIE,
+            HeaderValue::from_static("medgrid_csrf=planted; __Host-medgrid_session=s"),
+        );
+        assert_eq!(get(&headers, CSRF, true), None);
+        assert_eq!(get(&headers, SESSION, true).as_deref(), Some("s"));
+        assert_eq!(get(&headers, SESSION, false), None);
     }
 }

@@ -221,8 +221,14 @@ pub fn multipart_boundary(headers: &axum::http::HeaderMap) -> Option<String> {
 }
 
 /// The session token a browser request carries, if any.
-pub fn session(headers: &axum::http::HeaderMap) -> Option<String> {
-    cookies::get(headers, cookies::SESSION)
+pub fn session(headers: &axum::http::HeaderMap, portal: &Portal) -> Option<String> {
+    cookies::get(headers, cookies::SESSION, portal.secure())
+}
+
+/// Whether a script's request repeats this browser's CSRF token in `X-CSRF-Token` (what a
+/// request with the session cookie needs to change anything outside a form).
+pub fn csrf_header_valid(headers: &axum::http::HeaderMap, portal: &Portal) -> bool {
+    csrf::header_valid(headers, portal)
 }
 
 #[cfg(test)]
@@ -235,11 +241,13 @@ mod tests {
         let cookie = https.session_cookie("t");
         assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"));
         assert!(cookie.ends_with("; Secure"), "{cookie}");
+        assert!(cookie.starts_with("__Host-medgrid_session=t;"), "{cookie}");
         assert_eq!(
             https.redirect_url(),
             "https://medgrid.example.org/login/callback"
         );
         let http = Portal::new("http://127.0.0.1:8080").expect("portal");
         assert!(!http.session_cookie("t").contains("Secure"));
+        assert!(http.session_cookie("t").starts_with("medgrid_session=t;"));
     }
 }

@@ -178,14 +178,14 @@ pub async fn sign_out(
     headers: HeaderMap,
     Form(form): Form<LogoutForm>,
 ) -> Response {
-    if !csrf::valid(&headers, &form.csrf) {
+    if !csrf::valid(&headers, &portal, &form.csrf) {
         return (
             StatusCode::FORBIDDEN,
             "This form has expired: reload the page.",
         )
             .into_response();
     }
-    if let Some(session) = cookies::get(&headers, cookies::SESSION)
+    if let Some(session) = cookies::get(&headers, cookies::SESSION, portal.secure())
         && let Err(e) = auth::close_session(&svc, &session).await
     {
         tracing::warn!(error = ?e, "revoking a session on sign-out failed");

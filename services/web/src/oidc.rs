@@ -188,7 +188,9 @@ pub async fn callback(
             "The sign-in response has no state.",
         );
     };
-    if !cookies::get(&headers, cookies::LOGIN).is_some_and(|c| cookies::same(&c, state)) {
+    if !cookies::get(&headers, cookies::LOGIN, portal.secure())
+        .is_some_and(|c| cookies::same(&c, state))
+    {
         return refusal(
             StatusCode::BAD_REQUEST,
             "This sign-in was not started in this browser.",

@@ -70,7 +70,7 @@ fn come_back_to(parts: &Parts) -> ReturnTo {
 impl Visitor {
     /// The member whose session `headers` carry, if it is valid.
     pub async fn of(svc: Services, portal: &Portal, headers: &HeaderMap) -> Option<Self> {
-        let session = cookies::get(headers, cookies::SESSION)?;
+        let session = cookies::get(headers, cookies::SESSION, portal.secure())?;
         let actor = auth::resolve_bearer(&svc, &session).await.ok()?;
         let reads = Reader::new(&svc.pool, Sees::Tenant(actor.tenant_id));
         let member = members::by_id(&reads, actor.member_id).await.ok()??;

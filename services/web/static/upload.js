@@ -1,7 +1,8 @@
 // Medgrid portal: uploads on a folder page, one progress bar per file, from the file
 // field or dropped anywhere on the page. Each file goes to POST /files/upload as the
-// request body (XMLHttpRequest, for upload progress). Without this file the form still
-// posts to /files/upload-form.
+// request body (XMLHttpRequest, for upload progress), with the form's CSRF token in
+// X-CSRF-Token (the session cookie alone uploads nothing). Without this file the form
+// still posts to /files/upload-form.
 'use strict';
 
 (() => {
@@ -10,6 +11,7 @@
   const input = document.getElementById('upload-files');
   const list = document.getElementById('upload-progress');
   const parent = form.querySelector('input[name="parent"]').value;
+  const csrf = form.querySelector('input[name="csrf"]').value;
   const hint = document.getElementById('drop-zone');
   if (hint) { hint.hidden = false; }
 
@@ -38,6 +40,7 @@
       const query = `parent=${encodeURIComponent(parent)}&name=${encodeURIComponent(file.name)}`;
       xhr.open('POST', `/files/upload?${query}`);
       xhr.setRequestHeader('content-type', file.type || 'application/octet-stream');
+      xhr.setRequestHeader('x-csrf-token', csrf);
       xhr.upload.onprogress = (ev) => {
         if (ev.lengthComputable && ev.total > 0) {
           // 100% once the server has recorded it, not when the last byte leaves

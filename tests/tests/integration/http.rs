@@ -140,7 +140,9 @@ async fn graphiql_only_in_dev_mode() {
 
 #[tokio::test]
 async fn health_readiness_metrics_and_request_ids() {
-    let app = TestApp::spawn().await;
+    let mut config = test_config();
+    config.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+    let app = TestApp::spawn_with(config).await;
     let health = app.get("/healthz").await;
     assert_eq!(health.status(), 200);
     assert!(
@@ -161,7 +163,10 @@ async fn health_readiness_metrics_and_request_ids() {
     assert_eq!(ready["migrations"], true);
 
     app.tenant("acme").await;
-    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let scrape = format!("{}/metrics", app.metrics_url.as_deref().unwrap());
+    let metrics = app.http().get(scrape).send().await.unwrap();
+    assert_eq!(metrics.status(), 200);
+    let metrics = metrics.text().await.unwrap();
     for name in [
         "medgrid_http_request_duration_seconds",
         "medgrid_command_duration_seconds",
@@ -170,6 +175,44 @@ async fn health_readiness_metrics_and_request_ids() {
         assert!(metrics.contains(name), "{name} missing from /metrics");
     }
     assert!(metrics.contains("aggregate=\"Tenant\""));
+}
+
+/// `/metrics` told anyone who reached the service its routes, request rates and what each
+/// tenant's commands do. It is served on the metrics listener (`metrics_listen`) only,
+/// which serves nothing else; without one, nowhere.
+#[tokio::test]
+async fn metrics_are_served_on_their_own_listener_only() {
+    let app = TestApp::spawn().await;
+    assert_eq!(app.metrics_url, None, "not served unless asked for");
+    assert_eq!(app.get("/metrics").await.status(), 404);
+
+    let mut config = test_config();
+    config.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+    let app = TestApp::spawn_with(config).await;
+    assert_eq!(
+        app.get("/metrics").await.status(),
+        404,
+        "not on the public listener"
+    );
+    let metrics = app.metrics_url.clone().unwrap();
+    assert_ne!(metrics, app.url);
+    let scrape = app
+        .http()
+        .get(format!("{metrics}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scrape.status(), 200);
+    assert!(scrape.text().await.unwrap().contains("medgrid_"));
+    for path in ["/healthz", "/graphql", "/login", "/files"] {
+        let res = app
+            .http()
+            .get(format!("{metrics}{path}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 404, "{path} on the metrics listener");
+    }
 }
 
 /// One member's script cannot take the service from the others: past its budget a member

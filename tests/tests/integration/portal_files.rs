@@ -536,6 +536,100 @@ async fn the_upload_form_works_without_javascript_and_stores_all_or_nothing() {
     wait_for_blobs(&app, 2).await;
 }
 
+/// `POST /files/upload` as the folder page's script sends it: the file as the body, the
+/// session cookie, and the page's CSRF token in `X-CSRF-Token` (when `token` is given).
+async fn cookie_upload(
+    app: &TestApp,
+    cookies: &str,
+    token: Option<&str>,
+    (parent, name): (&str, &str),
+    (content_type, body): (&str, &[u8]),
+) -> (StatusCode, String) {
+    let mut req = client()
+        .post(format!("{}/files/upload", app.url))
+        .query(&[("parent", parent), ("name", name)])
+        .header(COOKIE, cookies)
+        .header("content-type", content_type)
+        .body(body.to_vec());
+    if let Some(token) = token {
+        req = req.header("x-csrf-token", token);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status();
+    let body: serde_json::Value = res.json().await.unwrap_or_default();
+    (
+        status,
+        body["error"]["code"].as_str().unwrap_or("").to_owned(),
+    )
+}
+
+/// The one-shot upload took the session cookie alone: another site's page (a form posted
+/// to it, a script) could make a signed-in browser store files. With the cookie it now
+/// needs the page's CSRF token in `X-CSRF-Token` — refused FORBIDDEN otherwise, before a
+/// byte is stored; bearer clients need no token.
+#[tokio::test]
+async fn a_session_cookie_uploads_only_with_the_pages_csrf_token() {
+    let app = TestApp::spawn().await;
+    let (_, ann, _) = setup(&app, "uni").await;
+    let home = node_id(&app, &ann, "/home").await;
+    let cookies = signed_in(&app, "uni", "ann@uni.org").await;
+    let csrf = csrf_of(&cookies);
+    let session_only = cookies.split("; ").next().unwrap().to_owned();
+    assert!(session_only.starts_with("medgrid_session="));
+    let events = app.event_count().await;
+    let blobs = app.blob_count().await;
+
+    let at = (home.as_str(), "forged.txt");
+    let octets = ("application/octet-stream", b"not mine".as_slice());
+    // what another site can make the browser send: a form (multipart or text/plain), or a
+    // script without the token; a forged token; the token without its cookie
+    let form = (
+        "multipart/form-data; boundary=x",
+        b"--x\r\n\r\nnot mine\r\n--x--".as_slice(),
+    );
+    let text = ("text/plain", b"not=mine".as_slice());
+    for (cookie, token, body) in [
+        (cookies.as_str(), None, octets),
+        (cookies.as_str(), None, form),
+        (cookies.as_str(), None, text),
+        (cookies.as_str(), Some(""), octets),
+        (cookies.as_str(), Some("forged"), octets),
+        (session_only.as_str(), Some(csrf.as_str()), octets),
+    ] {
+        let refused = cookie_upload(&app, cookie, token, at, body).await;
+        assert_eq!(
+            refused,
+            (StatusCode::FORBIDDEN, "FORBIDDEN".to_owned()),
+            "{cookie} {token:?} {}",
+            body.0
+        );
+    }
+    assert_eq!(app.event_count().await, events, "nothing recorded");
+    assert!(names(&space(&app, &ann, "/home").await).is_empty());
+    assert_eq!(app.blob_count().await, blobs, "nothing stored");
+
+    // the page's script: cookie and token
+    let (status, _) = cookie_upload(&app, &cookies, Some(&csrf), at, ("text/plain", b"mine")).await;
+    assert_eq!(status, StatusCode::CREATED);
+    // a bearer client needs no token, with or without a browser's cookies beside it
+    let (status, body) = app.upload(&ann, &home, "api.txt", b"api".to_vec()).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let res = client()
+        .post(format!("{}/files/upload", app.url))
+        .query(&[("parent", home.as_str()), ("name", "both.txt")])
+        .bearer_auth(&ann)
+        .header(COOKIE, &session_only)
+        .body("both")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert_eq!(
+        names(&space(&app, &ann, "/home").await),
+        ["api.txt", "both.txt", "forged.txt"]
+    );
+}
+
 #[tokio::test]
 async fn a_member_uploads_with_progress_and_shares_in_a_real_browser() {
     let app = TestApp::spawn().await;

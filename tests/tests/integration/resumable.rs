@@ -454,6 +454,137 @@ async fn wrong_offsets_owners_headers_and_metadata_are_refused() {
     assert_eq!(upload_rows(&app).await, 1);
 }
 
+/// A request of a signed-in browser: its cookies, no Authorization header.
+fn by_cookie(app: &TestApp, method: reqwest::Method, path: &str, cookies: &str) -> RequestBuilder {
+    app.http()
+        .request(method, format!("{}{path}", app.url))
+        .header(reqwest::header::COOKIE, cookies)
+}
+
+/// Another site's page can make a signed-in browser send its session cookie here. Without
+/// `Tus-Resumable` (all a form can send; a script needs a CORS preflight for it, never
+/// granted) every method is refused; with it, creating, appending and abandoning also need
+/// the page's CSRF token in `X-CSRF-Token` (FORBIDDEN without), so the cookie alone
+/// changes nothing whatever CORS may one day allow. Nothing is created, written or removed.
+/// With the token the cookie works; HEAD, a read, needs none; bearer clients need none.
+#[tokio::test]
+async fn a_session_cookie_alone_changes_no_resumable_upload() {
+    let app = TestApp::spawn().await;
+    app.tenant("acme").await;
+    let (_, ann) = app.member("acme", "ann@acme.org", &[]).await;
+    let home = home_id(&app, &ann).await;
+    let location = created(&app, &ann, &home, "a.bin", 10).await;
+    assert_eq!(send(&app, &ann, &location, 0, b"12345").await.status(), 204);
+    let cookies = crate::portal::signed_in(&app, "acme", "ann@acme.org").await;
+    let csrf = crate::portal::csrf_of(&cookies);
+    let events = app.event_count().await;
+    let meta = metadata(&home, "b.bin");
+    use reqwest::Method;
+    let requests = |versioned: bool, token: Option<&str>| {
+        let mut all = vec![
+            by_cookie(&app, Method::POST, "/files/uploads", &cookies)
+                .header("upload-length", 3)
+                .header("upload-metadata", &meta),
+            by_cookie(&app, Method::PATCH, &location, &cookies)
+                .header("upload-offset", 5)
+                .header("content-type", "application/offset+octet-stream")
+                .body(b"67890".to_vec()),
+            by_cookie(&app, Method::DELETE, &location, &cookies),
+        ];
+        if !versioned {
+            all.push(by_cookie(&app, Method::HEAD, &location, &cookies));
+        }
+        all.into_iter()
+            .map(|r| {
+                if versioned {
+                    r.header("tus-resumable", "1.0.0")
+                } else {
+                    r
+                }
+            })
+            .map(|r| match token {
+                Some(t) => r.header("x-csrf-token", t),
+                None => r,
+            })
+            .collect::<Vec<_>>()
+    };
+    for request in requests(false, Some(&csrf)) {
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 412, "{}", response.url());
+    }
+    for token in [None, Some("forged"), Some("")] {
+        for request in requests(true, token) {
+            let (status, code) = refused(request.send().await.unwrap()).await;
+            assert_eq!((status, code.as_str()), (403, "FORBIDDEN"), "{token:?}");
+        }
+    }
+    // the token without its cookie (the session cookie alone)
+    let session_only = cookies.split("; ").next().unwrap();
+    let lone = by_cookie(&app, Method::DELETE, &location, session_only)
+        .header("tus-resumable", "1.0.0")
+        .header("x-csrf-token", &csrf);
+    assert_eq!(refused(lone.send().await.unwrap()).await.0, 403);
+    assert_eq!(app.event_count().await, events, "nothing recorded");
+    assert_eq!(
+        upload_rows(&app).await,
+        1,
+        "nothing created, nothing removed"
+    );
+    assert_eq!(offset(&app, &ann, &location).await, 5, "nothing written");
+    let read = by_cookie(&app, Method::HEAD, &location, &cookies)
+        .header("tus-resumable", "1.0.0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 200, "HEAD is a read");
+    assert_eq!(read.headers()["upload-offset"], "5");
+
+    // no other origin is granted the custom header
+    for path in ["/files/uploads", location.as_str()] {
+        let preflight = app
+            .http()
+            .request(Method::OPTIONS, format!("{}{path}", app.url))
+            .header("origin", "https://evil.example")
+            .header("access-control-request-method", "PATCH")
+            .header(
+                "access-control-request-headers",
+                "tus-resumable,x-csrf-token",
+            )
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            !preflight
+                .headers()
+                .contains_key("access-control-allow-origin"),
+            "{path}"
+        );
+    }
+
+    // the portal's own page: cookie, Tus-Resumable and token
+    let mut versioned = requests(true, Some(&csrf)).into_iter();
+    let create = versioned.next().unwrap().send().await.unwrap();
+    assert_eq!(create.status(), 201);
+    let finish = versioned.next().unwrap().send().await.unwrap();
+    assert_eq!(finish.status(), 204);
+    let file = node_id(&finish);
+    let data = app.ok(&ann, NODE, json!({"id": file})).await;
+    assert_eq!(data["node"]["size"].as_f64(), Some(10.0));
+    let abandon = by_cookie(
+        &app,
+        Method::DELETE,
+        create.headers()["location"].to_str().unwrap(),
+        &cookies,
+    )
+    .header("tus-resumable", "1.0.0")
+    .header("x-csrf-token", &csrf)
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(abandon.status(), 204);
+    assert_eq!(upload_rows(&app).await, 0);
+}
+
 #[tokio::test]
 async fn quotas_are_checked_at_creation_and_again_at_the_end() {
     let mut config = medgrid_tests::test_config();

@@ -379,3 +379,107 @@ async fn a_client_secret_is_kept_replaced_and_removed_never_shown() {
         "INVALID_INPUT"
     );
 }
+
+/// The whole `Set-Cookie` value a response gives cookie `name`.
+fn set_cookie_line(res: &Response, name: &str) -> Option<String> {
+    res.headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(str::to_owned)
+}
+
+/// Behind https the session and CSRF cookies are named `__Host-…` (`Secure`, `Path=/`, no
+/// `Domain`): browsers then keep them only from this origin, so a sibling subdomain or a
+/// plain-http page cannot plant a CSRF token or a session of its choosing. They are read
+/// under that name only: a plain-named cookie is nobody's session and no token.
+#[tokio::test]
+async fn behind_https_the_cookies_are_host_prefixed() {
+    let mut config = medgrid_tests::test_config();
+    config.public_url = Some("https://medgrid.example.org".to_owned());
+    let app = TestApp::spawn_with(config).await;
+    app.tenant("uni").await;
+    let (_, bob) = app.member("uni", "bob@uni.org", &[]).await;
+    let http = browser();
+    let page = http.get(format!("{}/login", app.url)).send().await.unwrap();
+    assert!(set_cookie(&page, "medgrid_csrf").is_none());
+    let line = set_cookie_line(&page, "__Host-medgrid_csrf").expect("__Host- CSRF cookie");
+    for part in ["; Path=/;", "SameSite=Strict", "; Secure"] {
+        assert!(line.contains(part), "{line}");
+    }
+    assert!(!line.to_ascii_lowercase().contains("domain"), "{line}");
+    let csrf = set_cookie(&page, "__Host-medgrid_csrf").unwrap();
+
+    let sign_in = |cookie: String| {
+        http.post(format!("{}/login/local", app.url))
+            .header(COOKIE, cookie)
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("next", "/"),
+                ("tenant", "uni"),
+                ("email", "bob@uni.org"),
+                ("password", "a long test password"),
+            ])
+            .send()
+    };
+    // the token under the plain name (as a sibling subdomain could set it): no token
+    let res = sign_in(format!("medgrid_csrf={csrf}")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let res = sign_in(format!("__Host-medgrid_csrf={csrf}"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(set_cookie(&res, "medgrid_session").is_none());
+    let line = set_cookie_line(&res, "__Host-medgrid_session").expect("__Host- session");
+    for part in ["; Path=/;", "HttpOnly", "SameSite=Lax", "; Secure"] {
+        assert!(line.contains(part), "{line}");
+    }
+    assert!(!line.to_ascii_lowercase().contains("domain"), "{line}");
+    let session = set_cookie(&res, "__Host-medgrid_session").unwrap();
+
+    let files = |cookie: String| {
+        http.get(format!("{}/files", app.url))
+            .header(COOKIE, cookie)
+            .send()
+    };
+    let res = files(format!("__Host-medgrid_session={session}"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    // the same session under the plain name is nobody's; the dead cookie is cleared by
+    // its prefixed name
+    let res = files(format!("medgrid_session={session}")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(location(&res).starts_with("/login"));
+    assert_eq!(
+        set_cookie(&res, "__Host-medgrid_session").as_deref(),
+        Some("")
+    );
+
+    // an upload with the session cookie: the prefixed token counts, a planted plain one not
+    let home = app
+        .ok(
+            &bob,
+            "{ space(path: \"/home\") { node { id } } }",
+            json!({}),
+        )
+        .await["space"]["node"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let upload = |cookie: String, token: &str, name: &str| {
+        http.post(format!("{}/files/upload", app.url))
+            .query(&[("parent", home.as_str()), ("name", name)])
+            .header(COOKIE, cookie)
+            .header("x-csrf-token", token)
+            .body("x")
+            .send()
+    };
+    let planted = format!("__Host-medgrid_session={session}; medgrid_csrf=planted");
+    let res = upload(planted, "planted", "a.txt").await.unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let both = format!("__Host-medgrid_session={session}; __Host-medgrid_csrf={csrf}");
+    let res = upload(both, &csrf, "a.txt").await.unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+}
