@@ -31,6 +31,12 @@ macro_rules! id_type {
             pub const fn as_uuid(&self) -> Uuid {
                 self.0
             }
+            /// The id of what `member`'s request under `key` creates: a retry with the
+            /// same key lands on the same aggregate (see [`crate::idempotency`]).
+            pub fn for_request(member: MemberId, key: &crate::idempotency::IdempotencyKey) -> Self {
+                let name = format!("{}:request:{key}", stringify!($name));
+                Self(Uuid::new_v5(&member.as_uuid(), name.as_bytes()))
+            }
         }
 
         impl fmt::Display for $name {

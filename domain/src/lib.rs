@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod compute;
 mod decide;
 pub mod error;
+pub mod idempotency;
 pub mod ids;
 pub mod imports;
 pub mod jobs;

@@ -123,6 +123,10 @@ pub struct SubmitJobInput {
     walltime_seconds: Option<u64>,
     /// Share the job with a group: its managers see it.
     group_id: Option<ID>,
+    /// Your name for this submission (e.g. a UUID you generate): retrying with the same
+    /// key within 24 hours answers the job the first request made instead of submitting
+    /// another; the same key with different input is CONFLICT.
+    idempotency_key: Option<String>,
 }
 
 impl From<SubmitJobInput> for SubmitRequest {
@@ -157,6 +161,7 @@ impl From<SubmitJobInput> for SubmitRequest {
             },
             walltime_seconds: i.walltime_seconds,
             group: i.group_id.map(|g| g.0),
+            idempotency_key: i.idempotency_key,
         }
     }
 }

@@ -50,6 +50,9 @@ pub struct OpenTicketInput {
     job_id: Option<ID>,
     #[graphql(default_with = "TicketPriority::Normal")]
     priority: TicketPriority,
+    /// Your name for this request: a retry with the same key within 24 hours answers the
+    /// ticket the first made; the same key with different input is CONFLICT.
+    idempotency_key: Option<String>,
 }
 
 /// A member of the ticket's tenant, if the caller may still see them.
@@ -183,6 +186,7 @@ impl TicketMutation {
             body: input.body,
             job_id: input.job_id.map(|id| id.0),
             priority: input.priority.into(),
+            idempotency_key: input.idempotency_key,
         };
         Ok(Ticket(tickets::open(&scope(ctx)?, request).await?))
     }

@@ -74,6 +74,7 @@ impl EventByEvent for Tickets {
                 body,
                 job_id,
                 priority,
+                ..
             } => sqlx::query(
                 "INSERT INTO tickets (id, tenant_id, reporter_id, job_id, title, body, priority,
                                       status, created_at, updated_at, position)

@@ -5,6 +5,8 @@ use cqrs_es::Aggregate;
 use cqrs_es::event_sink::EventSink;
 use serde::{Deserialize, Serialize};
 
+use crate::idempotency::{Idempotency, Repeat, repeat};
+
 use super::event::{NewJob, OutputFile, Placement, Usage};
 use super::qos::{Outcome, ReplicaCancel, RetryPolicy};
 use super::{JobCommand, JobError, JobEvent, JobState};
@@ -38,6 +40,10 @@ struct JobData {
     /// Whether the outputs were put in the owner's space (or given up on).
     #[serde(default)]
     outputs_settled: bool,
+    /// The key and request it was submitted under, if any: a retry of the same request
+    /// submits nothing.
+    #[serde(default)]
+    idempotency: Option<Idempotency>,
 }
 
 /// A job. The dispatcher reports what resources say; the job decides what follows, so
@@ -285,6 +291,16 @@ impl JobData {
     }
 }
 
+impl JobData {
+    /// A keyed submission onto this job: nothing if it is the request that made it.
+    fn repeat(&self, idempotency: Option<&Idempotency>) -> Result<Vec<JobEvent>, JobError> {
+        match repeat(self.idempotency.as_ref(), idempotency) {
+            Repeat::Same => Ok(vec![]),
+            Repeat::Conflict => Err(JobError::KeyReused),
+        }
+    }
+}
+
 impl Job {
     fn decide(&self, command: JobCommand) -> Result<Vec<JobEvent>, JobError> {
         let (d, command) = match (&self.data, command) {
@@ -296,7 +312,11 @@ impl Job {
             (Some(d), command) => (d, command),
         };
         match (d, command) {
-            (_, JobCommand::Submit(_)) => Err(JobError::AlreadyExists),
+            (_, JobCommand::Submit(job)) if job.idempotency.is_none() => {
+                Err(JobError::AlreadyExists)
+            }
+            (d, JobCommand::Submit(job)) => d.repeat(job.idempotency.as_ref()),
+            (d, JobCommand::Repeat(idempotency)) => d.repeat(Some(&idempotency)),
             (d, JobCommand::Cancel { reason }) => {
                 d.require_unfinished()?;
                 let mut events = d.cancel_others(None, &reason);
@@ -387,6 +407,7 @@ impl Aggregate for Job {
                 attempts: BTreeMap::new(),
                 pending_retry: None,
                 outputs_settled: false,
+                idempotency: job.idempotency,
             });
             return;
         }

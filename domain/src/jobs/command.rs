@@ -2,6 +2,7 @@ use chrono::{DateTime, Utc};
 
 use super::event::{NewJob, OutputFile, Usage};
 use super::qos::Outcome;
+use crate::idempotency::Idempotency;
 use crate::ids::{NodeId, SpaceId};
 
 /// What people and the dispatcher ask of a job. The dispatcher's commands report facts
@@ -9,6 +10,9 @@ use crate::ids::{NodeId, SpaceId};
 #[derive(Debug, Clone, PartialEq)]
 pub enum JobCommand {
     Submit(Box<NewJob>),
+    /// Is this keyed submission a retry of the one that made this job? Nothing happens
+    /// when it is; another request under the key is a conflict; no job is not found.
+    Repeat(Idempotency),
     /// Inputs are staged: wait for room on the resource.
     Queue {
         reason: String,

@@ -6,6 +6,8 @@ pub enum JobError {
     NotFound,
     #[error("the job already exists")]
     AlreadyExists,
+    #[error("{}", crate::idempotency::KEY_REUSED)]
+    KeyReused,
     #[error("the job has already finished ({state})")]
     Finished { state: &'static str },
     #[error("the job has not succeeded ({state}): it has no outputs to save")]
@@ -23,9 +25,10 @@ impl Coded for JobError {
     fn code(&self) -> Code {
         match self {
             Self::NotFound | Self::NoSuchAttempt(_) => Code::NotFound,
-            Self::AlreadyExists | Self::Finished { .. } | Self::NotSucceeded { .. } => {
-                Code::Conflict
-            }
+            Self::AlreadyExists
+            | Self::KeyReused
+            | Self::Finished { .. }
+            | Self::NotSucceeded { .. } => Code::Conflict,
             Self::Invalid { .. } => Code::InvalidInput,
         }
     }

@@ -6,6 +6,7 @@ use serde_json::Value;
 use super::invocation::Invocation;
 use super::qos::{Outcome, ReplicaCancel, RetryPolicy};
 use crate::catalog::ImageRef;
+use crate::idempotency::Idempotency;
 use crate::ids::{ApplicationId, GroupId, JobId, MemberId, NodeId, ResourceId, SpaceId, TenantId};
 
 /// Where an attempt runs: a resource and a node count.
@@ -130,6 +131,9 @@ pub struct NewJob {
     /// before sandboxes existed have the defaults).
     #[serde(default)]
     pub sandbox: JobSandbox,
+    /// The idempotency key it was submitted under, with a digest of the request.
+    #[serde(default)]
+    pub idempotency: Option<Idempotency>,
 }
 
 /// What an application asks of the sandbox its jobs run in.

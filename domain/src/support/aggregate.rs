@@ -3,6 +3,7 @@ use cqrs_es::event_sink::EventSink;
 use serde::{Deserialize, Serialize};
 
 use super::{Priority, TicketCommand, TicketError, TicketEvent};
+use crate::idempotency::{Idempotency, Repeat, repeat};
 use crate::ids::MemberId;
 
 /// Longest title, in characters.
@@ -15,6 +16,8 @@ struct TicketState {
     resolved: bool,
     priority: Priority,
     assignee: Option<MemberId>,
+    #[serde(default)]
+    idempotency: Option<Idempotency>,
 }
 
 /// A trouble ticket of one tenant. Its id is random (a ticket has no natural key).
@@ -47,6 +50,7 @@ impl Ticket {
                     body,
                     job_id,
                     priority,
+                    idempotency,
                 },
             ) => {
                 let title = title.trim().to_owned();
@@ -63,7 +67,20 @@ impl Ticket {
                     body,
                     job_id,
                     priority,
+                    idempotency,
                 }]);
+            }
+            (
+                Some(s),
+                TicketCommand::Open {
+                    idempotency: Some(i),
+                    ..
+                },
+            ) => {
+                return match repeat(s.idempotency.as_ref(), Some(&i)) {
+                    Repeat::Same => Ok(vec![]),
+                    Repeat::Conflict => Err(TicketError::KeyReused),
+                };
             }
             (Some(_), TicketCommand::Open { .. }) => return Err(TicketError::AlreadyExists),
             (None, _) => return Err(TicketError::NotFound),
@@ -113,11 +130,17 @@ impl Aggregate for Ticket {
     }
 
     fn apply(&mut self, event: Self::Event) {
-        if let TicketEvent::TicketOpened { priority, .. } = &event {
+        if let TicketEvent::TicketOpened {
+            priority,
+            idempotency,
+            ..
+        } = &event
+        {
             self.state = Some(TicketState {
                 resolved: false,
                 priority: *priority,
                 assignee: None,
+                idempotency: idempotency.clone(),
             });
             return;
         }
@@ -159,6 +182,7 @@ mod tests {
             body: body.into(),
             job_id: None,
             priority: Priority::Normal,
+            idempotency: None,
         }
     }
 
@@ -170,6 +194,7 @@ mod tests {
             body: "It never starts".into(),
             job_id: None,
             priority: Priority::Normal,
+            idempotency: None,
         }
     }
 
@@ -199,6 +224,7 @@ mod tests {
                 body: String::new(),
                 job_id: Some(job),
                 priority: Priority::Urgent,
+                idempotency: None,
             })
             .then_expect_events(vec![TicketEvent::TicketOpened {
                 tenant_id: tenant(),
@@ -207,6 +233,7 @@ mod tests {
                 body: String::new(),
                 job_id: Some(job),
                 priority: Priority::Urgent,
+                idempotency: None,
             }]);
     }
 

@@ -1,4 +1,5 @@
 use super::event::Priority;
+use crate::idempotency::Idempotency;
 use crate::ids::{JobId, MemberId, TenantId};
 
 /// Commands on a ticket. Who may give them, and whether a job or an assignee may be
@@ -13,6 +14,8 @@ pub enum TicketCommand {
         body: String,
         job_id: Option<JobId>,
         priority: Priority,
+        /// The key it is opened under: the same request again opens nothing.
+        idempotency: Option<Idempotency>,
     },
     Comment {
         author: MemberId,

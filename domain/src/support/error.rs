@@ -9,6 +9,8 @@ pub enum TicketError {
     },
     #[error("this ticket already exists")]
     AlreadyExists,
+    #[error("{}", crate::idempotency::KEY_REUSED)]
+    KeyReused,
     #[error("no such ticket")]
     NotFound,
     #[error("this ticket is resolved: reopen it first")]
@@ -21,7 +23,9 @@ impl Coded for TicketError {
     fn code(&self) -> Code {
         match self {
             Self::Invalid { .. } => Code::InvalidInput,
-            Self::AlreadyExists | Self::Resolved | Self::NotResolved => Code::Conflict,
+            Self::AlreadyExists | Self::KeyReused | Self::Resolved | Self::NotResolved => {
+                Code::Conflict
+            }
             Self::NotFound => Code::NotFound,
         }
     }

@@ -1,6 +1,7 @@
 use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 
+use crate::idempotency::Idempotency;
 use crate::ids::{JobId, MemberId, TenantId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -40,6 +41,8 @@ pub enum TicketEvent {
         body: String,
         job_id: Option<JobId>,
         priority: Priority,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        idempotency: Option<Idempotency>,
     },
     TicketCommented {
         author: MemberId,

@@ -5,6 +5,7 @@
 use medgrid_domain::catalog::{Descriptor, Input, InputType};
 use medgrid_domain::compute::ResourceKind;
 use medgrid_domain::error::Coded;
+use medgrid_domain::idempotency::Idempotency;
 use medgrid_domain::ids::{ApplicationId, GroupId, JobId, MemberId, NodeId, ResourceId, TenantId};
 use medgrid_domain::jobs::{
     AppRef, FailureClass, InputFile, JobCommand, JobSandbox, JobState, NewJob, OutputSpec,
@@ -15,19 +16,20 @@ use medgrid_projections::jobs::{self, JobFilter, JobRow, Visibility};
 use medgrid_projections::page::{Page, PageRequest};
 use medgrid_projections::resources::{self, ResourceRow};
 use medgrid_projections::{accounting, groups, tenants};
+use serde::Serialize;
 use serde_json::Value;
 
 use super::{Scope, catalog, parse_id, spaces};
 use crate::ApiError;
 
 /// Where one replica runs.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct PlacementRequest {
     pub resource: String,
     pub nodes: Option<u32>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct RetryRequest {
     pub max_attempts: Option<u32>,
     pub on: Option<Vec<FailureClass>>,
@@ -37,7 +39,7 @@ pub struct RetryRequest {
 }
 
 /// What a member asks for.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct SubmitRequest {
     pub application: String,
     pub parameters: Value,
@@ -50,6 +52,10 @@ pub struct SubmitRequest {
     pub replica_cancel: ReplicaCancel,
     pub walltime_seconds: Option<u64>,
     pub group: Option<String>,
+    /// A retry with the same key within 24 h answers the job the first request made
+    /// (see `medgrid_domain::idempotency`). Not part of what the request asks for.
+    #[serde(skip)]
+    pub idempotency_key: Option<String>,
 }
 
 fn member(scope: &Scope<'_>) -> Result<Actor, ApiError> {
@@ -169,6 +175,7 @@ pub async fn resubmit(
             .unwrap_or_default(),
         walltime_seconds: Some(old.walltime_seconds.max(1) as u64),
         group: old.group_id.map(|g| g.to_string()),
+        idempotency_key: None,
     };
     submit_as(scope, request, Some(JobId::from_uuid(old.id))).await
 }
@@ -183,6 +190,13 @@ async fn submit_as(
     resubmitted_from: Option<JobId>,
 ) -> Result<JobRow, ApiError> {
     let actor = member(scope)?;
+    let keyed = super::idempotency(request.idempotency_key.as_deref(), &request)?
+        .map(|i| (JobId::for_request(actor.member_id, &i.key), i));
+    if let Some((id, idempotency)) = &keyed
+        && let Some(first) = first_result(scope, &actor, *id, idempotency).await?
+    {
+        return Ok(first);
+    }
     let app_id: ApplicationId = parse_id(&request.application, "application")?;
     let app = catalog::visible(scope, app_id).await?;
     if !app.enabled {
@@ -253,8 +267,9 @@ async fn submit_as(
         replica_cancel: request.replica_cancel,
         resubmitted_from,
         sandbox: sandbox_of(&descriptor, app.networked),
+        idempotency: keyed.as_ref().map(|(_, i)| i.clone()),
     };
-    let id = JobId::random();
+    let id = keyed.map_or_else(JobId::random, |(id, _)| id);
     scope
         .svc
         .bus
@@ -265,6 +280,27 @@ async fn submit_as(
         )
         .await?;
     visible(scope, &id.to_string()).await
+}
+
+/// The job the first submission under this key made, when this is a retry of it within
+/// the key's lifetime; `None` when no job was made under the key. Nothing is checked
+/// again (budgets, the catalog): a retry answers what was done.
+async fn first_result(
+    scope: &Scope<'_>,
+    actor: &Actor,
+    id: JobId,
+    idempotency: &Idempotency,
+) -> Result<Option<JobRow>, ApiError> {
+    let command = JobCommand::Repeat(idempotency.clone());
+    let meta = scope.metadata(actor.tenant_id);
+    match scope.svc.bus.job(id, command, &meta).await {
+        Ok(()) => {}
+        Err(e) if e.code() == Code::NotFound => return Ok(None),
+        Err(e) => return Err(ApiError::from(e).with_field("idempotencyKey")),
+    }
+    let first = visible(scope, &id.to_string()).await?;
+    super::unspent(first.created_at)?;
+    Ok(Some(first))
 }
 
 /// Refuses a job once this month's core-hour budget of the tenant, or of the job's group,

@@ -87,3 +87,38 @@ impl<'a> Scope<'a> {
 pub fn parse_id<T: std::str::FromStr>(raw: &str, what: &str) -> Result<T, crate::ApiError> {
     raw.parse().map_err(|_| crate::ApiError::not_found(what))
 }
+
+/// The idempotency of a creating request made under `key` (see
+/// `medgrid_domain::idempotency`): the key parsed, and a digest of what it asks for.
+pub(crate) fn idempotency(
+    key: Option<&str>,
+    request: &impl serde::Serialize,
+) -> Result<Option<medgrid_domain::idempotency::Idempotency>, crate::ApiError> {
+    use medgrid_domain::idempotency::{Idempotency, IdempotencyKey, RequestDigest};
+    let Some(key) = key else {
+        return Ok(None);
+    };
+    let key: IdempotencyKey = key
+        .parse()
+        .map_err(|e: medgrid_domain::names::InvalidValue| {
+            crate::ApiError::from(e).with_field("idempotencyKey")
+        })?;
+    Ok(Some(Idempotency {
+        key,
+        request: RequestDigest::of(request),
+    }))
+}
+
+/// A retry answers what the first request under its key made only within the key's
+/// lifetime; later the key is spent (CONFLICT).
+pub(crate) fn unspent(first: chrono::DateTime<chrono::Utc>) -> Result<(), crate::ApiError> {
+    use medgrid_domain::idempotency::{KEY_LIFETIME, KEY_REUSED};
+    let lifetime = chrono::Duration::from_std(KEY_LIFETIME).unwrap_or(chrono::Duration::MAX);
+    if first + lifetime < chrono::Utc::now() {
+        return Err(
+            crate::ApiError::new(medgrid_domain::Code::Conflict, KEY_REUSED)
+                .with_field("idempotencyKey"),
+        );
+    }
+    Ok(())
+}

@@ -10,16 +10,21 @@ use medgrid_projections::members;
 use medgrid_projections::page::{Page, PageRequest};
 use medgrid_projections::tickets::{self, CommentRow, TicketRow};
 
+use serde::Serialize;
+
 use super::{Scope, jobs, parse_id};
 use crate::ApiError;
 
 /// A new ticket as a client asks for it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct OpenRequest {
     pub title: String,
     pub body: String,
     pub job_id: Option<String>,
     pub priority: Priority,
+    /// A retry under the same key answers the first ticket (`medgrid_domain::idempotency`).
+    #[serde(skip)]
+    pub idempotency_key: Option<String>,
 }
 
 fn member<'s>(scope: &'s Scope<'_>) -> Result<&'s Actor, ApiError> {
@@ -65,7 +70,10 @@ pub async fn open(scope: &Scope<'_>, request: OpenRequest) -> Result<TicketRow, 
         }
         None => None,
     };
-    let id = TicketId::random();
+    let keyed = super::idempotency(request.idempotency_key.as_deref(), &request)?;
+    let id = keyed.as_ref().map_or_else(TicketId::random, |i| {
+        TicketId::for_request(actor.member_id, &i.key)
+    });
     let command = TicketCommand::Open {
         tenant_id: actor.tenant_id,
         reporter: actor.member_id,
@@ -73,13 +81,18 @@ pub async fn open(scope: &Scope<'_>, request: OpenRequest) -> Result<TicketRow, 
         body: request.body,
         job_id,
         priority: request.priority,
+        idempotency: keyed.clone(),
     };
     scope
         .svc
         .bus
         .ticket(id, command, &scope.metadata(actor.tenant_id))
         .await?;
-    visible(scope, &id.to_string()).await
+    let row = visible(scope, &id.to_string()).await?;
+    if keyed.is_some() {
+        super::unspent(row.created_at)?;
+    }
+    Ok(row)
 }
 
 /// Runs `command` on a ticket the caller sees; `admin_only` commands need an

@@ -288,6 +288,7 @@ fn request(
         replica_cancel: ReplicaCancel::default(),
         walltime_seconds: hours.map(|h| h.saturating_mul(3600)),
         group,
+        idempotency_key: None,
     })
 }
 

@@ -219,6 +219,7 @@ async fn open_ticket(scope: &Scope<'_>, posted: &Posted) -> Result<TicketRow, Ap
         body: get("body").to_owned(),
         job_id,
         priority,
+        idempotency_key: None,
     };
     tickets::open(scope, request).await
 }

@@ -27,6 +27,7 @@ mod portal_imports;
 mod portal_support;
 mod processors;
 mod resumable;
+mod retries;
 mod rls;
 mod runner;
 mod s3;

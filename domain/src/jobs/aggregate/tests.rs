@@ -3,6 +3,7 @@ use cqrs_es::test::TestFramework;
 use serde_json::json;
 
 use super::*;
+use crate::idempotency::RequestDigest;
 use crate::ids::{ApplicationId, MemberId, ResourceId, TenantId};
 use crate::jobs::{AppRef, FailureClass};
 
@@ -45,6 +46,7 @@ fn new_job(placements: Vec<Placement>, retry: RetryPolicy) -> NewJob {
         replica_cancel: ReplicaCancel::OnFinish,
         resubmitted_from: None,
         sandbox: Default::default(),
+        idempotency: None,
     }
 }
 
@@ -446,4 +448,65 @@ fn outputs_are_saved_once_and_only_after_success() {
         .given(done)
         .when(JobCommand::RecordOutputsNotSaved { reason: "x".into() })
         .then_expect_events(vec![]);
+}
+
+fn keyed(request: serde_json::Value) -> NewJob {
+    let mut job = new_job(
+        vec![placement("local", "local")],
+        RetryPolicy::infrastructure(),
+    );
+    job.idempotency = Some(Idempotency {
+        key: "retry-1".parse().unwrap_or_else(|_| unreachable!()),
+        request: RequestDigest::of(&request),
+    });
+    job
+}
+
+#[test]
+fn a_retry_of_the_same_keyed_submission_submits_nothing() {
+    let job = keyed(json!({"n": 1}));
+    Given::with(())
+        .given(vec![JobEvent::JobSubmitted(Box::new(job.clone()))])
+        .when(JobCommand::Submit(Box::new(job)))
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn the_same_key_for_another_request_is_a_conflict() {
+    Given::with(())
+        .given(vec![JobEvent::JobSubmitted(Box::new(keyed(
+            json!({"n": 1}),
+        )))])
+        .when(JobCommand::Submit(Box::new(keyed(json!({"n": 2})))))
+        .then_expect_error(JobError::KeyReused);
+    // an unkeyed submission onto an existing job stays what it was
+    let plain = new_job(
+        vec![placement("local", "local")],
+        RetryPolicy::infrastructure(),
+    );
+    Given::with(())
+        .given(vec![JobEvent::JobSubmitted(Box::new(plain.clone()))])
+        .when(JobCommand::Submit(Box::new(plain)))
+        .then_expect_error(JobError::AlreadyExists);
+}
+
+#[test]
+fn a_repeat_asks_whether_the_key_made_this_job() {
+    let job = keyed(json!({"n": 1}));
+    let same = job.idempotency.clone().unwrap_or_else(|| unreachable!());
+    let other = keyed(json!({"n": 2}))
+        .idempotency
+        .unwrap_or_else(|| unreachable!());
+    Given::with(())
+        .given(vec![JobEvent::JobSubmitted(Box::new(job.clone()))])
+        .when(JobCommand::Repeat(same.clone()))
+        .then_expect_events(vec![]);
+    Given::with(())
+        .given(vec![JobEvent::JobSubmitted(Box::new(job))])
+        .when(JobCommand::Repeat(other))
+        .then_expect_error(JobError::KeyReused);
+    Given::with(())
+        .given_no_previous_events()
+        .when(JobCommand::Repeat(same))
+        .then_expect_error(JobError::NotFound);
 }

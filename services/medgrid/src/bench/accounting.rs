@@ -56,6 +56,7 @@ fn templates(tenant: TenantId) -> anyhow::Result<Vec<(i32, &'static str, Value)>
         replica_cancel: ReplicaCancel::OnFinish,
         resubmitted_from: None,
         sandbox: Default::default(),
+        idempotency: None,
     };
     let now = Utc::now();
     let events = [

@@ -140,6 +140,7 @@ fn request(app: &str) -> SubmitRequest {
         replica_cancel: ReplicaCancel::OnFinish,
         walltime_seconds: Some(3600),
         group: None,
+        idempotency_key: None,
     }
 }
 

@@ -1,0 +1,199 @@
+//! Safe retries across crashes (issue 18, item 11): clients submit jobs under idempotency
+//! keys while the server is killed with SIGKILL again and again; every call that fails in
+//! flight is retried with its key until it is answered. Afterwards there is exactly one job
+//! per key — also for the calls whose job was committed but whose answer was lost.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::HashSet;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use common::{
+    KillOnDrop, apps_dir, external_database, free_port, gql, issue_token, medgrid, start_serve,
+    temp_dir, terminate,
+};
+use medgrid_domain::idempotency::IdempotencyKey;
+use medgrid_domain::ids::{JobId, MemberId, TenantId};
+use serde_json::{Value, json};
+
+const CLIENTS: usize = 4;
+const CALLS: usize = 25;
+const KILLS: u64 = 6;
+
+fn api(dir: &std::path::Path, url: &str) -> Command {
+    let mut cmd = medgrid(dir);
+    cmd.env("DATABASE_URL", url)
+        .env("MEDGRID_APPS_DIR", apps_dir())
+        .env("MEDGRID_DISPATCHER", "false")
+        .env("MEDGRID_RATE_LIMIT_MEMBER_PER_MINUTE", "0")
+        .env("MEDGRID_RATE_LIMIT_TENANT_PER_MINUTE", "0");
+    cmd
+}
+
+/// Submits under `key` until an answer comes; returns the job id and whether a failed
+/// call had already made the job (committed, answer lost).
+async fn submit_until_answered(
+    base: &str,
+    token: &str,
+    shell: &str,
+    key: &str,
+    pool: &sqlx::PgPool,
+    expected: JobId,
+) -> (String, bool) {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let mut lost_answer = false;
+    let mut failed = false;
+    loop {
+        if failed {
+            // the call failed in flight: did it commit anyway?
+            let made: Option<uuid::Uuid> = sqlx::query_scalar("SELECT id FROM jobs WHERE id = $1")
+                .bind(expected.as_uuid())
+                .fetch_optional(pool)
+                .await
+                .unwrap();
+            lost_answer |= made.is_some();
+        }
+        let sent = http
+            .post(format!("{base}/graphql"))
+            .bearer_auth(token)
+            .json(&json!({
+                "query": "mutation($i: SubmitJobInput!) { submitJob(input: $i) { id } }",
+                "variables": {"i": {"applicationId": shell,
+                                    "parameters": {"script": format!("echo {key}")},
+                                    "idempotencyKey": key}}
+            }))
+            .send()
+            .await;
+        let body: Option<Value> = match sent {
+            Ok(response) => response.json().await.ok(),
+            Err(_) => None,
+        };
+        if let Some(id) = body
+            .as_ref()
+            .and_then(|b| b["data"]["submitJob"]["id"].as_str())
+        {
+            return (id.to_owned(), lost_answer);
+        }
+        if let Some(b) = &body {
+            // answered with an error: only a server going down may cause one
+            let code = b["errors"][0]["extensions"]["code"].as_str().unwrap_or("");
+            assert!(code == "INTERNAL" || code.is_empty(), "{b}");
+        }
+        failed = true;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_retried_submission_makes_one_job_across_server_crashes() {
+    let (url, drop_db) = external_database("retry");
+    let dir = temp_dir("retry");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut serve = KillOnDrop(start_serve(api(&dir, &url), port).await);
+    let token = issue_token(&dir, &url, "demo", "admin@demo.local");
+    let descriptor = json!({
+        "name": "shell", "tool-version": "1", "description": "Runs a shell snippet.",
+        "schema-version": "0.5", "command-line": "sh -c [SCRIPT]",
+        "inputs": [{"id": "script", "name": "Script", "type": "String", "value-key": "[SCRIPT]"}]
+    });
+    let registered = gql(
+        &base,
+        Some(&token),
+        "mutation($d: JSON!) { registerApplication(descriptor: $d) { id } }",
+        json!({"d": descriptor}),
+    )
+    .await;
+    let shell = registered["data"]["registerApplication"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let member = MemberId::for_email(
+        TenantId::for_slug(&"demo".parse().unwrap()),
+        &"admin@demo.local".parse().unwrap(),
+    );
+
+    let answered = Arc::new(AtomicUsize::new(0));
+    let clients = (0..CLIENTS)
+        .map(|c| {
+            let (base, token, shell, pool, answered) = (
+                base.clone(),
+                token.clone(),
+                shell.clone(),
+                pool.clone(),
+                answered.clone(),
+            );
+            tokio::spawn(async move {
+                let mut made = Vec::new();
+                for n in 0..CALLS {
+                    let key = format!("client-{c}-call-{n}");
+                    let expected =
+                        JobId::for_request(member, &key.parse::<IdempotencyKey>().unwrap());
+                    let (id, lost) =
+                        submit_until_answered(&base, &token, &shell, &key, &pool, expected).await;
+                    assert_eq!(id, expected.to_string(), "the key's job");
+                    answered.fetch_add(1, Ordering::SeqCst);
+                    made.push((id, lost));
+                }
+                made
+            })
+        })
+        .collect::<Vec<_>>();
+
+    // kill -9 the server at uneven moments while the clients submit
+    for round in 0..KILLS {
+        let before = answered.load(Ordering::SeqCst);
+        // wait until the clients are under way again (answers are coming)
+        while answered.load(Ordering::SeqCst) < before + 3
+            && answered.load(Ordering::SeqCst) < CLIENTS * CALLS
+        {
+            tokio::time::sleep(Duration::from_millis(5 + (round * 7) % 20)).await;
+        }
+        serve.0.kill().unwrap();
+        serve.0.wait().unwrap();
+        serve = KillOnDrop(start_serve(api(&dir, &url), port).await);
+    }
+
+    let mut ids = HashSet::new();
+    let mut lost_answers = 0;
+    for client in clients {
+        for (id, lost) in client.await.unwrap() {
+            assert!(ids.insert(id), "two keys answered with one job");
+            lost_answers += usize::from(lost);
+        }
+    }
+    let jobs: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let submitted: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE aggregate_type = 'Job' AND event_type = 'JobSubmitted'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    println!(
+        "{} calls, {KILLS} kills, {lost_answers} answers lost after the commit and recovered by a retry",
+        CLIENTS * CALLS
+    );
+    assert_eq!(ids.len(), CLIENTS * CALLS);
+    assert_eq!(jobs, (CLIENTS * CALLS) as i64, "one job per key");
+    assert_eq!(
+        submitted,
+        (CLIENTS * CALLS) as i64,
+        "one submission event per key"
+    );
+    pool.close().await;
+    assert!(terminate(&mut serve.0).success());
+    drop_db();
+    let _ = std::fs::remove_dir_all(&dir);
+}
