@@ -11,8 +11,8 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    KillOnDrop, apps_dir, external_database, free_port, gql, issue_token, medgrid, start_serve,
-    temp_dir, terminate,
+    KillOnDrop, apps_dir, external_database, free_port, gql, issue_token, medgrid, register_shell,
+    start_serve, temp_dir, terminate,
 };
 use serde_json::{Value, json};
 
@@ -68,22 +68,7 @@ async fn every_job_ends_once_and_runs_once_across_dispatcher_crashes() {
     let mut serve = KillOnDrop(start_serve(api, port).await);
     let token = issue_token(&dir, &url, "demo", "admin@demo.local");
 
-    let descriptor = json!({
-        "name": "shell", "tool-version": "1", "description": "Runs a shell snippet.",
-        "schema-version": "0.5", "command-line": "sh -c [SCRIPT]",
-        "inputs": [{"id": "script", "name": "Script", "type": "String", "value-key": "[SCRIPT]"}]
-    });
-    let registered = gql(
-        &base,
-        Some(&token),
-        "mutation($d: JSON!) { registerApplication(descriptor: $d) { id } }",
-        json!({"d": descriptor}),
-    )
-    .await;
-    let shell = registered["data"]["registerApplication"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let shell = register_shell(&base, &token).await;
     // each run appends its job id to a log in its work directory (the sandbox lets it
     // write nowhere else): an attempt run twice shows twice
     for i in 0..JOBS {

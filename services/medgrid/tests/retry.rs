@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::{
-    KillOnDrop, apps_dir, external_database, free_port, gql, issue_token, medgrid, start_serve,
-    temp_dir, terminate,
+    KillOnDrop, apps_dir, external_database, free_port, issue_token, medgrid, register_shell,
+    start_serve, temp_dir, terminate,
 };
 use medgrid_domain::idempotency::IdempotencyKey;
 use medgrid_domain::ids::{JobId, MemberId, TenantId};
@@ -100,22 +100,7 @@ async fn a_retried_submission_makes_one_job_across_server_crashes() {
     let base = format!("http://127.0.0.1:{port}");
     let mut serve = KillOnDrop(start_serve(api(&dir, &url), port).await);
     let token = issue_token(&dir, &url, "demo", "admin@demo.local");
-    let descriptor = json!({
-        "name": "shell", "tool-version": "1", "description": "Runs a shell snippet.",
-        "schema-version": "0.5", "command-line": "sh -c [SCRIPT]",
-        "inputs": [{"id": "script", "name": "Script", "type": "String", "value-key": "[SCRIPT]"}]
-    });
-    let registered = gql(
-        &base,
-        Some(&token),
-        "mutation($d: JSON!) { registerApplication(descriptor: $d) { id } }",
-        json!({"d": descriptor}),
-    )
-    .await;
-    let shell = registered["data"]["registerApplication"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let shell = register_shell(&base, &token).await;
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
     let member = MemberId::for_email(
         TenantId::for_slug(&"demo".parse().unwrap()),

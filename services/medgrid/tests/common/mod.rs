@@ -183,3 +183,24 @@ impl Drop for KillOnDrop {
         }
     }
 }
+
+/// Registers an application that runs its `script` parameter with `sh -c` (as the demo
+/// tenant's admin whose `token` is given); returns its id.
+pub async fn register_shell(base: &str, token: &str) -> String {
+    let descriptor = json!({
+        "name": "shell", "tool-version": "1", "description": "Runs a shell snippet.",
+        "schema-version": "0.5", "command-line": "sh -c [SCRIPT]",
+        "inputs": [{"id": "script", "name": "Script", "type": "String", "value-key": "[SCRIPT]"}]
+    });
+    let registered = gql(
+        base,
+        Some(token),
+        "mutation($d: JSON!) { registerApplication(descriptor: $d) { id } }",
+        json!({"d": descriptor}),
+    )
+    .await;
+    registered["data"]["registerApplication"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
