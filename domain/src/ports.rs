@@ -178,6 +178,10 @@ pub enum TokenRejected {
     Invalid(String),
     #[error("the identity provider's keys could not be fetched: {0}")]
     Unreachable(String),
+    /// The provider's discovery document or keys are at an address the outbound guard
+    /// refuses: nothing was sent there.
+    #[error("the identity provider's keys are at a refused address: {0}")]
+    Refused(String),
 }
 
 /// Bearer JWTs of trusted identity providers: signatures checked against the provider's
@@ -298,11 +302,15 @@ pub trait DicomDirectory: Send + Sync {
 #[error("{0}")]
 pub struct Refused(pub String);
 
-/// The guard of every outbound import (SSRF): only http(s), no credentials in URLs, and
-/// nothing on this service itself, its loopback or private networks (unless the
-/// installation allows private networks: labs and tests).
+/// The guard of every fetch from a server someone names (SSRF): only http(s), no
+/// credentials in URLs, and nothing on this service itself, its loopback or private
+/// networks (unless the installation allows them: labs and tests), nor cloud metadata.
 #[async_trait]
 pub trait OutboundGuard: Send + Sync {
     /// Checks `url` now, its host resolved. The importer checks again before connecting.
     async fn check_url(&self, url: &str) -> Result<(), Refused>;
+
+    /// Checks `url` ahead of any fetch (a server being registered): like `check_url`, but
+    /// a host name that does not resolve yet passes — every fetch checks again.
+    async fn check_ahead(&self, url: &str) -> Result<(), Refused>;
 }

@@ -62,8 +62,9 @@ pub struct Services {
     pub sign_in_limits: medgrid_domain::access::sign_in::SignInLimits,
     /// Bearer JWTs of the identity providers tenants trust.
     pub identity: Arc<dyn IdentityTokens>,
-    /// Identity providers on this machine may be trusted (development and tests).
-    pub allow_loopback_issuers: bool,
+    /// The guard of fetches from identity providers (discovery, keys, token endpoints),
+    /// checked when a provider is registered.
+    pub providers: Arc<dyn medgrid_domain::ports::OutboundGuard>,
     /// The registries application images may come from (`MEDGRID_IMAGE_REGISTRIES`): a
     /// descriptor naming another is refused, so nobody makes Medgrid fetch from anywhere.
     pub image_registries: Arc<Vec<String>>,

@@ -79,13 +79,18 @@ pub struct Config {
     /// A token signed with a key not in the cache makes Medgrid fetch the provider's keys
     /// again, at most once per this interval per provider.
     pub oidc_key_refetch_ms: u64,
-    /// Accept identity providers on this machine (`localhost`, `127.*`, `[::1]`): for
-    /// development and tests; otherwise a tenant admin could make the server probe its own
-    /// ports.
+    /// Accept identity providers on this machine (any name or address leading to
+    /// 127.0.0.0/8 or `::1`): for development and tests; otherwise a tenant admin could make
+    /// the server probe its own ports.
     pub oidc_allow_loopback: bool,
+    /// Accept identity providers on private networks (RFC 1918, CGNAT 100.64/10, IPv6
+    /// unique-local): an institution's provider inside its own network. Cloud metadata and
+    /// link-local addresses stay refused.
+    pub oidc_allow_private: bool,
     /// The largest file one upload may bring, in bytes (quotas may allow less).
     pub upload_max_bytes: u64,
-    /// Imports may fetch from loopback and private networks (tests and labs only).
+    /// Imports may fetch from loopback and private networks (tests and labs only); never
+    /// from link-local or cloud metadata addresses.
     pub import_allow_private: bool,
     /// Where resumable uploads keep the bytes received so far; default
     /// `<data_dir>/uploads`. Several API replicas must share it (a resumed upload may reach
@@ -185,6 +190,7 @@ struct Defaults {
     oidc_keys_ttl_seconds: u64,
     oidc_key_refetch_ms: u64,
     oidc_allow_loopback: bool,
+    oidc_allow_private: bool,
     upload_max_bytes: u64,
     import_allow_private: bool,
     upload_expiry_hours: u64,
@@ -238,6 +244,7 @@ impl Default for Defaults {
             oidc_keys_ttl_seconds: 3600,
             oidc_key_refetch_ms: 10_000,
             oidc_allow_loopback: false,
+            oidc_allow_private: false,
             upload_max_bytes: 100 << 30,
             import_allow_private: false,
             upload_expiry_hours: 24,

@@ -14,6 +14,7 @@ pub mod jobfiles;
 pub mod jobtokens;
 pub mod mail;
 pub mod oidc;
+pub mod outbound;
 pub mod preview;
 pub mod s3;
 pub mod sandbox;

@@ -18,6 +18,8 @@ use medgrid_domain::ports::{IdentityTokens, TokenRejected};
 use medgrid_domain::tenancy::IssuerUrl;
 use serde_json::Value;
 
+use crate::outbound::{Guard, SendError};
+
 /// Clock skew tolerated on `exp` and `nbf`.
 pub const LEEWAY_SECONDS: u64 = 30;
 /// Largest discovery document or key set read.
@@ -42,13 +44,15 @@ const ACCEPTED: &[Algorithm] = &[
 pub struct KeyPolicy {
     pub ttl: Duration,
     pub refetch_interval: Duration,
-    /// Fetch from providers on this machine (development and tests only).
-    pub allow_loopback: bool,
 }
+
+/// How long one fetch of a discovery document or key set may take.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The cache of each issuer's keys, and the verifier that uses it.
 pub struct ProviderKeys {
-    http: reqwest::Client,
+    /// Every fetch goes through it: the addresses checked and pinned, no redirect, no proxy.
+    guard: Guard,
     policy: KeyPolicy,
     slots: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Slot>>>>,
 }
@@ -61,16 +65,14 @@ struct Slot {
 }
 
 impl ProviderKeys {
-    pub fn new(policy: KeyPolicy) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
-        Ok(Self {
-            http,
+    /// `guard` with the reach the operator gives identity providers
+    /// (`MEDGRID_OIDC_ALLOW_LOOPBACK`, `MEDGRID_OIDC_ALLOW_PRIVATE`).
+    pub fn new(policy: KeyPolicy, guard: Guard) -> Self {
+        Self {
+            guard,
             policy,
             slots: Mutex::new(HashMap::new()),
-        })
+        }
     }
 
     fn slot(&self, issuer: &str) -> Arc<tokio::sync::Mutex<Slot>> {
@@ -103,7 +105,7 @@ impl ProviderKeys {
                 Err(e) if slot.keys.is_some() => {
                     tracing::warn!(issuer = %issuer, error = %e, "refreshing a provider's keys failed");
                 }
-                Err(e) => return Err(TokenRejected::Unreachable(e)),
+                Err(e) => return Err(e),
             }
         }
         slot.keys
@@ -111,48 +113,59 @@ impl ProviderKeys {
             .ok_or_else(|| TokenRejected::Unreachable("no keys fetched yet".into()))
     }
 
-    async fn fetch(&self, issuer: &IssuerUrl) -> Result<JwkSet, String> {
-        if issuer.is_loopback() && !self.policy.allow_loopback {
-            return Err(
-                "providers on this machine are not allowed (MEDGRID_OIDC_ALLOW_LOOPBACK)".into(),
-            );
-        }
+    async fn fetch(&self, issuer: &IssuerUrl) -> Result<JwkSet, TokenRejected> {
+        let unreachable = |e: String| TokenRejected::Unreachable(e);
         let discovery: Value = self.get_json(&issuer.discovery_url()).await?;
         // OpenID Connect Discovery §4.3: the document must name the issuer it was asked for.
         if discovery.get("issuer").and_then(Value::as_str) != Some(issuer.as_ref()) {
-            return Err("the discovery document names another issuer".into());
+            return Err(unreachable(
+                "the discovery document names another issuer".into(),
+            ));
         }
         let jwks_uri = discovery
             .get("jwks_uri")
             .and_then(Value::as_str)
-            .ok_or("the discovery document has no jwks_uri")?;
-        // The same rules as for issuers: https, or http on loopback if allowed.
-        let jwks = jwks_uri
+            .ok_or_else(|| unreachable("the discovery document has no jwks_uri".into()))?;
+        // The same rules as for issuers: https, or http on loopback; its addresses are
+        // checked by the guard like the issuer's.
+        jwks_uri
             .parse::<IssuerUrl>()
-            .map_err(|e| format!("jwks_uri refused: {e}"))?;
-        if jwks.is_loopback() && !self.policy.allow_loopback {
-            return Err("jwks_uri on this machine refused".into());
-        }
+            .map_err(|e| TokenRejected::Refused(format!("jwks_uri: {e}")))?;
         let keys: Value = self.get_json(jwks_uri).await?;
-        serde_json::from_value(keys).map_err(|e| format!("the key set does not parse: {e}"))
+        serde_json::from_value(keys)
+            .map_err(|e| unreachable(format!("the key set does not parse: {e}")))
     }
 
-    async fn get_json(&self, url: &str) -> Result<Value, String> {
-        let mut response = self
-            .http
-            .get(url)
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .map_err(|e| format!("{url}: {e}"))?;
+    async fn get_json(&self, url: &str) -> Result<Value, TokenRejected> {
+        let shown = |e: &dyn std::fmt::Display| format!("{url}: {e}");
+        let parsed = url.parse().map_err(|e| TokenRejected::Refused(shown(&e)))?;
+        let request = reqwest::Request::new(reqwest::Method::GET, parsed);
+        let mut response = match self.guard.send(request, FETCH_TIMEOUT).await {
+            Ok(response) => response,
+            Err(SendError::Refused(r)) => return Err(TokenRejected::Refused(shown(&r))),
+            Err(e @ SendError::Failed(_)) => return Err(TokenRejected::Unreachable(shown(&e))),
+        };
+        let unreachable = |e: &dyn std::fmt::Display| TokenRejected::Unreachable(shown(e));
+        if !response.status().is_success() {
+            return Err(unreachable(&format!(
+                "the provider answered HTTP {}",
+                response.status()
+            )));
+        }
         let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| format!("{url}: {e}"))? {
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| unreachable(&e.without_url()))?
+        {
             body.extend_from_slice(&chunk);
             if body.len() > MAX_DOCUMENT_BYTES {
-                return Err(format!("{url}: larger than {MAX_DOCUMENT_BYTES} bytes"));
+                return Err(unreachable(&format!(
+                    "larger than {MAX_DOCUMENT_BYTES} bytes"
+                )));
             }
         }
-        serde_json::from_slice(&body).map_err(|e| format!("{url}: not JSON: {e}"))
+        serde_json::from_slice(&body).map_err(|e| unreachable(&format!("not JSON: {e}")))
     }
 }
 
@@ -239,14 +252,88 @@ impl IdentityTokens for ProviderKeys {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::outbound::Reach;
+    use serde_json::json;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A provider on 127.0.0.1 answering every request with the discovery document
+    /// `document(issuer)`; returns the issuer.
+    async fn provider(document: impl Fn(&str) -> Value) -> IssuerUrl {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let issuer = format!("http://{}", listener.local_addr().expect("addr"));
+        let body = document(&issuer).to_string();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf).await;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(head.as_bytes()).await;
+                let _ = stream.write_all(body.as_bytes()).await;
+            }
+        });
+        issuer.parse().expect("issuer")
+    }
+
+    fn rs256_token() -> String {
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","typ":"JWT","kid":"k"}"#);
+        let payload = URL_SAFE_NO_PAD.encode(br#"{"sub":"x"}"#);
+        format!("{header}.{payload}.c2ln")
+    }
+
+    #[tokio::test]
+    async fn keys_at_a_metadata_address_are_refused_before_any_connection() {
+        for jwks in [
+            // (plain http is refused anyway, off loopback)
+            "https://169.254.169.254/latest/meta-data/iam/security-credentials/",
+            "https://[::ffff:169.254.169.254]/",
+            "https://2852039166/",
+            "https://0xa9fea9fe/",
+            "https://[fd00:ec2::254]/",
+            "https://100.100.100.200/",
+            "https://0.0.0.0/",
+        ] {
+            let issuer = provider(|iss| json!({"issuer": iss, "jwks_uri": jwks})).await;
+            // loopback and private networks allowed, as in tests: the provider is reached
+            let v = verifier_reaching(Reach::LOCAL);
+            let refused = v.verify(&rs256_token(), &issuer, &["a".into()]).await;
+            assert!(
+                matches!(&refused, Err(TokenRejected::Refused(m))
+                    if m.contains("metadata address") || m.contains("unspecified address")),
+                "{jwks}: {refused:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn providers_on_this_machine_are_refused_without_the_operators_consent() {
+        let issuer =
+            provider(|iss| json!({"issuer": iss, "jwks_uri": format!("{iss}/keys")})).await;
+        let refused = verifier()
+            .verify(&rs256_token(), &issuer, &["a".into()])
+            .await;
+        assert!(
+            matches!(&refused, Err(TokenRejected::Refused(m)) if m.contains("loopback")),
+            "{refused:?}"
+        );
+    }
 
     fn verifier() -> ProviderKeys {
-        ProviderKeys::new(KeyPolicy {
-            ttl: Duration::from_secs(60),
-            refetch_interval: Duration::from_secs(1),
-            allow_loopback: false,
-        })
-        .expect("client")
+        verifier_reaching(Reach::PUBLIC)
+    }
+
+    fn verifier_reaching(reach: Reach) -> ProviderKeys {
+        ProviderKeys::new(
+            KeyPolicy {
+                ttl: Duration::from_secs(60),
+                refetch_interval: Duration::from_secs(1),
+            },
+            Guard::new(reach),
+        )
     }
 
     #[test]

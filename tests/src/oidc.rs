@@ -144,3 +144,37 @@ impl Issuer {
         })
     }
 }
+
+/// A provider that only publishes documents, on 127.0.0.1: `/.well-known/openid-configuration`
+/// is `document(issuer)` (to point `jwks_uri` or `token_endpoint` somewhere else), `/keys`
+/// an empty key set. Returns the issuer, e.g. `http://127.0.0.1:40123`.
+pub async fn documents_only(document: impl Fn(&str) -> Value) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = format!("http://{}", listener.local_addr().unwrap());
+    let discovery = document(&issuer);
+    let app = axum::Router::new()
+        .route(
+            "/.well-known/openid-configuration",
+            axum::routing::get(move || async move { axum::Json(discovery) }),
+        )
+        .route(
+            "/keys",
+            axum::routing::get(|| async { axum::Json(json!({"keys": []})) }),
+        );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    issuer
+}
+
+/// A discovery document for `issuer` with its keys at `jwks_uri` and its token endpoint at
+/// `token_endpoint` (all that OpenID Connect Discovery requires).
+pub fn discovery(issuer: &str, jwks_uri: &str, token_endpoint: &str) -> Value {
+    json!({
+        "issuer": issuer,
+        "authorization_endpoint": format!("{issuer}/authorize"),
+        "token_endpoint": token_endpoint,
+        "jwks_uri": jwks_uri,
+        "response_types_supported": ["code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+    })
+}

@@ -48,6 +48,13 @@ pub async fn resolve(svc: &Services, token: &str, claimed: &str) -> Result<Actor
                     "the identity provider's keys could not be fetched: try again later",
                 )
             }
+            // a setting to correct, not an outage: said as such (the address stays in the logs)
+            TokenRejected::Refused(detail) => {
+                tracing::warn!(issuer = %issuer, %detail, "a provider's keys are at a refused address");
+                unauthenticated(
+                    "the identity provider's keys are at an address Medgrid does not fetch from",
+                )
+            }
         })?;
     let provider = provider_for(&providers, &claims)?;
     let member = admit(svc, provider, &claims).await?;

@@ -57,15 +57,17 @@ impl ProviderInput {
     }
 }
 
-/// A provider on this machine only where the operator allows it: otherwise a tenant admin
-/// could make the server probe its own ports through discovery.
-fn refuse_loopback(scope: &Scope<'_>, provider: &IdentityProvider) -> Result<(), ApiError> {
-    if provider.issuer.is_loopback() && !scope.svc.allow_loopback_issuers {
-        return Err(ApiError::invalid(
-            "issuer: providers on this machine are not allowed here (MEDGRID_OIDC_ALLOW_LOOPBACK)",
-        ));
-    }
-    Ok(())
+/// A provider whose address the outbound guard lets through (resolved now when the name
+/// resolves; every fetch checks again): otherwise a tenant admin could make the server
+/// probe its own ports, its network or a cloud's metadata service through discovery.
+/// After the admin check, so that nobody else makes the server resolve names.
+async fn check_reachable(scope: &Scope<'_>, provider: &IdentityProvider) -> Result<(), ApiError> {
+    scope
+        .svc
+        .providers
+        .check_ahead(&provider.issuer.discovery_url())
+        .await
+        .map_err(|r| ApiError::invalid(format!("issuer: {r}")))
 }
 
 /// What an add or update does with the client secret.
@@ -101,8 +103,8 @@ pub async fn add_provider(
     input: ProviderInput,
 ) -> Result<ProviderRow, ApiError> {
     let (mut provider, change) = input.parse()?;
-    refuse_loopback(scope, &provider)?;
     scope.require_admin_of(tenant)?;
+    check_reachable(scope, &provider).await?;
     let id = ProviderId::random();
     provider.client_secret_fingerprint = secret(scope, tenant, id, change, None).await?;
     let command = TenantCommand::AddIdentityProvider {
@@ -123,8 +125,8 @@ pub async fn update_provider(
     input: ProviderInput,
 ) -> Result<ProviderRow, ApiError> {
     let (mut provider, change) = input.parse()?;
-    refuse_loopback(scope, &provider)?;
     let row = administered_provider(scope, id).await?;
+    check_reachable(scope, &provider).await?;
     let id = ProviderId::from_uuid(row.id);
     let tenant = TenantId::from_uuid(row.tenant_id);
     provider.client_secret_fingerprint = secret(

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use medgrid_domain::ports::{DicomDirectory, SearchFailed, StudyFound, StudySearch};
 
 use super::web::{DicomWebAuth, DicomWebClient, DicomWebSettings, StudyQuery};
-use crate::imports::guard::Guard;
+use crate::outbound::Guard;
 
 /// The most studies one search returns.
 const MAX_RESULTS: u32 = 200;

@@ -163,10 +163,10 @@ impl DicomWebClient {
         if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
             return Err(DicomWebError::InvalidBaseUrl);
         }
-        let mut builder = reqwest::Client::builder()
+        // no proxy, no redirect: the connection goes to the addresses the guard pinned
+        let mut builder = crate::outbound::client_builder()
             .connect_timeout(settings.connect_timeout)
-            .read_timeout(settings.read_timeout)
-            .redirect(reqwest::redirect::Policy::none());
+            .read_timeout(settings.read_timeout);
         if let Some((domain, addrs)) = &settings.pinned {
             builder = builder.resolve_to_addrs(domain, addrs);
         }

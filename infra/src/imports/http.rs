@@ -7,7 +7,7 @@ use reqwest::header::{CONTENT_DISPOSITION, CONTENT_TYPE, LOCATION};
 use reqwest::{StatusCode, Url};
 use tokio::io::AsyncRead;
 
-use super::guard::{Guard, MAX_REDIRECTS};
+use crate::outbound::{Guard, MAX_REDIRECTS};
 
 /// Why a fetch failed; messages name no query string (it may carry a token).
 #[derive(Debug, thiserror::Error)]

@@ -1,9 +1,8 @@
-//! Fetching what imports bring in from outside, behind the SSRF guard: one file over
-//! http(s), the objects under an S3 prefix. (DICOMweb retrieval is `crate::dicom`, given
-//! the addresses the guard checked.)
+//! Fetching what imports bring in from outside, behind the SSRF guard
+//! ([`crate::outbound`]): one file over http(s), the objects under an S3 prefix. (DICOMweb
+//! retrieval is `crate::dicom`, given the addresses the guard checked.)
 
-pub mod guard;
 pub mod http;
 pub mod s3;
 
-pub use guard::{Guard, Pinned};
+pub use crate::outbound::{Guard, Pinned, Reach};

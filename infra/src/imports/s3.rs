@@ -10,7 +10,7 @@ use aws_smithy_runtime_api::client::dns::{DnsFuture, ResolveDns};
 use secrecy::SecretString;
 use tokio::io::AsyncRead;
 
-use super::guard::Pinned;
+use crate::outbound::Pinned;
 use crate::s3::{S3Settings, config};
 
 /// Answers every lookup with the addresses the guard checked.
@@ -71,6 +71,8 @@ impl S3Source {
             prefix: String::new(),
         };
         let addresses = endpoint.addrs.iter().map(|a| a.ip()).collect();
+        // no proxy configured: the SDK's client then uses none (not even one from the
+        // environment), so the connection goes to the pinned addresses
         let http = aws_smithy_http_client::Builder::new()
             .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
             .build_with_resolver(CheckedAddresses(addresses));

@@ -22,11 +22,11 @@ use medgrid_infra::config::Config;
 use medgrid_infra::contents::Contents;
 use medgrid_infra::dicom::directory::GuardedDirectory;
 use medgrid_infra::images::ImageStore;
-use medgrid_infra::imports::Guard;
 use medgrid_infra::jobfiles::JobArea;
 use medgrid_infra::jobtokens::SignedJobTokens;
 use medgrid_infra::mail::{self, MailSettings, MailTransport, SmtpSettings};
 use medgrid_infra::oidc::{KeyPolicy, ProviderKeys};
+use medgrid_infra::outbound::{Guard, Reach};
 use medgrid_infra::s3::{S3Blobs, S3Settings};
 use medgrid_infra::sandbox::{Limits as SandboxLimits, Sandbox, UidRange, own_uid};
 use medgrid_infra::sealed::SealedSecrets;
@@ -79,6 +79,9 @@ pub struct Core {
     pub uploads: Uploads,
     /// The SSRF guard of imports (it learns the listen address when the server binds).
     pub guard: Guard,
+    /// The same guard with the reach of identity providers (discovery, keys, token
+    /// endpoints of browser sign-in).
+    pub providers: Guard,
     /// Where mails go: the SMTP server, or the outbox directory.
     pub mail: Arc<dyn MailTransport>,
     /// How attempts are sandboxed.
@@ -162,8 +165,15 @@ impl Core {
         );
         let bus = EventStore::new(pool, ryw, metrics.clone());
         let area = JobArea::new(absolute(&config.jobs_dir())?, absolute(&config.apps_dir)?);
-        let guard = Guard::new(config.import_allow_private);
+        let guard = Guard::new(Reach {
+            loopback: config.import_allow_private,
+            private: config.import_allow_private,
+        });
         guard.add_own(config.listen);
+        let providers = guard.with_reach(Reach {
+            loopback: config.oidc_allow_loopback,
+            private: config.oidc_allow_private,
+        });
         let secrets: Arc<dyn medgrid_domain::ports::Secrets> = Arc::new(LocalSecrets);
         let passwords = Passwords::new(secrets.clone(), config.password_hash_concurrency)
             .map_err(|e| anyhow::anyhow!("password hashing: {}", e.message))?;
@@ -178,12 +188,14 @@ impl Core {
                 per_tenant: config.sign_in_failures_per_tenant,
                 window: Duration::from_secs(config.sign_in_failure_window_seconds),
             },
-            identity: Arc::new(ProviderKeys::new(KeyPolicy {
-                ttl: config.oidc_keys_ttl(),
-                refetch_interval: config.oidc_key_refetch_interval(),
-                allow_loopback: config.oidc_allow_loopback,
-            })?),
-            allow_loopback_issuers: config.oidc_allow_loopback,
+            identity: Arc::new(ProviderKeys::new(
+                KeyPolicy {
+                    ttl: config.oidc_keys_ttl(),
+                    refetch_interval: config.oidc_key_refetch_interval(),
+                },
+                providers.clone(),
+            )),
+            providers: Arc::new(providers.clone()),
             image_registries: Arc::new(config.image_registries()),
 
             files: Arc::new(area.clone()),
@@ -210,6 +222,7 @@ impl Core {
             contents,
             uploads,
             guard,
+            providers,
             mail: mail_transport(config)?,
             sandbox,
             images: Arc::new(Images::new(ImageStore::new(
@@ -379,7 +392,7 @@ impl Server {
             .clone()
             .unwrap_or_else(|| format!("http://{addr}"));
         let state = AppState {
-            portal: Arc::new(Portal::new(&public_url)?),
+            portal: Arc::new(Portal::new(&public_url, core.providers.clone())),
             schema: core.schema(config),
             services: core.services.clone(),
             metrics: core.metrics.clone(),

@@ -30,6 +30,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use medgrid_graphql::Services;
+use medgrid_infra::outbound::Guard;
 
 pub use cookies::SESSION as SESSION_COOKIE;
 pub use login::{front, sign_in_local, sign_in_page, sign_out};
@@ -44,20 +45,18 @@ pub struct Portal {
     /// Where browsers reach Medgrid (`https://medgrid.example.org`): redirect URIs derive
     /// from it, and cookies are `Secure` when it is HTTPS.
     public_url: String,
-    http: openidconnect::reqwest::Client,
+    /// Every request to an institution's provider (discovery, its keys, the code exchange)
+    /// goes through it: addresses checked and pinned, no redirect followed (an open
+    /// redirect would leak the code), no proxy.
+    providers: Guard,
 }
 
 impl Portal {
-    pub fn new(public_url: &str) -> Result<Self, openidconnect::reqwest::Error> {
-        let http = openidconnect::reqwest::Client::builder()
-            // the code exchange must not follow redirects (an open redirect would leak it)
-            .redirect(openidconnect::reqwest::redirect::Policy::none())
-            .timeout(std::time::Duration::from_secs(10))
-            .build()?;
-        Ok(Self {
+    pub fn new(public_url: &str, providers: Guard) -> Self {
+        Self {
             public_url: public_url.trim_end_matches('/').to_owned(),
-            http,
-        })
+            providers,
+        }
     }
 
     fn secure(&self) -> bool {
@@ -237,7 +236,7 @@ mod tests {
 
     #[test]
     fn session_cookies_are_secure_behind_https_only() {
-        let https = Portal::new("https://medgrid.example.org/").expect("portal");
+        let https = Portal::new("https://medgrid.example.org/", Guard::default());
         let cookie = https.session_cookie("t");
         assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"));
         assert!(cookie.ends_with("; Secure"), "{cookie}");
@@ -246,7 +245,7 @@ mod tests {
             https.redirect_url(),
             "https://medgrid.example.org/login/callback"
         );
-        let http = Portal::new("http://127.0.0.1:8080").expect("portal");
+        let http = Portal::new("http://127.0.0.1:8080", Guard::default());
         assert!(!http.session_cookie("t").contains("Secure"));
         assert!(http.session_cookie("t").starts_with("medgrid_session=t;"));
     }

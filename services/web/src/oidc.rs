@@ -1,6 +1,10 @@
 //! Browser sign-in with an institution's provider: authorization code + PKCE, state bound
 //! to this browser by a cookie and usable once, nonce checked in the ID token.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -9,12 +13,14 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use medgrid_domain::ids::{MemberId, ProviderId, TenantId};
 use medgrid_graphql::Services;
 use medgrid_graphql::usecases::{auth, federation};
+use medgrid_infra::outbound::{Guard, SendError};
 use medgrid_projections::Reader;
 use medgrid_projections::tenants::{self, ProviderRow};
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
 use openidconnect::{
-    AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet,
-    EndpointSet, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
+    AsyncHttpClient, AuthorizationCode, ClientId, ClientSecret, CsrfToken, DiscoveryError,
+    EndpointMaybeSet, EndpointNotSet, EndpointSet, HttpRequest, HttpResponse, IssuerUrl, Nonce,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -46,33 +52,120 @@ fn refusal(status: StatusCode, message: &str) -> Response {
     (status, Html(pages::layout("Sign-in", &body))).into_response()
 }
 
+/// How long one request to a provider may take.
+const PROVIDER_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest answer read from a provider (a discovery document, keys, tokens).
+const MAX_ANSWER_BYTES: usize = 1024 * 1024;
+
+/// Why the provider could not be used: an address the guard refuses (a setting for the
+/// institution's admin to correct; nothing was sent there), or anything else.
+enum Trouble {
+    Refused(String),
+    Failed(String),
+}
+
+impl Trouble {
+    fn of_request(e: SendError) -> Self {
+        match e {
+            SendError::Refused(r) => Self::Refused(r.to_string()),
+            e @ SendError::Failed(_) => Self::Failed(e.to_string()),
+        }
+    }
+
+    fn detail(&self) -> &str {
+        match self {
+            Self::Refused(d) | Self::Failed(d) => d,
+        }
+    }
+}
+
+/// The OpenID Connect client's HTTP client: each request (discovery, keys, code exchange)
+/// sent through the guard, to the checked addresses only, no redirect followed, no proxy.
+struct Guarded(Guard);
+
+impl<'c> AsyncHttpClient<'c> for Guarded {
+    type Error = SendError;
+    type Future = Pin<Box<dyn Future<Output = Result<HttpResponse, SendError>> + Send + 'c>>;
+
+    fn call(&'c self, request: HttpRequest) -> Self::Future {
+        Box::pin(send(&self.0, request))
+    }
+}
+
+async fn send(guard: &Guard, request: HttpRequest) -> Result<HttpResponse, SendError> {
+    let failed = |e: &dyn std::fmt::Display| SendError::Failed(e.to_string());
+    let request = openidconnect::reqwest::Request::try_from(request).map_err(|e| failed(&e))?;
+    let mut response = guard.send(request, PROVIDER_TIMEOUT).await?;
+    let mut answer = openidconnect::http::Response::builder().status(response.status());
+    for (name, value) in response.headers() {
+        answer = answer.header(name, value);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| failed(&e.without_url()))?
+    {
+        body.extend_from_slice(&chunk);
+        if body.len() > MAX_ANSWER_BYTES {
+            return Err(failed(&format!(
+                "an answer larger than {MAX_ANSWER_BYTES} bytes"
+            )));
+        }
+    }
+    answer.body(body).map_err(|e| failed(&e))
+}
+
 /// The provider's client, from its discovery document, with its secret if it has one.
 async fn client(
     svc: &Services,
     portal: &Portal,
     row: &ProviderRow,
     client_id: &str,
-) -> Result<Client, String> {
+) -> Result<Client, Trouble> {
+    let failed = |e: &dyn std::fmt::Display| Trouble::Failed(e.to_string());
     let secret = match row.client_secret_fingerprint {
         None => None,
         Some(_) => Some(
             svc.sealed
                 .get(row.id)
                 .await
-                .map_err(|e| e.to_string())?
+                .map_err(|e| failed(&e))?
                 .map(ClientSecret::new)
-                .ok_or("the client secret is missing: set it again")?,
+                .ok_or_else(|| failed(&"the client secret is missing: set it again"))?,
         ),
     };
-    let issuer = IssuerUrl::new(row.issuer.clone()).map_err(|e| e.to_string())?;
-    let metadata = CoreProviderMetadata::discover_async(issuer, &portal.http)
+    let issuer = IssuerUrl::new(row.issuer.clone()).map_err(|e| failed(&e))?;
+    let http = Guarded(portal.providers.clone());
+    let metadata = CoreProviderMetadata::discover_async(issuer, &http)
         .await
-        .map_err(|e| format!("discovery failed: {e}"))?;
-    let redirect = RedirectUrl::new(portal.redirect_url()).map_err(|e| e.to_string())?;
+        .map_err(|e| match e {
+            DiscoveryError::Request(e) => Trouble::of_request(e),
+            e => failed(&format!("discovery failed: {e}")),
+        })?;
+    let redirect = RedirectUrl::new(portal.redirect_url()).map_err(|e| failed(&e))?;
     Ok(
         CoreClient::from_provider_metadata(metadata, ClientId::new(client_id.to_owned()), secret)
             .set_redirect_uri(redirect),
     )
+}
+
+/// The page for a provider that could not be used.
+fn unusable(row: &ProviderRow, trouble: &Trouble, what: &str) -> Response {
+    tracing::warn!(issuer = %row.issuer, error = %trouble.detail(), "{what}");
+    let message = match trouble {
+        Trouble::Refused(_) => {
+            "Your institution's sign-in service is at an address Medgrid does not connect to: \
+             tell your institution's Medgrid administrator."
+        }
+        Trouble::Failed(_) if what.starts_with("completing") => {
+            "Your institution's sign-in service could not complete the sign-in. Start again."
+        }
+        Trouble::Failed(_) => {
+            "Your institution's sign-in service cannot be reached. Try again later."
+        }
+    };
+    refusal(StatusCode::BAD_GATEWAY, message)
 }
 
 /// A provider people may sign in with: it exists, has a client, its tenant is active.
@@ -113,13 +206,7 @@ pub async fn start(
     };
     let client = match client(&svc, &portal, &row, &client_id).await {
         Ok(client) => client,
-        Err(e) => {
-            tracing::warn!(issuer = %row.issuer, error = %e, "a provider cannot be reached");
-            return refusal(
-                StatusCode::BAD_GATEWAY,
-                "Your institution's sign-in service cannot be reached. Try again later.",
-            );
-        }
+        Err(trouble) => return unusable(&row, &trouble, "a provider cannot be reached"),
     };
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, state, nonce) = client
@@ -252,23 +339,23 @@ async fn finish(
     attempt: &Attempt,
 ) -> Result<String, Response> {
     let (row, client_id) = usable(svc, &provider.to_string()).await?;
-    let unreachable = |e: String| {
-        tracing::warn!(issuer = %row.issuer, error = %e, "completing a sign-in failed");
-        refusal(
-            StatusCode::BAD_GATEWAY,
-            "Your institution's sign-in service could not complete the sign-in. Start again.",
-        )
-    };
+    const COMPLETING: &str = "completing a sign-in failed";
     let client = client(svc, portal, &row, &client_id)
         .await
-        .map_err(&unreachable)?;
+        .map_err(|t| unusable(&row, &t, COMPLETING))?;
     let response = client
         .exchange_code(AuthorizationCode::new(code))
-        .map_err(|e| unreachable(e.to_string()))?
+        .map_err(|e| unusable(&row, &Trouble::Failed(e.to_string()), COMPLETING))?
         .set_pkce_verifier(PkceCodeVerifier::new(attempt.pkce_verifier.clone()))
-        .request_async(&portal.http)
+        .request_async(&Guarded(portal.providers.clone()))
         .await
-        .map_err(|e| unreachable(e.to_string()))?;
+        .map_err(|e| {
+            let trouble = match e {
+                RequestTokenError::Request(e) => Trouble::of_request(e),
+                e => Trouble::Failed(e.to_string()),
+            };
+            unusable(&row, &trouble, COMPLETING)
+        })?;
     let denied = |why: String| refusal(StatusCode::UNAUTHORIZED, &why);
     let id_token = openidconnect::TokenResponse::id_token(&response)
         .ok_or_else(|| denied("Your institution sent no ID token.".into()))?;

@@ -557,6 +557,140 @@ async fn providers_on_this_machine_need_the_operators_consent() {
         .await;
 }
 
+/// The machine's own host name, when it resolves to loopback or private addresses only
+/// (nearly everywhere: `127.0.1.1` on Debian, `127.0.0.1` or the container's address):
+/// a name, not an address, leading to this machine.
+async fn own_host_name() -> Option<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    let name = name.trim().to_owned();
+    let addrs: Vec<_> = tokio::net::lookup_host((name.as_str(), 443))
+        .await
+        .ok()?
+        .collect();
+    let local = |ip: std::net::IpAddr| match ip {
+        std::net::IpAddr::V4(v4) => v4.is_loopback() || v4.is_private(),
+        std::net::IpAddr::V6(v6) => v6.is_loopback() || (v6.segments()[0] & 0xfe00) == 0xfc00,
+    };
+    (!addrs.is_empty() && addrs.iter().all(|a| local(a.ip()))).then_some(name)
+}
+
+/// However its host is spelled — a decimal, hex or octal number, a short form, an
+/// IPv4-mapped IPv6 address, a name resolving to this machine — a provider on this
+/// machine, a private network, an unspecified or a metadata address is refused when it is
+/// registered (INVALID_INPUT, no event), as the addresses are checked, not the spelling.
+#[tokio::test]
+async fn providers_on_this_machine_are_refused_however_the_host_is_spelled() {
+    let mut config = medgrid_tests::test_config();
+    config.oidc_allow_loopback = false;
+    let app = TestApp::spawn_with(config).await;
+    app.tenant("alpha").await;
+    let (_, admin) = app
+        .member("alpha", "admin@alpha.org", &[Role::TenantAdmin])
+        .await;
+    let before = app.event_count().await;
+    let add = "mutation($i: IdentityProviderInput!) { addIdentityProvider(input: $i) { id } }";
+    let mut issuers: Vec<String> = [
+        "https://2130706433/realms/x",
+        "https://0x7f000001/realms/x",
+        "https://0x7f.1/realms/x",
+        "https://0177.0.0.1/realms/x",
+        "https://127.1:8443/realms/x",
+        "https://LOCALHOST/realms/x",
+        "https://0.0.0.0:8443/realms/x",
+        "https://0/realms/x",
+        "https://[::]:8443/realms/x",
+        "https://[::ffff:127.0.0.1]/realms/x",
+        "https://[::ffff:7f00:1]/realms/x",
+        "https://10.0.0.1/realms/x",
+        "https://192.168.1.1/realms/x",
+        "https://169.254.169.254/latest/meta-data",
+        "https://[fd00:ec2::254]/realms/x",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    match own_host_name().await {
+        Some(name) => issuers.push(format!("https://{name}/realms/x")),
+        None => eprintln!("this machine's host name does not resolve locally: case skipped"),
+    }
+    for issuer in &issuers {
+        let input = json!({"name": "Local", "issuer": issuer, "audience": "medgrid"});
+        let body = app.gql(Some(&admin), add, json!({"i": input})).await;
+        assert_eq!(
+            error_code(&body).as_deref(),
+            Some("INVALID_INPUT"),
+            "{issuer}: {body}"
+        );
+        let message = body["errors"][0]["message"].as_str().unwrap();
+        assert!(message.starts_with("issuer: "), "{issuer}: {message}");
+    }
+    assert_eq!(app.event_count().await, before);
+}
+
+/// Loopback and private networks may be allowed (tests, an institution's provider inside
+/// its network), cloud metadata addresses never: not as the issuer, and not as the
+/// `jwks_uri` a discovery document on an allowed address names — that fetch is refused
+/// before any connection, and said so.
+#[tokio::test]
+async fn metadata_addresses_are_refused_even_where_local_providers_are_allowed() {
+    let mut config = medgrid_tests::test_config();
+    config.oidc_allow_private = true; // loopback is allowed by the tests' configuration
+    let app = TestApp::spawn_with(config).await;
+    app.tenant("alpha").await;
+    let (_, admin) = app
+        .member("alpha", "admin@alpha.org", &[Role::TenantAdmin])
+        .await;
+    let before = app.event_count().await;
+    let add = "mutation($i: IdentityProviderInput!) { addIdentityProvider(input: $i) { id } }";
+    for issuer in [
+        "https://169.254.169.254/latest/meta-data",
+        "https://2852039166/",
+        "https://[::ffff:169.254.169.254]/",
+        "https://[fd00:ec2::254]/",
+        "https://100.100.100.200/",
+        "https://0.0.0.0/",
+    ] {
+        let input = json!({"name": "Cloud", "issuer": issuer, "audience": "medgrid"});
+        let code = app.code(Some(&admin), add, json!({"i": input})).await;
+        assert_eq!(code, "INVALID_INPUT", "{issuer}");
+    }
+    assert_eq!(app.event_count().await, before);
+
+    let issuer = medgrid_tests::oidc::documents_only(|iss| {
+        medgrid_tests::oidc::discovery(
+            iss,
+            "https://169.254.169.254/latest/meta-data/iam/security-credentials/",
+            &format!("{iss}/token"),
+        )
+    })
+    .await;
+    app.trust(&admin, &issuer, "medgrid").await;
+    let before = app.event_count().await;
+    let b64 = |v: Value| {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+    };
+    let token = format!(
+        "{}.{}.c2ln",
+        b64(json!({"alg": "RS256", "typ": "JWT", "kid": "k"})),
+        b64(
+            json!({"iss": issuer, "aud": "medgrid", "sub": "u-1", "email": "ada@alpha.org",
+                   "exp": now() + 300})
+        ),
+    );
+    let body = app.gql(Some(&token), ME, json!({})).await;
+    assert_eq!(
+        error_code(&body).as_deref(),
+        Some("UNAUTHENTICATED"),
+        "{body}"
+    );
+    let message = body["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("at an address Medgrid does not fetch from"),
+        "{message}"
+    );
+    assert_eq!(app.event_count().await, before);
+}
+
 /// Keys already fetched keep working while the provider is down, even past their time to
 /// live: an outage of an institution's provider does not sign its people out of Medgrid.
 #[tokio::test]

@@ -400,6 +400,67 @@ async fn urls_into_the_service_or_private_networks_are_refused_and_nothing_is_re
     wait_for_blobs(&app, 0).await;
 }
 
+/// With private networks allowed (as in tests and labs), link-local and cloud metadata
+/// addresses stay refused, however they are spelled, for every kind of import: refused
+/// when asked for (INVALID_INPUT with the reason), nothing recorded.
+#[tokio::test]
+async fn metadata_addresses_are_refused_even_where_private_networks_are_allowed() {
+    let app = TestApp::spawn().await; // MEDGRID_IMPORT_ALLOW_PRIVATE on
+    app.tenant("lab").await;
+    let (_, ada) = app.member("lab", "ada@lab.org", &[]).await;
+    let folder = home(&app, &ada).await;
+    let server = source_server().await;
+    let port = server.rsplit(':').next().unwrap().to_owned();
+    let before = app.event_count().await;
+    let mut urls: Vec<String> = [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://169.254.170.2/v2/credentials",
+        "http://169.254.1.1/x",
+        "http://2852039166/latest/meta-data/",
+        "http://0xa9.0xfe.0xa9.0xfe/latest/meta-data/",
+        "http://0251.0376.0251.0376/latest/meta-data/",
+        "http://[::ffff:169.254.169.254]/latest/meta-data/",
+        "http://[64:ff9b::a9fe:a9fe]/latest/meta-data/",
+        "http://[fd00:ec2::254]/latest/meta-data/",
+        "http://[fd20:ce::254]/computeMetadata/v1/",
+        "http://100.100.100.200/latest/meta-data/",
+        "http://[fe80::1]/x",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    // the unspecified address reaches this machine's listeners: never a destination
+    urls.push(format!("http://0.0.0.0:{port}/files/scan.nii"));
+    urls.push(format!("http://[::]:{port}/files/scan.nii"));
+    let from_url = "mutation($f: ID!, $u: String!) { importFromUrl(folderId: $f, url: $u) { id } }";
+    let from_s3 = "mutation($f: ID!, $i: ImportFromS3Input!) { importFromS3(folderId: $f, input: $i) { id } }";
+    let from_dicom = "mutation($f: ID!, $i: ImportFromDicomWebInput!) { importFromDicomWeb(folderId: $f, input: $i) { id } }";
+    for url in &urls {
+        let s3 = json!({"endpoint": url, "region": "garage", "bucket": "scans", "prefix": "p/",
+                        "accessKeyId": "GK1", "secretAccessKey": "secret"});
+        let dicom = json!({"url": url, "studyInstanceUid": "1.2.3"});
+        for (q, vars) in [
+            (from_url, json!({"f": folder, "u": url})),
+            (from_s3, json!({"f": folder, "i": s3})),
+            (from_dicom, json!({"f": folder, "i": dicom})),
+        ] {
+            let body = app.gql(Some(&ada), q, vars).await;
+            assert_eq!(
+                medgrid_tests::error_code(&body).as_deref(),
+                Some("INVALID_INPUT"),
+                "{url}: {body}"
+            );
+            let message = body["errors"][0]["message"].as_str().unwrap();
+            assert!(
+                message.contains("metadata address")
+                    || message.contains("link-local address")
+                    || message.contains("unspecified address"),
+                "{url}: {message}"
+            );
+        }
+    }
+    assert_eq!(app.event_count().await, before, "nothing recorded");
+}
+
 #[tokio::test]
 async fn redirects_are_checked_at_every_hop_and_quotas_hold_without_orphans() {
     // private networks allowed (the source is on 127.0.0.1), but never the service itself

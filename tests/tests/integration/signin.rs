@@ -313,6 +313,69 @@ async fn after_sign_in_the_browser_stays_on_this_site() {
 
 /// The whole sign-in in headless Chromium; screenshots in `$CARGO_TARGET_DIR/screenshots`
 /// (or the temp dir).
+/// A provider on an allowed address (loopback, as in tests) whose discovery document
+/// sends Medgrid to a cloud metadata address, for its keys or for the code exchange: the
+/// request is refused before any connection, and the page says it is the address.
+#[tokio::test]
+async fn a_discovery_document_cannot_send_the_sign_in_to_a_metadata_address() {
+    use medgrid_tests::oidc::{discovery, documents_only};
+    let app = TestApp::spawn().await;
+    app.tenant("chu").await;
+    let (_, admin) = app
+        .member("chu", "admin@chu.org", &[Role::TenantAdmin])
+        .await;
+    const METADATA: &str = "https://169.254.169.254/latest/meta-data/iam/security-credentials/";
+    const REFUSED: &str = "at an address Medgrid does not connect to";
+    let q = "mutation($i: IdentityProviderInput!) { addIdentityProvider(input: $i) { id } }";
+    let mut ids = vec![];
+    for (audience, jwks, token) in [
+        ("keys", Some(METADATA), None),
+        ("token", None, Some(METADATA)),
+    ] {
+        let issuer = documents_only(|iss| {
+            let keys = format!("{iss}/keys");
+            let exchange = format!("{iss}/token");
+            discovery(iss, jwks.unwrap_or(&keys), token.unwrap_or(&exchange))
+        })
+        .await;
+        let input = json!({"name": "CHU", "issuer": issuer, "audience": audience,
+                           "clientId": "medgrid-portal"});
+        let id = app.ok(&admin, q, json!({"i": input})).await["addIdentityProvider"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        ids.push(id);
+    }
+    let http = browser();
+    let before = app.event_count().await;
+
+    // the keys at a metadata address: refused while discovering
+    let res = http
+        .get(format!("{}/login/oidc/{}", app.url, ids[0]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_GATEWAY);
+    let page = res.text().await.unwrap();
+    assert!(page.contains(REFUSED), "{page}");
+
+    // the token endpoint at a metadata address: the code is never sent there
+    let res = http
+        .get(format!("{}/login/oidc/{}", app.url, ids[1]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let login = set_cookie(&res, "medgrid_login").expect("login cookie");
+    let callback = format!("{}/login/callback?code=the-code&state={login}", app.url);
+    let res = call_back(&http, &callback, &login).await;
+    assert_eq!(res.status(), StatusCode::BAD_GATEWAY);
+    assert!(set_cookie(&res, "medgrid_session").is_none());
+    let page = res.text().await.unwrap();
+    assert!(page.contains(REFUSED), "{page}");
+    assert_eq!(app.event_count().await, before);
+}
+
 #[tokio::test]
 async fn a_browser_signs_in_with_an_institution_and_out() {
     let app = TestApp::spawn().await;
