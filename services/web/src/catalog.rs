@@ -8,6 +8,7 @@ use axum::Form;
 use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::Response;
+use medgrid_domain::Code;
 use medgrid_domain::catalog::Descriptor;
 use medgrid_domain::ids::{ApplicationId, GroupId};
 use medgrid_domain::jobs::ReplicaCancel;
@@ -16,6 +17,7 @@ use medgrid_graphql::usecases::jobs::{RetryRequest, SubmitRequest};
 use medgrid_graphql::usecases::{catalog, compute, parse_id};
 use medgrid_projections::applications::ApplicationRow;
 use medgrid_projections::groups;
+use medgrid_projections::jobs::JobRow;
 use serde::Deserialize;
 
 use crate::form::{self, Field, Posted};
@@ -100,6 +102,9 @@ pub struct AppPage<'a> {
     pub error: Option<String>,
     /// Files of the member's spaces offered for File inputs.
     pub files: Vec<String>,
+    /// This form's idempotency key: posting it twice (a double click, a reload after a
+    /// lost answer) makes one job.
+    pub submission: String,
 }
 
 /// The options as posted (or their defaults).
@@ -232,6 +237,11 @@ pub async fn render_form(
         options,
         error,
         files,
+        submission: posted
+            .get("submission")
+            .filter(|s| !s.is_empty())
+            .cloned()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()),
     };
     view::page(v, status, &page)
 }
@@ -288,7 +298,7 @@ fn request(
         replica_cancel: ReplicaCancel::default(),
         walltime_seconds: hours.map(|h| h.saturating_mul(3600)),
         group,
-        idempotency_key: None,
+        idempotency_key: posted.get("submission").filter(|s| !s.is_empty()).cloned(),
     })
 }
 
@@ -324,9 +334,7 @@ pub async fn submit(v: Visitor, Path(id): Path<String>, Form(posted): Form<Poste
         Err(errors) => Err((errors, None)),
         Ok(parameters) => match request(&app, &posted, parameters) {
             Err(e) => Err(placed(&e)),
-            Ok(req) => medgrid_graphql::usecases::jobs::submit(&v.scope(), req)
-                .await
-                .map_err(|e| placed(&e)),
+            Ok(req) => submit_once(&v, req).await.map_err(|e| placed(&e)),
         },
     };
     match outcome {
@@ -346,6 +354,23 @@ pub async fn submit(v: Visitor, Path(id): Path<String>, Form(posted): Form<Poste
             )
             .await
         }
+    }
+}
+
+/// Submits the form's job under its key: the same form posted again answers the job it
+/// made. A form changed after it made a job (the browser's back button) asks for another
+/// job: its key's CONFLICT means exactly that, so it is submitted without the key.
+async fn submit_once(v: &Visitor, request: SubmitRequest) -> Result<JobRow, ApiError> {
+    let submitted = medgrid_graphql::usecases::jobs::submit(&v.scope(), request.clone()).await;
+    match submitted {
+        Err(e) if e.code == Code::Conflict && e.field.as_deref() == Some("idempotencyKey") => {
+            let request = SubmitRequest {
+                idempotency_key: None,
+                ..request
+            };
+            medgrid_graphql::usecases::jobs::submit(&v.scope(), request).await
+        }
+        other => other,
     }
 }
 

@@ -264,6 +264,55 @@ async fn a_form_submits_without_javascript_and_refuses_beside_the_field() {
 }
 
 #[tokio::test]
+async fn a_form_posted_twice_makes_one_job() {
+    let app = TestApp::spawn().await;
+    let (admin, _, _) = setup(&app, "uni").await;
+    let demo = register_app(&app, &admin, demo_descriptor()).await;
+    let cookies = signed_in(&app, "uni", "ann@uni.org").await;
+    let csrf = csrf_of(&cookies);
+    let path = format!("/apps/{demo}");
+    let html = get(&app, &cookies, &path).await.text().await.unwrap();
+    let submission = html
+        .split(r#"name="submission" value=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the form carries its key")
+        .to_owned();
+    let again = get(&app, &cookies, &path).await.text().await.unwrap();
+    assert!(
+        !again.contains(&submission),
+        "each rendering has a key of its own"
+    );
+    let before = job_count(&app).await;
+    let form = |message: &'static str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("submission", submission.clone()),
+            ("p.message", message.to_owned()),
+            ("p.pause", "0".to_owned()),
+        ]
+    };
+    let mut landed = Vec::new();
+    // a double click, or a reload after a lost answer: the same form twice
+    for _ in 0..2 {
+        let fields = form("twice");
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let res = post(&app, &cookies, &path, &fields).await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        landed.push(res.headers()[LOCATION].to_str().unwrap().to_owned());
+    }
+    assert_eq!(landed[0], landed[1], "one job");
+    assert_eq!(job_count(&app).await, before + 1);
+    // the form changed after it made a job (back, edit, submit): another job
+    let fields = form("changed");
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let res = post(&app, &cookies, &path, &fields).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_ne!(res.headers()[LOCATION].to_str().unwrap(), landed[0]);
+    assert_eq!(job_count(&app).await, before + 2);
+}
+
+#[tokio::test]
 async fn jobs_of_others_are_not_found_and_cancel_needs_the_token() {
     let app = TestApp::spawn().await;
     let (admin, member, _) = setup(&app, "uni").await;
