@@ -40,6 +40,11 @@ impl fmt::Display for Code {
 /// A domain error that knows which client-visible class it belongs to.
 pub trait Coded: std::error::Error {
     fn code(&self) -> Code;
+
+    /// The input the refusal is about, when it is one (forms show it beside that field).
+    fn field(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 /// How a command ended when it did not produce events.
@@ -47,7 +52,12 @@ pub trait Coded: std::error::Error {
 pub enum CommandError {
     /// The aggregate refused the command (its message is meant for people).
     #[error("{message}")]
-    Rejected { code: Code, message: String },
+    Rejected {
+        code: Code,
+        message: String,
+        /// The input it is about (see [`Coded::field`]).
+        field: Option<&'static str>,
+    },
     /// Another writer kept changing the same aggregate; retrying did not help.
     #[error("the object was changed concurrently; try again")]
     Conflict,
@@ -61,6 +71,7 @@ impl CommandError {
         Self::Rejected {
             code: err.code(),
             message: err.to_string(),
+            field: err.field(),
         }
     }
 

@@ -120,6 +120,26 @@ impl FromStr for DisplayName {
     }
 }
 
+impl DisplayName {
+    /// What two names must not share to be told apart by people: compatibility forms
+    /// folded (NFKC: fullwidth letters, ligatures, non-breaking spaces), case folded, runs of
+    /// whitespace as one space, trimmed. "Demo  Hospital", "demo hospital" and
+    /// "ＤＥＭＯ Hospital" share one key.
+    pub fn lookalike_key(&self) -> String {
+        lookalike_key(&self.0)
+    }
+}
+
+/// See [`DisplayName::lookalike_key`]. Upper then lower case folds what lower case alone
+/// keeps apart (ß and ss, final and medial sigma); NFKC again after folding, since case
+/// mappings may leave a string unnormalized.
+pub fn lookalike_key(s: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    let compat: String = s.nfkc().collect();
+    let folded: String = compat.to_uppercase().to_lowercase().nfkc().collect();
+    folded.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// A password as typed: 10 to 1024 characters. Never serialized, never logged.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Password(String);
@@ -166,6 +186,26 @@ mod tests {
         for bad in ["", "ada", "@x.org", "ada@", "a b@x.org", "a@b@c", "a@.org"] {
             assert!(bad.parse::<Email>().is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn lookalike_names_share_a_key() {
+        let key = |s: &str| s.parse::<DisplayName>().expect("valid").lookalike_key();
+        let demo = key("Demo Hospital");
+        for same in [
+            "Demo  Hospital",
+            "demo hospital",
+            " DEMO \u{2003} HOSPITAL ",
+            "\u{ff24}\u{ff45}\u{ff4d}\u{ff4f} Hospital",
+            "Demo\u{a0}Hospital",
+            "Demo\u{3000}Hospital",
+        ] {
+            assert_eq!(key(same), demo, "{same:?}");
+        }
+        assert_eq!(key("Straße"), key("STRASSE"));
+        assert_eq!(key("ﬁne"), key("fine"));
+        assert_ne!(key("Demo Hospital 2"), demo);
+        assert_ne!(key("DemoHospital"), demo);
     }
 
     #[test]

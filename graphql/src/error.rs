@@ -72,6 +72,11 @@ impl From<CommandError> for ApiError {
     fn from(e: CommandError) -> Self {
         match e {
             CommandError::Store(detail) => Self::internal(&detail),
+            CommandError::Rejected {
+                code,
+                message,
+                field: Some(field),
+            } => Self::new(code, message).with_field(field),
             other => Self::new(other.code(), other.to_string()),
         }
     }

@@ -132,6 +132,11 @@ impl IdentityProvider {
     async fn has_client_secret(&self) -> bool {
         self.0.client_secret_fingerprint.is_some()
     }
+    /// Why the provider admits nobody (its tokens match no tenant, it is not offered at
+    /// sign-in); null while it works. Saving it with settings of its own turns it on again.
+    async fn disabled_reason(&self) -> Option<&str> {
+        self.0.disabled_reason.as_deref()
+    }
     async fn claims(&self) -> ClaimMappingOut {
         let c = self.0.claims.0.clone();
         ClaimMappingOut {

@@ -20,8 +20,20 @@ pub async fn connect(
         .await
 }
 
-pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
-    MIGRATOR.run(pool).await
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    #[error(transparent)]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("taking the platform-wide claims of past events: {0}")]
+    Claims(#[from] crate::claims::BackfillError),
+}
+
+/// Applies the migrations, then what they left for Rust to do (the claims of events
+/// written before migration 0028).
+pub async fn migrate(pool: &PgPool) -> Result<(), MigrateError> {
+    MIGRATOR.run(pool).await?;
+    crate::claims::backfill(pool).await?;
+    Ok(())
 }
 
 /// Whether every embedded migration has been applied (for /readyz).

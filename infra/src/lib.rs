@@ -2,6 +2,7 @@
 //! PostgreSQL cluster, the event store, secrets, outgoing mail and telemetry.
 
 pub mod blobs;
+pub mod claims;
 pub mod config;
 pub mod contents;
 pub mod db;

@@ -31,6 +31,7 @@ use postgres_es::{PostgresCqrs, PostgresEventRepository};
 use sqlx::PgPool;
 use tokio::sync::watch;
 
+use crate::claims::ClaimingRepository;
 use crate::telemetry::Metrics;
 
 /// Aggregates that grow (tokens, memberships) are snapshotted every this many events.
@@ -133,8 +134,12 @@ fn store_error(e: runner::ProjectionError) -> CommandError {
     CommandError::Store(e.to_string())
 }
 
+/// Tenants write through the claiming repository (issuers, audiences, client ids and names
+/// unique across the platform).
+type TenantCqrs = CqrsFramework<Tenant, PersistedEventStore<ClaimingRepository, Tenant>>;
+
 pub struct EventStore {
-    tenants: PostgresCqrs<Tenant>,
+    tenants: TenantCqrs,
     members: PostgresCqrs<Member>,
     groups: PostgresCqrs<Group>,
     applications: PostgresCqrs<Application>,
@@ -163,7 +168,12 @@ fn framework<A: Aggregate<Services = ()>>(
 impl EventStore {
     pub fn new(pool: &PgPool, read_your_writes: ReadYourWrites, metrics: Arc<Metrics>) -> Self {
         Self {
-            tenants: framework(pool, None),
+            tenants: CqrsFramework::new(
+                PersistedEventStore::new_event_store(ClaimingRepository::new(pool))
+                    .with_upcasters(upcast::upcasters()),
+                vec![],
+                (),
+            ),
             members: framework(pool, Some(SNAPSHOT_EVERY)),
             groups: framework(pool, Some(SNAPSHOT_EVERY)),
             applications: framework(pool, None),
@@ -178,9 +188,9 @@ impl EventStore {
         }
     }
 
-    async fn execute<A>(
+    async fn execute<A, ES>(
         &self,
-        cqrs: &PostgresCqrs<A>,
+        cqrs: &CqrsFramework<A, ES>,
         id: String,
         command: A::Command,
         meta: &EventMetadata,
@@ -188,7 +198,8 @@ impl EventStore {
     where
         A: Aggregate<Services = ()>,
         A::Command: Clone,
-        A::Error: Coded,
+        A::Error: Coded + 'static,
+        ES: cqrs_es::EventStore<A>,
     {
         let started = Instant::now();
         let result = self.execute_with_retry(cqrs, &id, command, meta).await;
@@ -202,9 +213,9 @@ impl EventStore {
         self.read_your_writes.wait(A::TYPE, &id).await
     }
 
-    async fn execute_with_retry<A>(
+    async fn execute_with_retry<A, ES>(
         &self,
-        cqrs: &PostgresCqrs<A>,
+        cqrs: &CqrsFramework<A, ES>,
         id: &str,
         command: A::Command,
         meta: &EventMetadata,
@@ -212,7 +223,8 @@ impl EventStore {
     where
         A: Aggregate<Services = ()>,
         A::Command: Clone,
-        A::Error: Coded,
+        A::Error: Coded + 'static,
+        ES: cqrs_es::EventStore<A>,
     {
         for attempt in 1..=ATTEMPTS {
             match cqrs
@@ -232,6 +244,13 @@ impl EventStore {
                     let jitter = u64::from(rand::random::<u8>()) % (10 * u64::from(attempt));
                     tokio::time::sleep(Duration::from_millis(u64::from(attempt) * 5 + jitter))
                         .await;
+                }
+                // refused while appending (a claim someone else holds): nothing was written
+                Err(AggregateError::UnexpectedError(e)) => {
+                    return Err(match e.downcast_ref::<A::Error>() {
+                        Some(refusal) => CommandError::rejected(refusal),
+                        None => CommandError::Store(e.to_string()),
+                    });
                 }
                 Err(other) => return Err(CommandError::Store(other.to_string())),
             }

@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use medgrid_domain::ids::{ProviderId, TenantId};
 use medgrid_domain::names::InvalidValue;
+use medgrid_domain::tenancy::claims::Claim;
 use medgrid_domain::tenancy::{ClaimMapping, IdentityProvider, TenantEvent};
 use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
@@ -123,7 +124,8 @@ impl EventByEvent for Tenants {
                          position, client_secret_fingerprint)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10)
                  ON CONFLICT (id) DO UPDATE SET name = $3, issuer = $4, audience = $5,
-                        client_id = $6, claims = $7, updated_at = $8, client_secret_fingerprint = $10",
+                        client_id = $6, claims = $7, updated_at = $8, client_secret_fingerprint = $10,
+                        disabled_reason = NULL",
             )
             .bind(provider_id.as_uuid())
             .bind(id)
@@ -139,6 +141,15 @@ impl EventByEvent for Tenants {
                 sqlx::query("DELETE FROM identity_providers WHERE id = $1")
                     .bind(provider_id.as_uuid())
             }
+            TenantEvent::IdentityProviderDisabled {
+                provider_id,
+                reason,
+            } => sqlx::query(
+                "UPDATE identity_providers SET disabled_reason = $2, updated_at = $3 WHERE id = $1",
+            )
+            .bind(provider_id.as_uuid())
+            .bind(reason)
+            .bind(at),
         };
         q.execute(db).await?;
         Ok(())
@@ -185,6 +196,8 @@ pub struct ProviderRow {
     pub client_id: Option<String>,
     pub client_secret_fingerprint: Option<String>,
     pub claims: sqlx::types::Json<ClaimMapping>,
+    /// Why it admits nobody (it collided with an older registration); None: it does.
+    pub disabled_reason: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -204,7 +217,7 @@ impl ProviderRow {
 }
 
 const PROVIDER_COLUMNS: &str = "id, tenant_id, name, issuer, audience, client_id,
-     client_secret_fingerprint, claims, created_at, updated_at";
+     client_secret_fingerprint, claims, disabled_reason, created_at, updated_at";
 
 pub async fn providers(db: &Reader, tenant: TenantId) -> Result<Vec<ProviderRow>, sqlx::Error> {
     sqlx::query_as(&format!(
@@ -224,21 +237,34 @@ pub async fn provider(db: &Reader, id: ProviderId) -> Result<Option<ProviderRow>
     .await
 }
 
-/// Every tenant's providers with this issuer (a token names its issuer).
+/// Every tenant's providers with this issuer (a token names its issuer) that admit
+/// people: a disabled one matches no token.
 pub async fn providers_by_issuer(
     db: &Reader,
     issuer: &str,
 ) -> Result<Vec<ProviderRow>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "SELECT {PROVIDER_COLUMNS} FROM identity_providers WHERE issuer = $1 ORDER BY position"
+        "SELECT {PROVIDER_COLUMNS} FROM identity_providers
+          WHERE issuer = $1 AND disabled_reason IS NULL ORDER BY position"
     ))
     .bind(issuer)
     .all(db)
     .await
 }
 
+/// Who holds `claim` (`unique_claims`, written with the tenant events that take them;
+/// see `medgrid_domain::tenancy::claims`), if anyone. Read as the service: callers never
+/// read other tenants' claims, they only learn one is taken.
+pub async fn claim_holder(db: &Reader, claim: &Claim) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("SELECT owner FROM unique_claims WHERE kind = $1 AND key = $2")
+        .bind(claim.kind.as_str())
+        .bind(&claim.key)
+        .optional(db)
+        .await
+}
+
 /// A provider people can pick on the sign-in page: browser sign-in needs a client id,
-/// and its tenant must be active.
+/// the provider must not be disabled, and its tenant must be active.
 #[derive(Debug, Clone, FromRow)]
 pub struct SignInChoice {
     pub provider_id: Uuid,
@@ -250,7 +276,7 @@ pub async fn sign_in_choices(db: &Reader) -> Result<Vec<SignInChoice>, sqlx::Err
     sqlx::query_as(
         "SELECT p.id AS provider_id, p.name AS provider_name, t.name AS tenant_name
            FROM identity_providers p JOIN tenants t ON t.id = p.tenant_id
-          WHERE p.client_id IS NOT NULL AND t.status = 'ACTIVE'
+          WHERE p.client_id IS NOT NULL AND p.disabled_reason IS NULL AND t.status = 'ACTIVE'
           ORDER BY t.name, p.name",
     )
     .all(db)

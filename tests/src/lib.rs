@@ -39,6 +39,40 @@ pub struct TestDb {
 
 impl TestDb {
     pub async fn new() -> Self {
+        let db = Self::empty().await;
+        db.migrate().await;
+        db
+    }
+
+    /// A database as a Medgrid of an earlier version left it: migrated up to, not
+    /// including, migration `version` (nor what the service does after it). `migrate`
+    /// brings it up to date as a start of this version would.
+    pub async fn before_migration(version: i64) -> Self {
+        let db = Self::empty().await;
+        let older = sqlx::migrate::Migrator {
+            migrations: medgrid_infra::db::MIGRATOR
+                .iter()
+                .filter(|m| m.version < version)
+                .cloned()
+                .collect::<Vec<_>>()
+                .into(),
+            ..sqlx::migrate::Migrator::DEFAULT
+        };
+        older
+            .run(&db.pool)
+            .await
+            .expect("migrate the older version");
+        db
+    }
+
+    /// What every start does: the migrations, and what follows them.
+    pub async fn migrate(&self) {
+        medgrid_infra::db::migrate(&self.pool)
+            .await
+            .expect("migrate");
+    }
+
+    async fn empty() -> Self {
         let url = server_url();
         let admin = PgConnectOptions::from_str(&url).expect("MEDGRID_TEST_DATABASE_URL");
         let mut conn = admin.connect().await.unwrap_or_else(|e| {
@@ -53,7 +87,6 @@ impl TestDb {
         let pool = medgrid_infra::db::connect(options.clone(), 20)
             .await
             .expect("connect");
-        medgrid_infra::db::migrate(&pool).await.expect("migrate");
         Self {
             pool,
             name,
@@ -155,8 +188,12 @@ impl TestApp {
     }
 
     pub async fn spawn_with(config: Config) -> Self {
+        Self::spawn_on(TestDb::new().await, config).await
+    }
+
+    /// The real Medgrid on a database prepared beforehand (migrated).
+    pub async fn spawn_on(db: TestDb, config: Config) -> Self {
         let mut config = config;
-        let db = TestDb::new().await;
         // blobs and job files of their own: one test's sweep must not touch another's
         config.data_dir = config.data_dir.join(uuid::Uuid::now_v7().to_string());
         let core = Core::new(&db.pool, &config).expect("core");
@@ -347,6 +384,20 @@ impl TestApp {
 
     pub fn http(&self) -> &reqwest::Client {
         &self.http
+    }
+
+    /// Returns once every read model has applied every event written so far (events
+    /// written around the service, or before it started).
+    pub async fn settle(&self) {
+        medgrid_infra::store::ReadYourWrites::new(
+            self.pool().clone(),
+            &medgrid_projections::all(),
+            std::time::Duration::from_secs(30),
+            self.core.services.progress.clone(),
+        )
+        .settle()
+        .await
+        .unwrap();
     }
 
     /// Number of rows in `events` (to show a refused command wrote nothing).

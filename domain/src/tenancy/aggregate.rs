@@ -25,6 +25,9 @@ struct TenantState {
     status: TenantStatus,
     #[serde(default)]
     providers: BTreeMap<ProviderId, IdentityProvider>,
+    /// Providers turned off, with the reason their administrators see.
+    #[serde(default)]
+    disabled: BTreeMap<ProviderId, String>,
     #[serde(default)]
     provisioning: Provisioning,
     #[serde(default)]
@@ -118,7 +121,12 @@ impl TenantState {
                 provider,
             } => match self.providers.get(&provider_id) {
                 None => Err(TenantError::ProviderNotFound),
-                Some(current) if *current == provider => Ok(vec![]),
+                // saving a disabled provider unchanged tries its claims again
+                Some(current)
+                    if *current == provider && !self.disabled.contains_key(&provider_id) =>
+                {
+                    Ok(vec![])
+                }
                 Some(_) => {
                     self.refuse_duplicate(provider_id, &provider)?;
                     Ok(vec![TenantEvent::IdentityProviderUpdated {
@@ -191,6 +199,7 @@ impl Aggregate for Tenant {
                     name,
                     status: TenantStatus::Active,
                     providers: BTreeMap::new(),
+                    disabled: BTreeMap::new(),
                     provisioning: Provisioning::default(),
                     storage_quota: None,
                     core_budget: None,
@@ -232,12 +241,25 @@ impl Aggregate for Tenant {
                 provider,
             } => {
                 if let Some(s) = self.state.as_mut() {
+                    // written only once its claims were taken: it admits people again
+                    s.disabled.remove(&provider_id);
                     s.providers.insert(provider_id, provider);
                 }
             }
             TenantEvent::IdentityProviderRemoved { provider_id } => {
                 if let Some(s) = self.state.as_mut() {
                     s.providers.remove(&provider_id);
+                    s.disabled.remove(&provider_id);
+                }
+            }
+            TenantEvent::IdentityProviderDisabled {
+                provider_id,
+                reason,
+            } => {
+                if let Some(s) = self.state.as_mut()
+                    && s.providers.contains_key(&provider_id)
+                {
+                    s.disabled.insert(provider_id, reason);
                 }
             }
             TenantEvent::ProvisioningSet { provisioning } => {
@@ -385,6 +407,30 @@ mod tests {
             .given(vec![created()])
             .when(TenantCommand::SetProvisioning(Provisioning::InvitationOnly))
             .then_expect_events(vec![]);
+    }
+
+    #[test]
+    fn saving_a_disabled_provider_unchanged_tries_again() {
+        let id = ProviderId::random();
+        let p = provider("https://sso.org/realms/a", "medgrid");
+        let added = TenantEvent::IdentityProviderAdded {
+            provider_id: id,
+            provider: p.clone(),
+        };
+        let disabled = TenantEvent::IdentityProviderDisabled {
+            provider_id: id,
+            reason: "taken".into(),
+        };
+        Given::with(())
+            .given(vec![created(), added.clone(), disabled])
+            .when(TenantCommand::UpdateIdentityProvider {
+                provider_id: id,
+                provider: p.clone(),
+            })
+            .then_expect_events(vec![TenantEvent::IdentityProviderUpdated {
+                provider_id: id,
+                provider: p,
+            }]);
     }
 
     #[test]

@@ -18,6 +18,15 @@ pub enum TenantError {
     ProviderExists,
     #[error("a tenant trusts at most {0} identity providers")]
     TooManyProviders(usize),
+    /// Refused by the platform-wide claims (see `claims`), not by this tenant's state.
+    #[error(
+        "this issuer and audience are already registered on this platform: a token must name one tenant"
+    )]
+    IssuerAudienceTaken,
+    #[error("this issuer and client id are already registered on this platform")]
+    IssuerClientTaken,
+    #[error("another tenant has this name, or one that looks the same")]
+    NameTaken,
 }
 
 impl Coded for TenantError {
@@ -27,9 +36,22 @@ impl Coded for TenantError {
             | Self::AlreadySuspended
             | Self::NotSuspended
             | Self::ProviderExists
-            | Self::TooManyProviders(_) => Code::Conflict,
+            | Self::TooManyProviders(_)
+            | Self::IssuerAudienceTaken
+            | Self::IssuerClientTaken
+            | Self::NameTaken => Code::Conflict,
             Self::NotFound | Self::ProviderNotFound => Code::NotFound,
             Self::InvalidReason => Code::InvalidInput,
+        }
+    }
+
+    fn field(&self) -> Option<&'static str> {
+        match self {
+            Self::AlreadyExists => Some("slug"),
+            Self::IssuerAudienceTaken => Some("issuer"),
+            Self::IssuerClientTaken => Some("clientId"),
+            Self::NameTaken => Some("name"),
+            _ => None,
         }
     }
 }

@@ -29,6 +29,13 @@ pub enum TenantEvent {
     IdentityProviderRemoved {
         provider_id: ProviderId,
     },
+    /// The provider stays listed for its administrators, with the reason, but admits nobody
+    /// until it is saved again with settings no other registration holds (written when
+    /// registrations made before issuer, audience and client id were unique collide).
+    IdentityProviderDisabled {
+        provider_id: ProviderId,
+        reason: String,
+    },
     ProvisioningSet {
         provisioning: Provisioning,
     },
@@ -50,6 +57,7 @@ impl DomainEvent for TenantEvent {
             Self::IdentityProviderAdded { .. } => "IdentityProviderAdded",
             Self::IdentityProviderUpdated { .. } => "IdentityProviderUpdated",
             Self::IdentityProviderRemoved { .. } => "IdentityProviderRemoved",
+            Self::IdentityProviderDisabled { .. } => "IdentityProviderDisabled",
             Self::ProvisioningSet { .. } => "ProvisioningSet",
             Self::StorageQuotaSet { .. } => "StorageQuotaSet",
             Self::CoreBudgetSet { .. } => "CoreBudgetSet",

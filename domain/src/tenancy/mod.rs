@@ -1,6 +1,7 @@
 //! Tenants: the institutions using Medgrid.
 
 mod aggregate;
+pub mod claims;
 mod command;
 mod error;
 mod event;

@@ -81,6 +81,12 @@ pub async fn admit(
     if !tenant.is_active() {
         return Err(ApiError::new(Code::Forbidden, "this tenant is suspended"));
     }
+    // it collided with an older registration: it admits nobody
+    if provider.disabled_reason.is_some() {
+        return Err(unauthenticated(
+            "the token's issuer is not trusted by any tenant",
+        ));
+    }
     let mapping = provider.provider().map_err(|e| {
         tracing::error!(provider = %provider.id, error = %e, "a stored provider does not parse");
         ApiError::new(Code::Internal, "internal error")

@@ -2,13 +2,15 @@
 
 use std::collections::BTreeSet;
 
+use medgrid_domain::CommandError;
 use medgrid_domain::access::MemberCommand;
 use medgrid_domain::actor::Role;
 use medgrid_domain::ids::{MemberId, ProviderId, TenantId};
 use medgrid_domain::names::{DisplayName, Email};
 use medgrid_domain::tenancy::{
-    ClaimMapping, IdentityProvider, IssuerUrl, Provisioning, TenantCommand,
+    ClaimMapping, IdentityProvider, IssuerUrl, Provisioning, TenantCommand, claims,
 };
+use medgrid_projections::Reader;
 use medgrid_projections::members::MemberRow;
 use medgrid_projections::tenants::{self, ProviderRow};
 
@@ -70,6 +72,32 @@ async fn check_reachable(scope: &Scope<'_>, provider: &IdentityProvider) -> Resu
         .map_err(|r| ApiError::invalid(format!("issuer: {r}")))
 }
 
+/// Settings another tenant's registration holds (an issuer with its audience or its
+/// client id, platform-wide) are refused before anything happens: the secret is sealed
+/// before the event. The append decides in the end, so of two registrations at once one
+/// still loses; a clash within the tenant is left to it (and to the tenant's own checks).
+async fn refuse_taken(
+    scope: &Scope<'_>,
+    tenant: TenantId,
+    id: ProviderId,
+    provider: &IdentityProvider,
+) -> Result<(), ApiError> {
+    // read as the service: the claims of every tenant, of which the caller learns nothing
+    let system = Reader::system(&scope.svc.pool);
+    for claim in claims::provider_claims(id, provider) {
+        let Some(holder) = tenants::claim_holder(&system, &claim).await? else {
+            continue;
+        };
+        let ours = tenants::provider(&system, ProviderId::from_uuid(holder))
+            .await?
+            .is_some_and(|p| p.tenant_id == tenant.as_uuid());
+        if !ours {
+            return Err(CommandError::rejected(&claim.kind.taken()).into());
+        }
+    }
+    Ok(())
+}
+
 /// What an add or update does with the client secret.
 enum SecretChange {
     Keep,
@@ -106,6 +134,7 @@ pub async fn add_provider(
     scope.require_admin_of(tenant)?;
     check_reachable(scope, &provider).await?;
     let id = ProviderId::random();
+    refuse_taken(scope, tenant, id, &provider).await?;
     provider.client_secret_fingerprint = secret(scope, tenant, id, change, None).await?;
     let command = TenantCommand::AddIdentityProvider {
         provider_id: id,
@@ -129,6 +158,7 @@ pub async fn update_provider(
     check_reachable(scope, &provider).await?;
     let id = ProviderId::from_uuid(row.id);
     let tenant = TenantId::from_uuid(row.tenant_id);
+    refuse_taken(scope, tenant, id, &provider).await?;
     provider.client_secret_fingerprint = secret(
         scope,
         tenant,

@@ -168,7 +168,8 @@ fn unusable(row: &ProviderRow, trouble: &Trouble, what: &str) -> Response {
     refusal(StatusCode::BAD_GATEWAY, message)
 }
 
-/// A provider people may sign in with: it exists, has a client, its tenant is active.
+/// A provider people may sign in with: it exists, is not disabled, has a client, its
+/// tenant is active.
 async fn usable(svc: &Services, id: &str) -> Result<(ProviderRow, String), Response> {
     let gone = || refusal(StatusCode::NOT_FOUND, "No such institution.");
     let id: ProviderId = id.parse().map_err(|_| gone())?;
@@ -178,6 +179,10 @@ async fn usable(svc: &Services, id: &str) -> Result<(ProviderRow, String), Respo
         .await
         .map_err(|_| refusal(StatusCode::SERVICE_UNAVAILABLE, "Try again in a moment."))?
         .ok_or_else(gone)?;
+    // a disabled provider admits nobody (it collided with an older registration)
+    if row.disabled_reason.is_some() {
+        return Err(gone());
+    }
     let client_id = row.client_id.clone().ok_or_else(gone)?;
     let tenant = tenants::by_id(&reads, TenantId::from_uuid(row.tenant_id))
         .await

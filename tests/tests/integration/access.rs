@@ -892,3 +892,69 @@ async fn a_federated_member_gets_a_password_only_from_a_platform_admin() {
     let login = json!({"t": "acme", "e": "carol@acme.org", "p": "a local way in"});
     assert!(app.gql(None, LOGIN, login).await["data"]["login"]["token"].is_string());
 }
+
+/// Issue 18, item 4: tenant names people cannot tell apart are one name — compared after
+/// case folding, NFKC and collapsing whitespace. A look-alike is refused with CONFLICT on
+/// create and rename (no event); a tenant's own name in another case is its own, and a
+/// name given up is free.
+#[tokio::test]
+async fn tenant_names_that_look_alike_are_refused() {
+    let app = TestApp::spawn().await;
+    app.tenant("ops").await;
+    let (_, root) = app
+        .member("ops", "root@ops.org", &[Role::PlatformAdmin])
+        .await;
+    let create = "mutation($s: String!, $n: String!) { createTenant(input: {slug: $s, name: $n}) { id name } }";
+    let rename = "mutation($t: ID!, $n: String!) { renameTenant(id: $t, name: $n) { name } }";
+    let refused = |body: &Value| {
+        assert_eq!(
+            (
+                body["errors"][0]["extensions"]["code"].as_str(),
+                body["errors"][0]["extensions"]["field"].as_str()
+            ),
+            (Some("CONFLICT"), Some("name")),
+            "{body}"
+        );
+    };
+    let first = app
+        .ok(&root, create, json!({"s": "demo-a", "n": "Demo Hospital"}))
+        .await["createTenant"]["id"]
+        .clone();
+    let look_alikes = [
+        "Demo  Hospital",
+        "demo hospital",
+        " DEMO HOSPITAL ",
+        "\u{ff24}\u{ff45}\u{ff4d}\u{ff4f} \u{ff28}ospital",
+        "Demo\u{a0}Hospital",
+    ];
+    let before = app.event_count().await;
+    for name in look_alikes {
+        refused(
+            &app.gql(Some(&root), create, json!({"s": "demo-b", "n": name}))
+                .await,
+        );
+    }
+    assert_eq!(app.event_count().await, before, "refusals wrote events");
+    let other = app
+        .ok(&root, create, json!({"s": "demo-b", "n": "Other Clinic"}))
+        .await["createTenant"]["id"]
+        .clone();
+    let before = app.event_count().await;
+    for name in look_alikes {
+        refused(
+            &app.gql(Some(&root), rename, json!({"t": other, "n": name}))
+                .await,
+        );
+    }
+    assert_eq!(app.event_count().await, before, "refusals wrote events");
+
+    // its own name, written otherwise, is its own; a name given up is free
+    app.ok(&root, rename, json!({"t": first, "n": "DEMO  HOSPITAL"}))
+        .await;
+    app.ok(&root, rename, json!({"t": first, "n": "Demo Clinic"}))
+        .await;
+    let data = app
+        .ok(&root, rename, json!({"t": other, "n": "demo hospital"}))
+        .await;
+    assert_eq!(data["renameTenant"]["name"], "demo hospital");
+}

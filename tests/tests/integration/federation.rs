@@ -709,3 +709,350 @@ async fn known_keys_outlive_a_provider_outage() {
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(me(&app, &later).await["email"], "ada@alpha.org");
 }
+
+const ADD_PROVIDER: &str =
+    "mutation($i: IdentityProviderInput!) { addIdentityProvider(input: $i) { id } }";
+const UPDATE_PROVIDER: &str = "mutation($id: ID!, $i: IdentityProviderInput!) { updateIdentityProvider(id: $id, input: $i) { id } }";
+const PROVIDERS: &str =
+    "{ tenant { identityProviders { id name audience clientId disabledReason } } }";
+
+/// A refusal's code and the field it names.
+fn refusal(body: &Value) -> (Option<String>, Value) {
+    (
+        error_code(body),
+        body["errors"][0]["extensions"]["field"].clone(),
+    )
+}
+
+/// Issue 18, item 4: a second tenant trusting the issuer and audience of the first made
+/// the first one's tokens match two tenants (and be refused); one with its issuer and
+/// client id put a look-alike in the sign-in chooser. Both are unique across the platform:
+/// CONFLICT, no event, and the first tenant's tokens keep working.
+#[tokio::test]
+async fn issuers_with_an_audience_or_a_client_id_are_registered_once_on_the_platform() {
+    let app = TestApp::spawn().await;
+    let (issuer, alpha) = institution(&app, "alpha").await;
+    just_in_time(&app, &alpha).await;
+    let ada = issuer.person("u-1", "ada@alpha.org", "medgrid");
+    assert_eq!(
+        me(&app, &issuer.token(ada.clone()).await).await["tenant"]["slug"],
+        "alpha"
+    );
+    let alpha_web = json!({"name": "Alpha", "issuer": issuer.url, "audience": "alpha-web", "clientId": "portal"});
+    app.ok(&alpha, ADD_PROVIDER, json!({"i": alpha_web})).await;
+    app.tenant("beta").await;
+    let (_, beta) = app
+        .member("beta", "admin@beta.org", &[Role::TenantAdmin])
+        .await;
+
+    let before = app.event_count().await;
+    let same_audience = json!({"name": "Beta", "issuer": issuer.url, "audience": "medgrid"});
+    let body = app
+        .gql(Some(&beta), ADD_PROVIDER, json!({"i": same_audience}))
+        .await;
+    assert_eq!(
+        refusal(&body),
+        (Some("CONFLICT".into()), json!("issuer")),
+        "{body}"
+    );
+    let same_client =
+        json!({"name": "Beta", "issuer": issuer.url, "audience": "beta", "clientId": "portal"});
+    let body = app
+        .gql(Some(&beta), ADD_PROVIDER, json!({"i": same_client}))
+        .await;
+    assert_eq!(
+        refusal(&body),
+        (Some("CONFLICT".into()), json!("clientId")),
+        "{body}"
+    );
+    assert_eq!(app.event_count().await, before, "refusals wrote events");
+    assert_eq!(
+        me(&app, &issuer.token(ada.clone()).await).await["tenant"]["slug"],
+        "alpha",
+        "the first tenant's tokens keep working"
+    );
+
+    // the event store itself refuses, not only the use case's early check
+    let beta_id = medgrid_domain::ids::TenantId::for_slug(&"beta".parse().unwrap());
+    let provider = medgrid_domain::tenancy::IdentityProvider {
+        name: "Beta".parse().unwrap(),
+        issuer: issuer.url.parse().unwrap(),
+        audience: "medgrid".into(),
+        client_id: None,
+        client_secret_fingerprint: None,
+        claims: Default::default(),
+    };
+    let refused = app
+        .core
+        .services
+        .bus
+        .tenant(
+            beta_id,
+            medgrid_domain::tenancy::TenantCommand::AddIdentityProvider {
+                provider_id: medgrid_domain::ids::ProviderId::random(),
+                provider,
+            },
+            &app.operator().metadata(beta_id),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), medgrid_domain::Code::Conflict, "{refused}");
+    assert_eq!(app.event_count().await, before, "the append wrote events");
+
+    // an issuer may be shared, with an audience and a client of its own; moving onto the
+    // first tenant's is refused alike
+    let own =
+        json!({"name": "Beta", "issuer": issuer.url, "audience": "beta", "clientId": "beta-web"});
+    let data = app.ok(&beta, ADD_PROVIDER, json!({"i": own})).await;
+    let beta_provider = data["addIdentityProvider"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let before = app.event_count().await;
+    let moved = json!({"name": "Beta", "issuer": issuer.url, "audience": "medgrid", "clientId": "beta-web"});
+    let body = app
+        .gql(
+            Some(&beta),
+            UPDATE_PROVIDER,
+            json!({"id": beta_provider, "i": moved}),
+        )
+        .await;
+    assert_eq!(error_code(&body).as_deref(), Some("CONFLICT"), "{body}");
+    assert_eq!(app.event_count().await, before);
+
+    // a provider removed frees its claims
+    let alpha_first =
+        app.ok(&alpha, PROVIDERS, json!({})).await["tenant"]["identityProviders"][0]["id"].clone();
+    app.ok(
+        &alpha,
+        "mutation($id: ID!) { removeIdentityProvider(id: $id) { id } }",
+        json!({"id": alpha_first}),
+    )
+    .await;
+    app.ok(
+        &beta,
+        UPDATE_PROVIDER,
+        json!({"id": beta_provider, "i": moved}),
+    )
+    .await;
+    just_in_time(&app, &beta).await;
+    let bob = issuer.person("u-2", "bob@beta.org", "medgrid");
+    assert_eq!(
+        me(&app, &issuer.token(bob).await).await["tenant"]["slug"],
+        "beta"
+    );
+
+    // registrations at once: one wins, the other is refused and writes nothing
+    let mut racers = vec![];
+    for slug in ["gamma", "delta"] {
+        app.tenant(slug).await;
+        let (_, token) = app
+            .member(slug, &format!("admin@{slug}.org"), &[Role::TenantAdmin])
+            .await;
+        racers.push(token);
+    }
+    for round in 0..4 {
+        let before = app.event_count().await;
+        let input = json!({"i": {"name": "Race", "issuer": issuer.url, "audience": format!("race-{round}")}});
+        let (a, b) = tokio::join!(
+            app.gql(Some(&racers[0]), ADD_PROVIDER, input.clone()),
+            app.gql(Some(&racers[1]), ADD_PROVIDER, input.clone()),
+        );
+        let mut codes = [error_code(&a), error_code(&b)];
+        codes.sort();
+        assert_eq!(codes, [None, Some("CONFLICT".into())], "{a} {b}");
+        assert_eq!(app.event_count().await, before + 1);
+    }
+}
+
+/// Tenants and providers as Medgrid wrote them before claims existed: postgres-es, the
+/// tenant aggregate's own checks only (it knows nothing of other tenants).
+async fn written_before_claims(
+    old: &postgres_es::PostgresCqrs<medgrid_domain::tenancy::Tenant>,
+    slug: &str,
+    command: medgrid_domain::tenancy::TenantCommand,
+) {
+    use medgrid_domain::metadata::{Causer, EventMetadata};
+    let tenant = medgrid_domain::ids::TenantId::for_slug(&slug.parse().unwrap());
+    let meta = EventMetadata::new(tenant, Causer::System("cli".into()), None);
+    old.execute_with_metadata(&tenant.to_string(), command, meta.to_map())
+        .await
+        .unwrap();
+}
+
+/// Issue 18, item 4, the registrations already there: the oldest keeps its claims; a later
+/// provider with the same issuer and audience, or issuer and client id, is disabled by an
+/// event, with a reason its tenant's administrators read (GraphQL and the portal), matches
+/// no token and is not offered at sign-in. Saved with settings of its own, it works again.
+#[tokio::test]
+async fn registrations_colliding_before_claims_existed_leave_the_oldest_working() {
+    use medgrid_domain::ids::ProviderId;
+    use medgrid_domain::tenancy::{IdentityProvider, TenantCommand};
+
+    let issuer = Issuer::start().await;
+    let db = medgrid_tests::TestDb::before_migration(28).await;
+    let old = postgres_es::postgres_cqrs(db.pool.clone(), vec![], ());
+    let provider = |audience: &str, client: &str| IdentityProvider {
+        name: "Institution".parse().unwrap(),
+        issuer: issuer.url.parse().unwrap(),
+        audience: audience.into(),
+        client_id: Some(client.into()),
+        client_secret_fingerprint: None,
+        claims: Default::default(),
+    };
+    let (first, same_audience, same_client) = (
+        ProviderId::random(),
+        ProviderId::random(),
+        ProviderId::random(),
+    );
+    for (slug, name) in [("alpha", "Alpha"), ("beta", "Beta"), ("gamma", "ALPHA")] {
+        let command = TenantCommand::Create {
+            slug: slug.parse().unwrap(),
+            name: name.parse().unwrap(),
+        };
+        written_before_claims(&old, slug, command).await;
+    }
+    for (slug, id, p) in [
+        ("alpha", first, provider("medgrid", "alpha-web")),
+        ("beta", same_audience, provider("medgrid", "beta-web")),
+        ("gamma", same_client, provider("gamma", "alpha-web")),
+    ] {
+        let command = TenantCommand::AddIdentityProvider {
+            provider_id: id,
+            provider: p,
+        };
+        written_before_claims(&old, slug, command).await;
+    }
+    db.migrate().await;
+    let events = sqlx::query_scalar::<_, i64>("SELECT count(*) FROM events")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    db.migrate().await;
+    let again: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(again, events, "the backfill runs once");
+    let app = TestApp::spawn_on(db, medgrid_tests::test_config()).await;
+    app.settle().await;
+
+    let mut admins = vec![];
+    for slug in ["alpha", "beta", "gamma"] {
+        let (_, token) = app
+            .member(slug, &format!("admin@{slug}.org"), &[Role::TenantAdmin])
+            .await;
+        just_in_time(&app, &token).await;
+        admins.push(token);
+    }
+    let listed = |i: usize| {
+        let app = &app;
+        let token = admins[i].clone();
+        async move {
+            app.ok(&token, PROVIDERS, json!({})).await["tenant"]["identityProviders"][0].clone()
+        }
+    };
+    assert_eq!(listed(0).await["disabledReason"], Value::Null);
+    let beta = listed(1).await;
+    let reason = beta["disabledReason"].as_str().unwrap().to_owned();
+    assert!(reason.contains("issuer and audience"), "{reason}");
+    let gamma = listed(2).await;
+    assert!(
+        gamma["disabledReason"]
+            .as_str()
+            .unwrap()
+            .contains("issuer and client id"),
+        "{gamma}"
+    );
+
+    // the oldest registration's tokens name one tenant again
+    let ada = issuer.person("u-1", "ada@alpha.org", "medgrid");
+    assert_eq!(
+        me(&app, &issuer.token(ada).await).await["tenant"]["slug"],
+        "alpha"
+    );
+    // a disabled provider matches no token
+    let gina = issuer.person("u-3", "gina@gamma.org", "gamma");
+    assert_eq!(
+        app.code(Some(&issuer.token(gina.clone()).await), ME, json!({}))
+            .await,
+        "UNAUTHENTICATED"
+    );
+    // and is not offered at sign-in (nor reachable there)
+    let login = app.get("/login").await.text().await.unwrap();
+    assert!(login.contains(&format!("/login/oidc/{first}")), "{login}");
+    for disabled in [same_audience, same_client] {
+        assert!(!login.contains(&disabled.to_string()), "{login}");
+        let res = app.get(&format!("/login/oidc/{disabled}")).await;
+        assert_eq!(res.status(), reqwest::StatusCode::NOT_FOUND);
+    }
+    // its administrators read why, on the portal too
+    let cookies = crate::portal::signed_in(&app, "beta", "admin@beta.org").await;
+    let page = crate::portal::get(&app, &cookies, "/admin/providers")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(&format!(r#"id="disabled-{same_audience}""#))
+            && page.contains("issuer and audience"),
+        "{page}"
+    );
+    let audit = app
+        .ok(
+            &admins[1],
+            "{ auditLog(first: 50) { edges { node { action actor } } } }",
+            json!({}),
+        )
+        .await
+        .to_string();
+    assert!(
+        audit.contains("IdentityProviderDisabled") && audit.contains("system:unique-claims"),
+        "{audit}"
+    );
+
+    // saved unchanged, it is still refused; with settings of its own it works again
+    let before = app.event_count().await;
+    let unchanged = json!({"name": "Institution", "issuer": issuer.url, "audience": "gamma", "clientId": "alpha-web"});
+    let body = app
+        .gql(
+            Some(&admins[2]),
+            UPDATE_PROVIDER,
+            json!({"id": gamma["id"], "i": unchanged}),
+        )
+        .await;
+    assert_eq!(
+        refusal(&body),
+        (Some("CONFLICT".into()), json!("clientId")),
+        "{body}"
+    );
+    assert_eq!(app.event_count().await, before);
+    let own = json!({"name": "Institution", "issuer": issuer.url, "audience": "gamma", "clientId": "gamma-web"});
+    app.ok(
+        &admins[2],
+        UPDATE_PROVIDER,
+        json!({"id": gamma["id"], "i": own}),
+    )
+    .await;
+    assert_eq!(listed(2).await["disabledReason"], Value::Null);
+    assert_eq!(
+        me(&app, &issuer.token(gina).await).await["tenant"]["slug"],
+        "gamma"
+    );
+
+    // a look-alike name of the past stays, but takes nobody's name
+    let gamma_id: String = sqlx::query_scalar("SELECT id::text FROM tenants WHERE slug = 'gamma'")
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    let rename = medgrid_graphql::usecases::tenancy::change(
+        &app.operator(),
+        &gamma_id,
+        TenantCommand::Rename {
+            name: "alpha".parse().unwrap(),
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(rename.code, medgrid_domain::Code::Conflict);
+}

@@ -902,3 +902,69 @@ async fn an_admin_uploads_a_descriptor_in_a_real_browser_and_members_find_it() {
     let registered = application(&app, &admin, "browser-counter").await.unwrap();
     assert_eq!(registered["enabled"], true, "still enabled");
 }
+
+/// Issue 18, item 4, on the portal: an issuer and audience, or an issuer and client id,
+/// another tenant registered are refused beside the field they are about (what was typed
+/// kept, nothing written); a look-alike tenant name beside the name.
+#[tokio::test]
+async fn platform_wide_conflicts_show_beside_their_fields() {
+    let app = TestApp::spawn().await;
+    let (uni, _, _) = setup(&app, "uni").await;
+    let issuer = "https://sso.example.org/realms/shared";
+    app.ok(
+        &uni,
+        "mutation($i: IdentityProviderInput!) { addIdentityProvider(input: $i) { id } }",
+        json!({"i": {"name": "Uni", "issuer": issuer, "audience": "medgrid", "clientId": "portal"}}),
+    )
+    .await;
+    let beta = beta_admin(&app).await;
+    let csrf = csrf_of(&beta);
+    let mut form = vec![
+        ("csrf", csrf.as_str()),
+        ("name", "Beta"),
+        ("issuer", issuer),
+        ("audience", "medgrid"),
+        ("clientId", "beta-web"),
+        ("clientSecret", ""),
+    ];
+    let before = app.event_count().await;
+    let res = post(&app, &beta, "/admin/providers", &form).await;
+    let page = answer(
+        res,
+        StatusCode::CONFLICT,
+        r#"id="add-issuer-error">this issuer and audience are already registered"#,
+    )
+    .await;
+    assert!(page.contains(r#"name="clientId" value="beta-web""#));
+    form[3] = ("audience", "beta");
+    form[4] = ("clientId", "portal");
+    let res = post(&app, &beta, "/admin/providers", &form).await;
+    answer(
+        res,
+        StatusCode::CONFLICT,
+        r#"id="add-clientId-error">this issuer and client id are already registered"#,
+    )
+    .await;
+    assert_eq!(app.event_count().await, before, "refusals wrote events");
+
+    let (_, root) = root(&app).await;
+    let before = app.event_count().await;
+    let res = post(
+        &app,
+        &root,
+        "/admin/tenants",
+        &[
+            ("csrf", &csrf_of(&root)),
+            ("slug", "uni-2"),
+            ("name", "UNI"),
+        ],
+    )
+    .await;
+    answer(
+        res,
+        StatusCode::CONFLICT,
+        r#"id="tenant-name-error">another tenant has this name"#,
+    )
+    .await;
+    assert_eq!(app.event_count().await, before, "refusals wrote events");
+}

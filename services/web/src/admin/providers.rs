@@ -34,6 +34,8 @@ pub struct ProviderView {
     pub audience: String,
     pub client_id: Option<String>,
     pub has_secret: bool,
+    /// Why it admits nobody, for its administrators to fix.
+    pub disabled_reason: Option<String>,
 }
 
 impl From<&ProviderRow> for ProviderView {
@@ -45,6 +47,7 @@ impl From<&ProviderRow> for ProviderView {
             audience: p.audience.clone(),
             client_id: p.client_id.clone(),
             has_secret: p.client_secret_fingerprint.is_some(),
+            disabled_reason: p.disabled_reason.clone(),
         }
     }
 }
@@ -148,9 +151,10 @@ fn provider_input(posted: &Posted, keep: Option<&ProviderRow>) -> ProviderInput 
     }
 }
 
-/// Refusals of a provider's form: an issuer already trusted is one about the issuer.
+/// Refusals of a provider's form: a conflict is about the field it names (the client id
+/// for an issuer and client id taken), else about the issuer.
 fn about_the_form(e: ApiError) -> ApiError {
-    if e.code == Code::Conflict {
+    if e.code == Code::Conflict && e.field.is_none() {
         e.with_field("issuer")
     } else {
         e

@@ -151,8 +151,8 @@ pub async fn create(v: Visitor, Form(posted): Form<Posted>) -> Response {
         Ok(t) => see_other(&format!("/admin/tenants/{}", t.id), &[]),
         Err(e) if view::out_of_reach(&e) => view::failure(&v, &e),
         Err(e) => {
-            // the only conflict is a slug taken
-            let e = if e.code == Code::Conflict {
+            // a conflict names its field (a look-alike name); else it is the slug taken
+            let e = if e.code == Code::Conflict && e.field.is_none() {
                 e.with_field("slug")
             } else {
                 e
