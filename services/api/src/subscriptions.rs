@@ -85,13 +85,18 @@ enum Verdict {
     Close(u16, String),
 }
 
-/// The fields of a protocol message this loop looks at.
+/// The fields of a protocol message this loop looks at (the rest is skipped unread).
 #[derive(Deserialize)]
 struct Envelope {
     #[serde(rename = "type")]
     kind: String,
     #[serde(default)]
     id: Option<String>,
+}
+
+/// `connection_init`'s payload.
+#[derive(Deserialize)]
+struct Init {
     #[serde(default)]
     payload: Option<Value>,
 }
@@ -193,7 +198,8 @@ impl Connection {
         if kind == "connection_init" && !state.initialised {
             state.initialised = true;
             // resolved first, as over HTTP: valid credentials count against the member
-            let ctx = self.resolve(state, message.as_ref()).await;
+            let init = serde_json::from_slice::<Init>(bytes).ok();
+            let ctx = self.resolve(state, init.and_then(|i| i.payload)).await;
             if let Ok(mut slot) = resolved.lock() {
                 *slot = Some(ctx);
             }
@@ -227,9 +233,9 @@ impl Connection {
 
     /// The caller of `connection_init`'s `{"Authorization": "Bearer …"}`; a token that
     /// resolves is kept, to be resolved again.
-    async fn resolve(&self, state: &mut State, init: Option<&Envelope>) -> RequestContext {
-        let payload = init.and_then(|m| m.payload.as_ref());
+    async fn resolve(&self, state: &mut State, payload: Option<Value>) -> RequestContext {
         let authorization = payload
+            .as_ref()
             .and_then(|p| p.get("Authorization").or_else(|| p.get("authorization")))
             .and_then(Value::as_str);
         let ctx = context(&self.services, authorization, self.request_id.clone()).await;
