@@ -60,6 +60,11 @@ pub struct Config {
     /// Requests without valid credentials (sign-in, password login, bad tokens) one client
     /// address may make per minute, in each process (0 = no limit).
     pub rate_limit_anonymous_per_minute: u32,
+    /// A subscription connection resolves its token again at least this often (and before
+    /// each event it sends); closed once it no longer resolves. At least 1.
+    pub ws_recheck_seconds: u64,
+    /// Subscriptions one connection may run at once (0 = no limit).
+    pub ws_max_subscriptions: usize,
     /// Failed password sign-ins one account may have in a window before it must wait
     /// for the window's end (0 = no limit). Unknown accounts are counted alike.
     pub sign_in_failures_per_account: u32,
@@ -182,6 +187,8 @@ struct Defaults {
     rate_limit_member_per_minute: u32,
     rate_limit_tenant_per_minute: u32,
     rate_limit_anonymous_per_minute: u32,
+    ws_recheck_seconds: u64,
+    ws_max_subscriptions: usize,
     sign_in_failures_per_account: u32,
     sign_in_failures_per_tenant: u32,
     sign_in_failure_window_seconds: u64,
@@ -236,6 +243,8 @@ impl Default for Defaults {
             rate_limit_member_per_minute: 600,
             rate_limit_tenant_per_minute: 6000,
             rate_limit_anonymous_per_minute: 60,
+            ws_recheck_seconds: 30,
+            ws_max_subscriptions: 16,
             sign_in_failures_per_account: 10,
             sign_in_failures_per_tenant: 100,
             sign_in_failure_window_seconds: 900,
@@ -307,6 +316,10 @@ impl Config {
 
     pub fn dispatch_interval(&self) -> Duration {
         Duration::from_millis(self.dispatch_interval_ms)
+    }
+
+    pub fn ws_recheck(&self) -> Duration {
+        Duration::from_secs(self.ws_recheck_seconds.max(1))
     }
 
     pub fn oidc_keys_ttl(&self) -> Duration {

@@ -3,9 +3,8 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
-use async_graphql::{Data, ServerError};
-use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use async_graphql::ServerError;
+use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource, WebSocketProtocols};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State, WebSocketUpgrade};
@@ -19,6 +18,7 @@ use serde_json::json;
 
 use crate::ApiConfig;
 use crate::limits::{RateLimits, too_many};
+use crate::subscriptions::Connection;
 
 /// Resolves the caller from an `Authorization: Bearer …` value, if one was given.
 pub(crate) async fn context(
@@ -153,30 +153,43 @@ pub async fn graphiql(State(config): State<Arc<ApiConfig>>) -> Response {
 }
 
 /// Subscriptions. Browsers cannot set headers on a WebSocket, so the token comes in the
-/// `connection_init` payload: `{"Authorization": "Bearer …"}`.
+/// `connection_init` payload: `{"Authorization": "Bearer …"}`. The connection is held as
+/// [`Connection`] says: closed once the token no longer resolves, counted against the rate
+/// limits, a bounded number of subscriptions at once.
 pub async fn websocket(
     State(schema): State<MedgridSchema>,
     State(services): State<Services>,
+    State(limits): State<Arc<RateLimits>>,
+    State(config): State<Arc<ApiConfig>>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    protocol: GraphQLProtocol,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let request_id = header(&headers, "x-request-id").map(str::to_owned);
+    let Some(protocol) = protocol(&headers) else {
+        return request_error(
+            StatusCode::BAD_REQUEST,
+            "ask for the graphql-transport-ws protocol (Sec-WebSocket-Protocol)",
+        );
+    };
+    let connection = Connection {
+        schema,
+        services,
+        limits,
+        socket_limits: config.sockets,
+        protocol,
+        peer: client.ip(),
+        request_id: header(&headers, "x-request-id").map(str::to_owned),
+        headers,
+    };
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| {
-            GraphQLWebSocket::new(socket, schema, protocol)
-                .on_connection_init(move |payload| async move {
-                    let authorization = payload
-                        .get("Authorization")
-                        .or_else(|| payload.get("authorization"))
-                        .and_then(|v| v.as_str())
-                        .map(str::to_owned);
-                    let ctx = context(&services, authorization.as_deref(), request_id).await;
-                    let mut data = Data::default();
-                    data.insert(ctx);
-                    Ok(data)
-                })
-                .serve()
-        })
+        .on_upgrade(move |socket| connection.serve(socket))
+}
+
+/// The first GraphQL protocol the client asks for (what async-graphql-axum's
+/// `GraphQLProtocol` extracts, which keeps it to itself).
+fn protocol(headers: &HeaderMap) -> Option<WebSocketProtocols> {
+    header(headers, "sec-websocket-protocol")?
+        .split(',')
+        .find_map(|p| p.trim().parse().ok())
 }

@@ -8,6 +8,7 @@ mod health;
 pub mod limits;
 mod reports;
 mod resumable;
+pub mod subscriptions;
 pub mod transfers;
 mod unsubscribe;
 
@@ -34,6 +35,8 @@ pub struct ApiConfig {
     pub max_body_bytes: usize,
     /// Projections that must run for /readyz to answer ready.
     pub projections: Vec<&'static str>,
+    /// How subscription connections are held.
+    pub sockets: subscriptions::SocketLimits,
 }
 
 #[derive(Clone)]

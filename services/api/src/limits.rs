@@ -144,9 +144,14 @@ impl RateLimits {
     }
 }
 
+/// A wait in whole seconds, at least 1: what Retry-After says.
+pub fn seconds(wait: Duration) -> u64 {
+    wait.as_secs_f64().ceil().max(1.0) as u64
+}
+
 /// 429 with Retry-After (whole seconds, at least 1) and a GraphQL-shaped error.
 pub fn too_many(wait: Duration) -> Response {
-    let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
+    let seconds = seconds(wait);
     let body = json!({"errors": [{
         "message": format!("too many requests; retry in {seconds} s"),
         "extensions": {"code": Code::RateLimited.as_str()}

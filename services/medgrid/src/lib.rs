@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use medgrid_api::client::TrustedProxies;
 use medgrid_api::limits::{Budgets, RateLimits};
+use medgrid_api::subscriptions::SocketLimits;
 use medgrid_api::transfers::UploadLimit;
 use medgrid_api::{ApiConfig, AppState};
 use medgrid_domain::access::sign_in::SignInLimits;
@@ -408,6 +409,10 @@ impl Server {
                 dev_mode: config.dev_mode,
                 max_body_bytes: config.max_body_bytes,
                 projections: projection_names(),
+                sockets: SocketLimits {
+                    recheck: config.ws_recheck(),
+                    max_subscriptions: config.ws_max_subscriptions,
+                },
             }),
             contents: core.contents.clone(),
             upload_limit: UploadLimit(config.upload_max_bytes),
