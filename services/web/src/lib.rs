@@ -17,6 +17,7 @@ mod login;
 mod oidc;
 mod pages;
 mod preferences;
+pub mod previews;
 mod return_to;
 mod tickets;
 mod view;
@@ -34,6 +35,7 @@ use medgrid_graphql::Services;
 pub use cookies::SESSION as SESSION_COOKIE;
 pub use login::{front, sign_in_local, sign_in_page, sign_out};
 pub use oidc::{callback as oidc_callback, start as oidc_start};
+pub use previews::{MemberLimit, Previews};
 pub use view::status_of;
 pub use visitor::Visitor;
 
@@ -45,6 +47,8 @@ pub struct Portal {
     /// from it, and cookies are `Secure` when it is HTTPS.
     public_url: String,
     http: openidconnect::reqwest::Client,
+    /// How many previews are drawn at once, of what, within which budget.
+    previews: Previews,
 }
 
 impl Portal {
@@ -57,7 +61,15 @@ impl Portal {
         Ok(Self {
             public_url: public_url.trim_end_matches('/').to_owned(),
             http,
+            previews: Previews::default(),
         })
+    }
+
+    /// With the process's previews (`MEDGRID_PREVIEW_*` and the API's rate limits).
+    #[must_use]
+    pub fn with_previews(mut self, previews: Previews) -> Self {
+        self.previews = previews;
+        self
     }
 
     fn secure(&self) -> bool {
