@@ -52,7 +52,7 @@ pub struct Config {
     pub dispatcher: bool,
     /// The dispatcher polls resources at least this often.
     pub dispatch_interval_ms: u64,
-    /// Requests (GraphQL, downloads) one member may make per minute, in each process
+    /// Requests (GraphQL, downloads, previews) one member may make per minute, in each process
     /// (0 = no limit).
     pub rate_limit_member_per_minute: u32,
     /// Requests all members of one tenant may make per minute, in each process (0 = no limit).
@@ -97,8 +97,24 @@ pub struct Config {
     /// Imports may fetch from loopback and private networks (tests and labs only); never
     /// from link-local or cloud metadata addresses.
     pub import_allow_private: bool,
-    /// Where resumable uploads keep the bytes received so far; default
-    /// `<data_dir>/uploads`. Several API replicas must share it (a resumed upload may reach
+    /// The most objects one S3 import lists (its listing is held until the downloads
+    /// start; an endless listing of empty objects stops here).
+    pub import_max_files: u64,
+    /// The largest answer a DICOMweb study search (QIDO-RS) may give, in bytes: read as it
+    /// comes, and broken off at this size.
+    pub dicomweb_search_max_bytes: u64,
+    /// The largest DICOM instance an import retrieves, in bytes: spooled to disk as it
+    /// comes (never whole in memory) and broken off at this size; de-identifying it then
+    /// holds its data set in memory once.
+    pub dicomweb_instance_max_bytes: u64,
+    /// Previews drawn at once in each process (each holds its source in memory); more
+    /// wait their turn.
+    pub preview_concurrency: usize,
+    /// The largest file (after gunzip) a preview is drawn of, in bytes; larger files get
+    /// no preview, with a message saying so.
+    pub preview_max_source_bytes: u64,
+    /// Where resumable uploads keep the bytes received so far (and DICOMweb imports spool
+    /// the instance under way); default `<data_dir>/uploads`. Several API replicas must share it (a resumed upload may reach
     /// another replica).
     pub upload_spool_dir: Option<PathBuf>,
     /// Resumable uploads untouched this long are removed (at the next sweep).
@@ -200,6 +216,11 @@ struct Defaults {
     oidc_allow_private: bool,
     upload_max_bytes: u64,
     import_allow_private: bool,
+    import_max_files: u64,
+    dicomweb_search_max_bytes: u64,
+    dicomweb_instance_max_bytes: u64,
+    preview_concurrency: usize,
+    preview_max_source_bytes: u64,
     upload_expiry_hours: u64,
     blob_sweep_interval_ms: u64,
     trash_retention_hours: u64,
@@ -256,6 +277,11 @@ impl Default for Defaults {
             oidc_allow_private: false,
             upload_max_bytes: 100 << 30,
             import_allow_private: false,
+            import_max_files: 100_000,
+            dicomweb_search_max_bytes: 8 << 20,
+            dicomweb_instance_max_bytes: 512 << 20,
+            preview_concurrency: 2,
+            preview_max_source_bytes: 128 << 20,
             upload_expiry_hours: 24,
             blob_sweep_interval_ms: 300_000,
             trash_retention_hours: 720,

@@ -7,8 +7,10 @@ use std::io::Read;
 
 use dicom_dictionary_std::tags;
 
-/// Files larger than this (after decompression) are not previewed.
-pub const MAX_BYTES: u64 = 512 * 1024 * 1024;
+/// Files larger than this (also after decompression) are not previewed: the default of
+/// `MEDGRID_PREVIEW_MAX_SOURCE_BYTES`. A preview holds its source (and what gunzip makes
+/// of it) in memory.
+pub const MAX_BYTES: u64 = 128 << 20;
 /// Slices with more pixels than this are not previewed.
 const MAX_PIXELS: usize = 8192 * 8192;
 
@@ -20,6 +22,10 @@ pub enum PreviewError {
     Unsupported(String),
     #[error("the image is damaged: {0}")]
     Corrupt(String),
+    #[error(
+        "no preview: the file is larger than the {0} bytes a preview is drawn of (MEDGRID_PREVIEW_MAX_SOURCE_BYTES)"
+    )]
+    TooLarge(u64),
 }
 
 /// One slice, its values in row order (first row at the top).
@@ -29,11 +35,37 @@ struct Slice {
     values: Vec<f64>,
 }
 
-/// The preview of `bytes` as PNG.
+/// The preview of `bytes` as PNG, of files up to [`MAX_BYTES`].
 pub fn png(bytes: &[u8]) -> Result<Vec<u8>, PreviewError> {
+    png_within(bytes, MAX_BYTES)
+}
+
+/// The preview of the file as PNG, unless it is larger than `max_source` bytes: then it
+/// is not read at all.
+pub fn of_file(file: &std::fs::File, max_source: u64) -> Result<Vec<u8>, PreviewError> {
+    let size = file
+        .metadata()
+        .map_err(|e| PreviewError::Corrupt(e.to_string()))?
+        .len();
+    if size > max_source {
+        return Err(PreviewError::TooLarge(max_source));
+    }
+    let mut bytes = Vec::new();
+    // a file growing meanwhile is read no further than the limit
+    file.take(max_source + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| PreviewError::Corrupt(e.to_string()))?;
+    if bytes.len() as u64 > max_source {
+        return Err(PreviewError::TooLarge(max_source));
+    }
+    png_within(&bytes, max_source)
+}
+
+/// The preview of `bytes` as PNG, refused when they inflate to more than `max_source`.
+pub fn png_within(bytes: &[u8], max_source: u64) -> Result<Vec<u8>, PreviewError> {
     let inflated;
     let bytes = if bytes.starts_with(&[0x1f, 0x8b]) {
-        inflated = gunzip(bytes)?;
+        inflated = gunzip(bytes, max_source)?;
         &inflated[..]
     } else {
         bytes
@@ -48,14 +80,14 @@ pub fn png(bytes: &[u8]) -> Result<Vec<u8>, PreviewError> {
     encode(&slice)
 }
 
-fn gunzip(bytes: &[u8]) -> Result<Vec<u8>, PreviewError> {
+fn gunzip(bytes: &[u8], max_source: u64) -> Result<Vec<u8>, PreviewError> {
     let mut out = Vec::new();
     flate2::read::MultiGzDecoder::new(bytes)
-        .take(MAX_BYTES + 1)
+        .take(max_source + 1)
         .read_to_end(&mut out)
         .map_err(|e| PreviewError::Corrupt(format!("gzip: {e}")))?;
-    if out.len() as u64 > MAX_BYTES {
-        return Err(PreviewError::Unsupported("larger than 512 MiB".into()));
+    if out.len() as u64 > max_source {
+        return Err(PreviewError::TooLarge(max_source));
     }
     Ok(out)
 }
@@ -421,6 +453,14 @@ mod tests {
     #[test]
     fn other_files_are_refused_without_panicking() {
         assert_eq!(png(b"hello"), Err(PreviewError::NotAnImage));
+        // a gzip bomb stops at the limit, however far it would inflate
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        std::io::Write::write_all(&mut gz, &vec![0u8; 1 << 20]).expect("gzip");
+        let bomb = gz.finish().expect("gzip");
+        assert_eq!(
+            png_within(&bomb, 64 * 1024),
+            Err(PreviewError::TooLarge(64 * 1024))
+        );
         let mut truncated = int16_nifti([64, 64, 9], |_, _, _| 7);
         truncated.truncate(1000);
         assert!(matches!(png(&truncated), Err(PreviewError::Corrupt(_))));

@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used)] // test support: a failed unwrap is a failed test
 
 pub mod browser;
+pub mod hostile;
 pub mod oidc;
 pub mod smtp;
 

@@ -11,6 +11,7 @@
 //! and identifying text in free-form attributes the table does not list.
 
 use std::collections::HashMap;
+use std::io::{Read, Write};
 use std::sync::LazyLock;
 
 use dicom_core::header::Header;
@@ -52,6 +53,9 @@ pub enum DeidError {
     InvalidPseudonym(&'static str),
     #[error("could not encode the de-identified DICOM file")]
     Write(#[source] Box<dicom_object::WriteError>),
+    /// Reading the spooled instance failed (the operator's disk, not the file).
+    #[error("the spooled instance could not be read")]
+    Io(#[source] std::io::Error),
 }
 
 /// A de-identified Part-10 file and the new UIDs an importer names it by.
@@ -59,6 +63,14 @@ pub enum DeidError {
 pub struct Deidentified {
     /// The complete file: preamble, `DICM`, file meta group, data set.
     pub bytes: Vec<u8>,
+    pub study_instance_uid: String,
+    pub series_instance_uid: String,
+    pub sop_instance_uid: String,
+}
+
+/// The new UIDs of a de-identified instance, by which an importer names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUids {
     pub study_instance_uid: String,
     pub series_instance_uid: String,
     pub sop_instance_uid: String,
@@ -117,6 +129,23 @@ impl Deidentifier {
 
     /// De-identifies one Part-10 file (with or without its 128-byte preamble).
     pub fn deidentify(&self, input: &[u8]) -> Result<Deidentified, DeidError> {
+        let mut bytes = Vec::new();
+        let uids = self.deidentify_from(input, &mut bytes)?;
+        Ok(Deidentified {
+            bytes,
+            study_instance_uid: uids.study_instance_uid,
+            series_instance_uid: uids.series_instance_uid,
+            sop_instance_uid: uids.sop_instance_uid,
+        })
+    }
+
+    /// De-identifies the Part-10 file `input` reads (a spooled instance) into `output`.
+    /// Its data set is held in memory while it is rewritten; the bytes as sent never are.
+    pub fn deidentify_from(
+        &self,
+        input: impl Read,
+        output: impl Write,
+    ) -> Result<NewUids, DeidError> {
         let file = read_part10(input)?;
         let mut meta = file.meta().clone();
         let patient_id = string_of(file.get(tags::PATIENT_ID)).unwrap_or_default();
@@ -135,13 +164,11 @@ impl Deidentifier {
             string_of(dataset.get(tags::STUDY_INSTANCE_UID)).unwrap_or_default();
         let series_instance_uid =
             string_of(dataset.get(tags::SERIES_INSTANCE_UID)).unwrap_or_default();
-        let mut bytes = Vec::new();
         dataset
             .with_exact_meta(meta)
-            .write_all(&mut bytes)
+            .write_all(output)
             .map_err(|e| DeidError::Write(Box::new(e)))?;
-        Ok(Deidentified {
-            bytes,
+        Ok(NewUids {
             study_instance_uid,
             series_instance_uid,
             sop_instance_uid,
@@ -168,14 +195,21 @@ fn validate_pseudonym(pseudonym: &str) -> Result<(), DeidError> {
 }
 
 /// Parses a Part-10 file, telling "not DICOM at all" from "DICOM we cannot read".
-fn read_part10(input: &[u8]) -> Result<DefaultDicomObject, DeidError> {
-    let body = if input.get(128..132) == Some(b"DICM") {
-        &input[128..]
-    } else if input.get(..4) == Some(b"DICM") {
-        input
+fn read_part10(mut input: impl Read) -> Result<DefaultDicomObject, DeidError> {
+    // the first 132 bytes tell whether a 128-byte preamble comes before `DICM`
+    let mut head = Vec::with_capacity(132);
+    (&mut input)
+        .take(132)
+        .read_to_end(&mut head)
+        .map_err(DeidError::Io)?;
+    let start = if head.get(128..132) == Some(b"DICM") {
+        128
+    } else if head.get(..4) == Some(b"DICM") {
+        0
     } else {
         return Err(DeidError::NotDicom);
     };
+    let body = std::io::Cursor::new(head.split_off(start)).chain(input);
     OpenFileOptions::new()
         .read_preamble(ReadPreamble::Never)
         .from_reader(body)

@@ -13,6 +13,8 @@ const MAX_RESULTS: u32 = 200;
 /// Searches with the guard's policy (the same as imports').
 pub struct GuardedDirectory {
     pub guard: Guard,
+    /// The largest answer read (`MEDGRID_DICOMWEB_SEARCH_MAX_BYTES`).
+    pub max_answer_bytes: u64,
 }
 
 fn auth(search: &StudySearch) -> Option<DicomWebAuth> {
@@ -38,6 +40,7 @@ impl DicomDirectory for GuardedDirectory {
             .map_err(|r| SearchFailed::Refused(r.0))?;
         let mut settings = DicomWebSettings::new(search.base_url.clone());
         settings.auth = auth(&search);
+        settings.max_search_bytes = self.max_answer_bytes;
         settings.pinned = pinned.domain.clone().map(|d| (d, pinned.addrs.clone()));
         let client =
             DicomWebClient::new(settings).map_err(|e| SearchFailed::Refused(e.to_string()))?;

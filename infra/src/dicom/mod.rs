@@ -8,8 +8,8 @@ mod multipart;
 pub mod profile;
 pub mod web;
 
-pub use deid::{DeidError, Deidentified, Deidentifier};
+pub use deid::{DeidError, Deidentified, Deidentifier, NewUids};
 pub use web::{
     DicomWebAuth, DicomWebClient, DicomWebError, DicomWebSettings, InstanceStream, SeriesSummary,
-    StudyQuery, StudySummary,
+    SpooledInstance, StudyQuery, StudySummary,
 };

@@ -1,6 +1,7 @@
 //! A push parser for `multipart/related` bodies (RFC 2046, RFC 2387), the form of a
-//! WADO-RS response. The caller feeds chunks as they arrive and takes parts out as soon as
-//! they are complete, so memory holds one part (plus one chunk), never the whole body.
+//! WADO-RS response. The caller feeds chunks as they arrive and takes each part's body out
+//! in pieces as soon as they cannot be the start of a delimiter, so memory holds one chunk
+//! (plus a delimiter's length), never a whole part: the caller spools parts to disk.
 
 use memchr::memmem;
 
@@ -23,6 +24,15 @@ enum State {
     Closed,
 }
 
+/// What the parser has for its caller.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Piece {
+    /// More bytes of the current part's body.
+    Data(Vec<u8>),
+    /// The current part's body is complete.
+    End,
+}
+
 /// Parses one `multipart/related` body fed in chunks.
 pub(crate) struct MultipartParser {
     /// `CRLF--boundary`: every delimiter, the first included because `buf` starts with CRLF.
@@ -31,17 +41,20 @@ pub(crate) struct MultipartParser {
     /// Where the next delimiter search starts in `buf` (what is before has been searched).
     scanned: usize,
     state: State,
-    max_part_bytes: usize,
+    max_part_bytes: u64,
+    /// Bytes of the current part's body given out so far.
+    part_bytes: u64,
 }
 
 impl MultipartParser {
-    pub(crate) fn new(boundary: &str, max_part_bytes: usize) -> Self {
+    pub(crate) fn new(boundary: &str, max_part_bytes: u64) -> Self {
         Self {
             delimiter: [b"\r\n--", boundary.as_bytes()].concat(),
             buf: b"\r\n".to_vec(),
             scanned: 0,
             state: State::Preamble,
             max_part_bytes,
+            part_bytes: 0,
         }
     }
 
@@ -56,8 +69,8 @@ impl MultipartParser {
         self.state == State::Closed
     }
 
-    /// The next complete part's body, `None` until more input makes one complete.
-    pub(crate) fn next_part(&mut self) -> Result<Option<Vec<u8>>, DicomWebError> {
+    /// The next piece of a part, `None` until more input brings one.
+    pub(crate) fn next_piece(&mut self) -> Result<Option<Piece>, DicomWebError> {
         loop {
             let progressed = match self.state {
                 State::Preamble => self.skip_preamble()?,
@@ -147,26 +160,31 @@ impl MultipartParser {
         Ok(true)
     }
 
-    fn body(&mut self) -> Result<Option<Vec<u8>>, DicomWebError> {
-        // The CRLF before a delimiter belongs to the delimiter, so an empty body is a
-        // delimiter at 0.
-        match self.find_delimiter() {
-            Some(at) if at > self.max_part_bytes => {
-                Err(DicomWebError::InstanceTooLarge(self.max_part_bytes))
-            }
-            Some(at) => {
-                let rest = self.buf.split_off(at + self.delimiter.len());
-                self.buf.truncate(at);
-                let part = std::mem::replace(&mut self.buf, rest);
-                self.scanned = 0;
+    fn body(&mut self) -> Result<Option<Piece>, DicomWebError> {
+        // The CRLF before a delimiter belongs to the delimiter, so the end of a body is a
+        // delimiter at 0; what lies before a delimiter, or before where one could start,
+        // is body.
+        let data_end = match self.find_delimiter() {
+            Some(0) => {
+                self.consume(self.delimiter.len());
                 self.state = State::AfterDelimiter;
-                Ok(Some(part))
+                self.part_bytes = 0;
+                return Ok(Some(Piece::End));
             }
-            None if self.buf.len() > self.max_part_bytes + self.delimiter.len() => {
-                Err(DicomWebError::InstanceTooLarge(self.max_part_bytes))
-            }
-            None => Ok(None),
+            Some(at) => at,
+            None => self.scanned,
+        };
+        if data_end == 0 {
+            return Ok(None);
         }
+        self.part_bytes += data_end as u64;
+        if self.part_bytes > self.max_part_bytes {
+            return Err(DicomWebError::InstanceTooLarge(self.max_part_bytes));
+        }
+        let rest = self.buf.split_off(data_end);
+        let data = std::mem::replace(&mut self.buf, rest);
+        self.scanned = 0;
+        Ok(Some(Piece::Data(data)))
     }
 }
 
@@ -227,18 +245,36 @@ mod tests {
         out
     }
 
+    /// Collects the pieces of a parser into whole parts.
+    #[derive(Default)]
+    struct Parts {
+        done: Vec<Vec<u8>>,
+        current: Vec<u8>,
+    }
+
+    impl Parts {
+        /// Takes every piece `parser` has; the first error stops.
+        fn take(&mut self, parser: &mut MultipartParser) -> Result<(), DicomWebError> {
+            while let Some(piece) = parser.next_piece()? {
+                match piece {
+                    Piece::Data(data) => self.current.extend_from_slice(&data),
+                    Piece::End => self.done.push(std::mem::take(&mut self.current)),
+                }
+            }
+            Ok(())
+        }
+    }
+
     /// Feeds `input` in chunks of `size` bytes and collects the parts.
     fn parse(input: &[u8], size: usize, boundary: &str) -> Result<Vec<Vec<u8>>, DicomWebError> {
         let mut parser = MultipartParser::new(boundary, 1 << 20);
-        let mut parts = vec![];
+        let mut parts = Parts::default();
         for chunk in input.chunks(size) {
             parser.push(chunk);
-            while let Some(part) = parser.next_part()? {
-                parts.push(part);
-            }
+            parts.take(&mut parser)?;
         }
         assert!(parser.is_closed(), "closing delimiter not seen");
-        Ok(parts)
+        Ok(parts.done)
     }
 
     #[test]
@@ -271,22 +307,31 @@ mod tests {
         let mut parser = MultipartParser::new("b", 1000);
         parser.push(&input);
         assert!(matches!(
-            parser.next_part(),
+            Parts::default().take(&mut parser),
             Err(DicomWebError::InstanceTooLarge(1000))
         ));
+        // arriving in pieces: refused once 1000 bytes of it came, long before its end, and
+        // no piece is larger than what one chunk brought
         let mut parser = MultipartParser::new("b", 1000);
+        let mut parts = Parts::default();
+        let mut fed = 0;
         let refused = input.chunks(100).find_map(|chunk| {
+            fed += chunk.len();
             parser.push(chunk);
-            parser.next_part().err()
+            parts.take(&mut parser).err()
         });
         assert!(matches!(
             refused,
             Some(DicomWebError::InstanceTooLarge(1000))
         ));
+        assert!(fed <= 1200, "{fed} bytes fed before the refusal");
+        assert!(parts.current.len() <= 1000);
         let exactly = vec![7u8; 1000];
         let mut parser = MultipartParser::new("b", 1000);
         parser.push(&body("b", &[&exactly]));
-        assert_eq!(parser.next_part().expect("a part"), Some(exactly));
+        let mut parts = Parts::default();
+        parts.take(&mut parser).expect("a part");
+        assert_eq!(parts.done, [exactly]);
     }
 
     #[test]
@@ -295,7 +340,7 @@ mod tests {
         let mut parser = MultipartParser::new("b", 1000);
         parser.push(input);
         assert!(matches!(
-            parser.next_part(),
+            Parts::default().take(&mut parser),
             Err(DicomWebError::InvalidResponse(_))
         ));
     }

@@ -5,6 +5,7 @@
 //! no redirect, which could lead elsewhere. Errors never carry a URL: query parameters can
 //! be patient identifiers.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::{NaiveDate, NaiveTime, Timelike};
@@ -12,8 +13,9 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use reqwest::{RequestBuilder, Response, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
+use tokio::io::AsyncWriteExt;
 
-use super::multipart::{MultipartParser, boundary_of};
+use super::multipart::{MultipartParser, Piece, boundary_of};
 
 const DICOM_JSON: &str = "application/dicom+json";
 const MULTIPART_DICOM: &str = r#"multipart/related; type="application/dicom""#;
@@ -31,8 +33,17 @@ pub enum DicomWebError {
     Status(u16),
     #[error("invalid DICOMweb response: {0}")]
     InvalidResponse(&'static str),
-    #[error("a retrieved instance is larger than {0} bytes")]
-    InstanceTooLarge(usize),
+    #[error(
+        "a retrieved instance is larger than {0} bytes (MEDGRID_DICOMWEB_INSTANCE_MAX_BYTES); nothing of it was stored"
+    )]
+    InstanceTooLarge(u64),
+    #[error(
+        "the search answer is larger than {0} bytes (MEDGRID_DICOMWEB_SEARCH_MAX_BYTES): narrow the search"
+    )]
+    AnswerTooLarge(u64),
+    /// Spooling an instance to disk failed (the operator's disk, not the server).
+    #[error("an instance could not be spooled to disk")]
+    Spool(#[source] std::io::Error),
     #[error("the retrieval ended before its last instance was complete")]
     Truncated,
 }
@@ -65,8 +76,13 @@ pub struct DicomWebSettings {
     /// The longest silence while a retrieval streams (a whole study may take hours, so a
     /// retrieval has no overall limit).
     pub read_timeout: Duration,
-    /// The largest instance accepted: one instance is held in memory at a time.
-    pub max_instance_bytes: usize,
+    /// The largest search answer read; the search fails beyond it.
+    pub max_search_bytes: u64,
+    /// The largest instance accepted; instances are spooled to disk as they arrive.
+    pub max_instance_bytes: u64,
+    /// Where instances are spooled (unnamed files, gone once dropped); default the
+    /// system's temporary directory.
+    pub spool_dir: Option<PathBuf>,
     /// The addresses the SSRF guard checked for the base URL's host name: the client
     /// connects to these and asks no resolver (so DNS cannot swap them afterwards).
     pub pinned: Option<(String, Vec<std::net::SocketAddr>)>,
@@ -74,7 +90,8 @@ pub struct DicomWebSettings {
 
 impl DicomWebSettings {
     /// Settings with the usual limits: 10 s to connect, 60 s per search, 60 s of silence,
-    /// 1 GiB per instance.
+    /// 8 MiB per search answer, 512 MiB per instance (the defaults of
+    /// `MEDGRID_DICOMWEB_SEARCH_MAX_BYTES` and `MEDGRID_DICOMWEB_INSTANCE_MAX_BYTES`).
     pub fn new(base_url: impl Into<String>) -> Self {
         Self {
             base_url: base_url.into(),
@@ -82,7 +99,9 @@ impl DicomWebSettings {
             connect_timeout: Duration::from_secs(10),
             query_timeout: Duration::from_secs(60),
             read_timeout: Duration::from_secs(60),
-            max_instance_bytes: 1 << 30,
+            max_search_bytes: 8 << 20,
+            max_instance_bytes: 512 << 20,
+            spool_dir: None,
             pinned: None,
         }
     }
@@ -153,7 +172,9 @@ pub struct DicomWebClient {
     base: String,
     auth: Option<DicomWebAuth>,
     query_timeout: Duration,
-    max_instance_bytes: usize,
+    max_search_bytes: u64,
+    max_instance_bytes: u64,
+    spool_dir: Option<PathBuf>,
 }
 
 impl DicomWebClient {
@@ -176,7 +197,9 @@ impl DicomWebClient {
             base: settings.base_url.trim_end_matches('/').to_owned(),
             auth: settings.auth,
             query_timeout: settings.query_timeout,
+            max_search_bytes: settings.max_search_bytes,
             max_instance_bytes: settings.max_instance_bytes,
+            spool_dir: settings.spool_dir,
         })
     }
 
@@ -259,13 +282,30 @@ impl DicomWebClient {
         if response.status() == StatusCode::NO_CONTENT {
             return Ok(vec![]);
         }
-        let body = response.bytes().await?;
+        let body = self.capped_body(response).await?;
         if body.iter().all(u8::is_ascii_whitespace) {
             return Ok(vec![]);
         }
         serde_json::from_slice(&body).map_err(|_| {
             DicomWebError::InvalidResponse("a search answer that is not a DICOM JSON array")
         })
+    }
+
+    /// The answer's body, read as it comes and broken off (the connection dropped) once it
+    /// is larger than `max_search_bytes`: a server cannot make Medgrid hold more.
+    async fn capped_body(&self, mut response: Response) -> Result<Vec<u8>, DicomWebError> {
+        let cap = self.max_search_bytes;
+        if response.content_length().is_some_and(|length| length > cap) {
+            return Err(DicomWebError::AnswerTooLarge(cap));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await? {
+            if (body.len() + chunk.len()) as u64 > cap {
+                return Err(DicomWebError::AnswerTooLarge(cap));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
     }
 
     async fn retrieve(&self, url: String) -> Result<InstanceStream, DicomWebError> {
@@ -284,15 +324,35 @@ impl DicomWebClient {
         Ok(InstanceStream {
             response,
             parser: MultipartParser::new(&boundary, self.max_instance_bytes),
+            spool_dir: self.spool_dir.clone(),
         })
     }
 }
 
-/// The instances of a WADO-RS retrieval, parsed from the response as it arrives: memory
-/// holds one instance at a time.
+/// The instances of a WADO-RS retrieval, parsed from the response as it arrives and each
+/// spooled to disk: memory holds one chunk of the response, never a whole instance.
 pub struct InstanceStream {
     response: Response,
     parser: MultipartParser,
+    spool_dir: Option<PathBuf>,
+}
+
+/// One retrieved instance (a Part-10 file as the server sent it) in an unnamed temporary
+/// file, removed once dropped; read from its start.
+#[derive(Debug)]
+pub struct SpooledInstance {
+    pub file: std::fs::File,
+    pub len: u64,
+}
+
+impl SpooledInstance {
+    /// The whole instance in memory (tests and small files).
+    pub fn read_all(mut self) -> std::io::Result<Vec<u8>> {
+        use std::io::Read;
+        let mut bytes = Vec::new();
+        self.file.read_to_end(&mut bytes)?;
+        Ok(bytes)
+    }
 }
 
 impl std::fmt::Debug for InstanceStream {
@@ -302,18 +362,56 @@ impl std::fmt::Debug for InstanceStream {
 }
 
 impl InstanceStream {
-    /// The next instance as a Part-10 file, or `None` after the last one.
-    pub async fn next_instance(&mut self) -> Result<Option<Vec<u8>>, DicomWebError> {
+    /// The next instance, spooled to disk, or `None` after the last one.
+    pub async fn next_instance(&mut self) -> Result<Option<SpooledInstance>, DicomWebError> {
+        let mut spool: Option<(tokio::io::BufWriter<tokio::fs::File>, u64)> = None;
         loop {
-            if let Some(part) = self.parser.next_part()? {
-                return Ok(Some(part));
+            while let Some(piece) = self.parser.next_piece()? {
+                match piece {
+                    Piece::Data(data) => {
+                        let (file, len) = match &mut spool {
+                            Some(open) => open,
+                            None => spool.insert((self.spool_file().await?, 0)),
+                        };
+                        file.write_all(&data).await.map_err(DicomWebError::Spool)?;
+                        *len += data.len() as u64;
+                    }
+                    Piece::End => {
+                        let (mut file, len) = match spool.take() {
+                            Some(open) => open,
+                            None => (self.spool_file().await?, 0),
+                        };
+                        file.flush().await.map_err(DicomWebError::Spool)?;
+                        let mut file = file.into_inner().into_std().await;
+                        std::io::Seek::rewind(&mut file).map_err(DicomWebError::Spool)?;
+                        return Ok(Some(SpooledInstance { file, len }));
+                    }
+                }
             }
             match self.response.chunk().await? {
                 Some(chunk) => self.parser.push(&chunk),
-                None if self.parser.is_closed() => return Ok(None),
+                None if self.parser.is_closed() && spool.is_none() => return Ok(None),
                 None => return Err(DicomWebError::Truncated),
             }
         }
+    }
+
+    async fn spool_file(&self) -> Result<tokio::io::BufWriter<tokio::fs::File>, DicomWebError> {
+        let dir = self.spool_dir.clone();
+        let file = tokio::task::spawn_blocking(move || match dir {
+            Some(dir) => {
+                std::fs::create_dir_all(&dir)?;
+                tempfile::tempfile_in(dir)
+            }
+            None => tempfile::tempfile(),
+        })
+        .await
+        .map_err(|e| DicomWebError::Spool(std::io::Error::other(e)))?
+        .map_err(DicomWebError::Spool)?;
+        Ok(tokio::io::BufWriter::with_capacity(
+            256 * 1024,
+            tokio::fs::File::from_std(file),
+        ))
     }
 }
 

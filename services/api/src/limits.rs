@@ -149,6 +149,13 @@ pub fn seconds(wait: Duration) -> u64 {
     wait.as_secs_f64().ceil().max(1.0) as u64
 }
 
+/// The portal's previews count in the same budgets as GraphQL and downloads.
+impl medgrid_web::MemberLimit for RateLimits {
+    fn check(&self, actor: &Actor) -> Result<(), Duration> {
+        RateLimits::check(self, actor)
+    }
+}
+
 /// 429 with Retry-After (whole seconds, at least 1) and a GraphQL-shaped error.
 pub fn too_many(wait: Duration) -> Response {
     let seconds = seconds(wait);

@@ -38,7 +38,7 @@ use medgrid_infra::telemetry::Metrics;
 use medgrid_infra::unsubscribe::SignedUnsubscribeTokens;
 use medgrid_infra::uploads::Uploads;
 use medgrid_projections::runner::RunnerConfig;
-use medgrid_web::Portal;
+use medgrid_web::{Portal, Previews};
 use medgrid_worker::archiver::Archiver;
 use medgrid_worker::dispatcher::{Delegation, Dispatcher, DispatcherConfig, Sandboxing};
 use medgrid_worker::housekeeping::Housekeeping;
@@ -206,6 +206,7 @@ impl Core {
             outbound: Arc::new(guard.clone()),
             dicom: Arc::new(GuardedDirectory {
                 guard: guard.clone(),
+                max_answer_bytes: config.dicomweb_search_max_bytes,
             }),
             progress: progress_rx,
         };
@@ -317,6 +318,9 @@ impl Core {
             sealed: self.services.sealed.clone(),
             guard: self.guard.clone(),
             max_bytes: config.upload_max_bytes,
+            max_files: config.import_max_files,
+            max_instance_bytes: config.dicomweb_instance_max_bytes,
+            spool_dir: config.upload_spool_dir(),
             every: config.dispatch_interval(),
             backoff: Duration::from_secs(1),
         }
@@ -392,19 +396,27 @@ impl Server {
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{addr}"));
+        let limits = Arc::new(RateLimits::new(
+            Budgets {
+                member: config.rate_limit_member_per_minute,
+                tenant: config.rate_limit_tenant_per_minute,
+                anonymous: config.rate_limit_anonymous_per_minute,
+            },
+            config.trusted_proxies.parse::<TrustedProxies>()?,
+        ));
+        let previews = Previews::new(
+            config.preview_concurrency,
+            config.preview_max_source_bytes,
+            limits.clone(),
+        );
         let state = AppState {
-            portal: Arc::new(Portal::new(&public_url, core.providers.clone())),
+            portal: Arc::new(
+                Portal::new(&public_url, core.providers.clone()).with_previews(previews),
+            ),
             schema: core.schema(config),
             services: core.services.clone(),
             metrics: core.metrics.clone(),
-            limits: Arc::new(RateLimits::new(
-                Budgets {
-                    member: config.rate_limit_member_per_minute,
-                    tenant: config.rate_limit_tenant_per_minute,
-                    anonymous: config.rate_limit_anonymous_per_minute,
-                },
-                config.trusted_proxies.parse::<TrustedProxies>()?,
-            )),
+            limits,
             config: Arc::new(ApiConfig {
                 dev_mode: config.dev_mode,
                 max_body_bytes: config.max_body_bytes,

@@ -2,10 +2,11 @@
 //! attempts, logs and outputs, and the cancel and resubmit buttons.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{Path, Query};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
@@ -20,6 +21,7 @@ use medgrid_projections::page::PageRequest;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::Portal;
 use crate::catalog::{self as apps, Option_};
 use crate::form::{self, Posted};
 use crate::login::{see_other, urlencode};
@@ -380,11 +382,20 @@ pub async fn resubmit(v: Visitor, Path(id): Path<String>, Form(posted): Form<Pos
 
 /// GET /jobs/{id}/preview/{*path}: a PNG of an image output (the middle slice of a NIfTI
 /// volume, the first frame of a DICOM instance), drawn here for whoever may see the job.
-pub async fn preview(v: Visitor, Path((id, path)): Path<(String, String)>) -> Response {
+pub async fn preview(
+    v: Visitor,
+    State(portal): State<Arc<Portal>>,
+    Path((id, path)): Path<(String, String)>,
+) -> Response {
     use axum::http::header;
     use axum::response::IntoResponse;
-    use medgrid_infra::preview::{self, PreviewError};
+    use medgrid_infra::preview;
 
+    let previews = &portal.previews;
+    let turn = match previews.turn(&v.actor).await {
+        Ok(turn) => turn,
+        Err(refused) => return refused,
+    };
     let job = match jobs::visible(&v.scope(), &id).await {
         Ok(job) => job,
         Err(e) => return view::failure(&v, &e),
@@ -392,18 +403,11 @@ pub async fn preview(v: Visitor, Path((id, path)): Path<(String, String)>) -> Re
     let Some(file) = v.svc.files.output(JobId::from_uuid(job.id), &path) else {
         return view::failure(&v, &ApiError::not_found("output"));
     };
+    let max_source = previews.max_source_bytes;
     let drawn = tokio::task::spawn_blocking(move || {
-        use std::io::Read;
-        let size = file.metadata().map(|m| m.len()).unwrap_or(u64::MAX);
-        if size > preview::MAX_BYTES {
-            return Err(PreviewError::Unsupported("larger than 512 MiB".into()));
-        }
-        let mut bytes = Vec::new();
-        (&file)
-            .take(preview::MAX_BYTES)
-            .read_to_end(&mut bytes)
-            .map_err(|e| PreviewError::Corrupt(e.to_string()))?;
-        preview::png(&bytes)
+        let drawn = preview::of_file(&file, max_source);
+        drop(turn);
+        drawn
     })
     .await;
     match drawn {

@@ -17,6 +17,7 @@ mod login;
 mod oidc;
 mod pages;
 mod preferences;
+pub mod previews;
 mod return_to;
 mod tickets;
 mod view;
@@ -35,6 +36,7 @@ use medgrid_infra::outbound::Guard;
 pub use cookies::SESSION as SESSION_COOKIE;
 pub use login::{front, sign_in_local, sign_in_page, sign_out};
 pub use oidc::{callback as oidc_callback, start as oidc_start};
+pub use previews::{MemberLimit, Previews};
 pub use view::status_of;
 pub use visitor::Visitor;
 
@@ -49,6 +51,8 @@ pub struct Portal {
     /// goes through it: addresses checked and pinned, no redirect followed (an open
     /// redirect would leak the code), no proxy.
     providers: Guard,
+    /// How many previews are drawn at once, of what, within which budget.
+    previews: Previews,
 }
 
 impl Portal {
@@ -56,7 +60,15 @@ impl Portal {
         Self {
             public_url: public_url.trim_end_matches('/').to_owned(),
             providers,
+            previews: Previews::default(),
         }
+    }
+
+    /// With the process's previews (`MEDGRID_PREVIEW_*` and the API's rate limits).
+    #[must_use]
+    pub fn with_previews(mut self, previews: Previews) -> Self {
+        self.previews = previews;
+        self
     }
 
     fn secure(&self) -> bool {

@@ -7,7 +7,7 @@
 //! before a byte of it is stored. Every address is checked by the SSRF guard right
 //! before connecting, and the connection goes to the addresses checked.
 
-use std::io::Cursor;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -24,7 +24,8 @@ use medgrid_domain::spaces::{Blob, NodeName, SpaceCommand, guess_media_type};
 use medgrid_infra::blobs::BlobError;
 use medgrid_infra::contents::{Claim, ContentError, Contents};
 use medgrid_infra::dicom::{
-    Deidentifier, DicomWebAuth, DicomWebClient, DicomWebError, DicomWebSettings,
+    Deidentifier, DicomWebAuth, DicomWebClient, DicomWebError, DicomWebSettings, NewUids,
+    SpooledInstance,
 };
 use medgrid_infra::imports::Guard;
 use medgrid_infra::imports::http::{self, FetchError};
@@ -55,6 +56,12 @@ pub struct Importer {
     pub guard: Guard,
     /// The largest file one upload may bring (`MEDGRID_UPLOAD_MAX_BYTES`).
     pub max_bytes: u64,
+    /// The most objects one S3 import lists (`MEDGRID_IMPORT_MAX_FILES`).
+    pub max_files: u64,
+    /// The largest DICOM instance retrieved (`MEDGRID_DICOMWEB_INSTANCE_MAX_BYTES`).
+    pub max_instance_bytes: u64,
+    /// Where DICOM instances are spooled between the server and the content store.
+    pub spool_dir: PathBuf,
     /// Longest pause between rounds (import events wake it sooner).
     pub every: Duration,
     /// First pause between tries of a network step (doubling).
@@ -302,7 +309,7 @@ impl Importer {
                     &access_key_id,
                     secret_access_key.into(),
                 );
-                self.import_s3(run, &source).await
+                self.import_s3(run, &source, bytes_of(row.bytes)).await
             }
             (ImportSource::DicomWeb { base_url, auth }, sealed) => {
                 self.import_dicomweb(run, &base_url, &auth, sealed).await
@@ -576,27 +583,74 @@ impl Importer {
         .map(|done| run.take_counts(done))
     }
 
-    /// Every object under the source's prefix, listed page by page.
-    async fn listing(&self, source: &S3Source) -> Result<Vec<S3Object>, Stop> {
-        let mut all = vec![];
+    /// The bytes this import may still bring: the room the space's and the tenant's quotas
+    /// leave, plus what it brought before it was interrupted (`already`, already counted
+    /// as used); None without a quota.
+    async fn allowance(&self, run: &Run, already: u64) -> Result<Option<u64>, Stop> {
+        let space = spaces::space_by_id(&self.db(), run.space.as_uuid())
+            .await?
+            .ok_or_else(|| Stop::Failed("the space is gone".into()))?;
+        let free = match spaces::room(&self.db(), &space).await? {
+            spaces::Room::Unlimited => return Ok(None),
+            spaces::Room::Bytes(room) => room,
+            spaces::Room::SpaceFull | spaces::Room::TenantFull => 0,
+        };
+        Ok(Some(free.saturating_add(already)))
+    }
+
+    /// Every object under the source's prefix, listed page by page. Each page is checked
+    /// before the next is asked for: the listing stops as soon as the objects listed are
+    /// more than the quotas leave (`allowance`), than `max_files`, or one is larger than
+    /// a file may be, so an endless or huge listing costs one page beyond the limit.
+    async fn listing(
+        &self,
+        source: &S3Source,
+        allowance: Option<u64>,
+    ) -> Result<Vec<S3Object>, Stop> {
+        let mut all: Vec<S3Object> = vec![];
+        let mut bytes: u64 = 0;
         let mut token: Option<String> = None;
-        loop {
+        for page in 1_u64.. {
             let (objects, next) = self
                 .retried("listing the bucket", || async {
                     source.list(token.clone()).await.map_err(Stop::Retry)
                 })
                 .await?;
+            for object in &objects {
+                if object.size > self.max_bytes {
+                    return Err(Stop::Failed(format!(
+                        "{:?} is larger than the {} bytes one file may have; nothing was imported",
+                        object.relative, self.max_bytes
+                    )));
+                }
+                bytes = bytes.saturating_add(object.size);
+            }
             all.extend(objects);
+            if all.len() as u64 > self.max_files {
+                return Err(Stop::Failed(format!(
+                    "the prefix holds more than {} objects (MEDGRID_IMPORT_MAX_FILES): the listing stopped at page {page}; import a narrower prefix",
+                    self.max_files
+                )));
+            }
+            if let Some(allowed) = allowance
+                && bytes > allowed
+            {
+                return Err(Stop::Failed(format!(
+                    "quota exceeded: the objects listed in the first {page} pages already hold {bytes} bytes, more than the {allowed} bytes the space's or the institution's quota leaves; the listing stopped there and nothing was imported"
+                )));
+            }
             match next {
                 Some(next) => token = Some(next),
-                None => return Ok(all),
+                None => break,
             }
         }
+        Ok(all)
     }
 
-    async fn import_s3(&self, run: &mut Run, source: &S3Source) -> Result<(), Stop> {
+    async fn import_s3(&self, run: &mut Run, source: &S3Source, already: u64) -> Result<(), Stop> {
         // listed whole first, so the import's size is known before its first byte
-        let objects = self.listing(source).await?;
+        let allowance = self.allowance(run, already).await?;
+        let objects = self.listing(source, allowance).await?;
         let bytes = objects.iter().map(|o| o.size).sum();
         self.size(run, objects.len() as u64, bytes).await?;
         for object in objects {
@@ -660,7 +714,7 @@ impl Importer {
             .ok()
             .and_then(|k| k.try_into().ok())
             .ok_or_else(|| Stop::Failed("the import's key cannot be read".into()))?;
-        let deidentifier = Deidentifier::new(key);
+        let deidentifier = Arc::new(Deidentifier::new(key));
         let auth = match (auth, bearer_token, password) {
             (DicomWebAuthKind::Bearer, Some(token), _) => Some(DicomWebAuth::Bearer(token.into())),
             (DicomWebAuthKind::Basic { username }, _, Some(password)) => {
@@ -679,6 +733,8 @@ impl Importer {
                 .map_err(|r| Stop::Failed(format!("refused: {r}")))?;
             let mut settings = DicomWebSettings::new(base_url);
             settings.auth = auth.clone();
+            settings.max_instance_bytes = self.max_instance_bytes;
+            settings.spool_dir = Some(self.spool_dir.clone());
             settings.pinned = pinned.domain.clone().map(|d| (d, pinned.addrs.clone()));
             let client = DicomWebClient::new(settings).map_err(|e| Stop::Failed(e.to_string()))?;
             let stream = match &series_instance_uid {
@@ -689,10 +745,7 @@ impl Importer {
             let mut attempt = run.clone_counts();
             while let Some(instance) = stream.next_instance().await.map_err(dicomweb_stop)? {
                 self.cancelled(&attempt).await?;
-                let out = deidentifier.deidentify(&instance).map_err(|e| {
-                    Stop::Failed(format!("a retrieved instance could not be de-identified ({e}); nothing of it was stored"))
-                })?;
-                drop(instance);
+                let (out, file) = self.deidentified(&deidentifier, instance).await?;
                 let item = format!("dicom:{}", out.sop_instance_uid);
                 if let Some(size) = self.recorded(&attempt, &item).await? {
                     self.count(&mut attempt, size).await?;
@@ -710,22 +763,64 @@ impl Importer {
                     .folder(
                         &attempt,
                         study,
-                        &format!("dicom:{}/{}", out.study_instance_uid, out.series_instance_uid),
+                        &format!(
+                            "dicom:{}/{}",
+                            out.study_instance_uid, out.series_instance_uid
+                        ),
                         &out.series_instance_uid,
                     )
                     .await?;
                 let name = format!("{}.dcm", out.sop_instance_uid);
-                let mut body = Cursor::new(out.bytes);
-                self.store(&mut attempt, series, &item, &name, "application/dicom", &mut body)
-                    .await?;
+                let mut body = tokio::io::BufReader::new(tokio::fs::File::from_std(file));
+                self.store(
+                    &mut attempt,
+                    series,
+                    &item,
+                    &name,
+                    "application/dicom",
+                    &mut body,
+                )
+                .await?;
             }
             if attempt.files == 0 {
-                return Err(Stop::Failed("the server sent no instance for this study or series".into()));
+                return Err(Stop::Failed(
+                    "the server sent no instance for this study or series".into(),
+                ));
             }
             Ok(attempt)
         })
         .await
         .map(|done| run.take_counts(done))
+    }
+
+    /// De-identifies a spooled instance into another spooled file (read from its start),
+    /// off the async workers: de-identification parses the whole data set.
+    async fn deidentified(
+        &self,
+        deidentifier: &Arc<Deidentifier>,
+        instance: SpooledInstance,
+    ) -> Result<(NewUids, std::fs::File), Stop> {
+        let deidentifier = deidentifier.clone();
+        let dir = self.spool_dir.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            use std::io::{BufReader, BufWriter, Seek, Write};
+            let spool = |e: std::io::Error| Stop::Later(format!("spooling an instance: {e}"));
+            let mut out = tempfile::tempfile_in(&dir).map_err(spool)?;
+            let mut writer = BufWriter::new(&mut out);
+            let uids = deidentifier
+                .deidentify_from(BufReader::new(instance.file), &mut writer)
+                .map_err(|e| {
+                    Stop::Failed(format!(
+                        "a retrieved instance could not be de-identified ({e}); nothing of it was stored"
+                    ))
+                })?;
+            writer.flush().map_err(spool)?;
+            drop(writer);
+            out.rewind().map_err(spool)?;
+            Ok((uids, out))
+        })
+        .await;
+        done.map_err(|e| Stop::Later(format!("de-identification stopped: {e}")))?
     }
 
     /// Runs rounds while this process holds the importer lease, until `shutdown`.
@@ -775,7 +870,9 @@ async fn watch_cancel(pool: PgPool, id: ImportId, cancel: Arc<AtomicBool>) {
 
 fn dicomweb_stop(e: DicomWebError) -> Stop {
     match e {
-        DicomWebError::Http(_) | DicomWebError::Truncated => Stop::Retry(e.to_string()),
+        DicomWebError::Http(_) | DicomWebError::Truncated | DicomWebError::Spool(_) => {
+            Stop::Retry(e.to_string())
+        }
         DicomWebError::Status(code) if code == 429 || code >= 500 => Stop::Retry(e.to_string()),
         DicomWebError::Status(404) => {
             Stop::Failed("the DICOMweb server has no such study or series".into())

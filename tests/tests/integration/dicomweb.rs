@@ -12,6 +12,9 @@ use medgrid_infra::dicom::{
     Deidentified, Deidentifier, DicomWebClient, DicomWebError, DicomWebSettings, InstanceStream,
     StudyQuery,
 };
+use medgrid_tests::hostile::{Answer, Hostile, SLACK};
+use medgrid_tests::{TestApp, test_config};
+use serde_json::json;
 
 const PRIVATE_TAG: Tag = Tag(0x0029, 0x1010);
 
@@ -184,7 +187,8 @@ async fn deidentify_all(
     study: &Study,
 ) -> Vec<Deidentified> {
     let mut out = vec![];
-    while let Some(file) = stream.next_instance().await.unwrap() {
+    while let Some(spooled) = stream.next_instance().await.unwrap() {
+        let file = spooled.read_all().unwrap();
         let original = parse(&file);
         assert_eq!(
             text(&original, tags::PATIENT_ID).as_deref(),
@@ -384,4 +388,85 @@ fn rand_key() -> [u8; 32] {
     key[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
     key[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
     key
+}
+
+const SEARCH: &str =
+    "query($i: DicomWebSearchInput!) { dicomWebStudies(input: $i) { studyInstanceUid } }";
+
+/// A QIDO-RS answer that never ends (`[` and blanks, valid JSON so far) is read up to
+/// `MEDGRID_DICOMWEB_SEARCH_MAX_BYTES` and no further: the member gets INVALID_INPUT
+/// saying so. (The old client read the whole body into memory before parsing it.)
+#[tokio::test]
+async fn a_search_answer_is_read_up_to_its_cap_and_no_further() {
+    const CAP: u64 = 1 << 20;
+    const SERVED: u64 = 256 << 20;
+    let mut config = test_config();
+    config.dicomweb_search_max_bytes = CAP;
+    let app = TestApp::spawn_with(config).await;
+    app.tenant("lab").await;
+    let (_, ada) = app.member("lab", "ada@lab.org", &[]).await;
+    let server =
+        Hostile::spawn(|_| Answer::endless("application/dicom+json", "[", b' ', SERVED)).await;
+    let url = format!("{}/dicom-web", server.url());
+    let body = app
+        .gql(
+            Some(&ada),
+            SEARCH,
+            json!({"i": {"url": url, "patientId": "P1"}}),
+        )
+        .await;
+    assert_eq!(
+        medgrid_tests::error_code(&body).as_deref(),
+        Some("INVALID_INPUT"),
+        "{body}"
+    );
+    let message = body["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("larger than 1048576 bytes")
+            && message.contains("MEDGRID_DICOMWEB_SEARCH_MAX_BYTES"),
+        "{message}"
+    );
+    let written = server.written().await;
+    eprintln!("the hostile server wrote {written} bytes (cap {CAP})");
+    assert!(
+        written <= CAP + SLACK,
+        "the server wrote {written} bytes before Medgrid hung up (cap {CAP}, slack {SLACK})"
+    );
+    assert_eq!(server.connections(), 1);
+    // a lying server that announces its size is refused before its body is read
+    let announced =
+        Hostile::spawn(|_| Answer::new(200, "application/dicom+json", vec![b' '; 4 << 20])).await;
+    let url = format!("{}/dicom-web", announced.url());
+    let body = app
+        .gql(Some(&ada), SEARCH, json!({"i": {"url": url}}))
+        .await;
+    assert_eq!(
+        medgrid_tests::error_code(&body).as_deref(),
+        Some("INVALID_INPUT"),
+        "{body}"
+    );
+}
+
+/// `dicomWebStudies` runs once per operation: two aliased searches are INVALID_INPUT
+/// before any request reaches the server (one request could otherwise fan out to 250).
+#[tokio::test]
+async fn aliased_searches_are_refused_before_any_request_leaves() {
+    let app = TestApp::spawn().await;
+    app.tenant("lab").await;
+    let (_, ada) = app.member("lab", "ada@lab.org", &[]).await;
+    let server = Hostile::spawn(|_| Answer::new(200, "application/dicom+json", "[]")).await;
+    let url = format!("{}/dicom-web", server.url());
+    let twice = "query($i: DicomWebSearchInput!) {
+        a: dicomWebStudies(input: $i) { studyInstanceUid }
+        b: dicomWebStudies(input: $i) { studyInstanceUid } }";
+    assert_eq!(
+        app.code(Some(&ada), twice, json!({"i": {"url": url}}))
+            .await,
+        "INVALID_INPUT"
+    );
+    assert_eq!(server.connections(), 0, "no request reached the server");
+    // one search is asked, and reaches it
+    let found = app.ok(&ada, SEARCH, json!({"i": {"url": url}})).await;
+    assert_eq!(found["dicomWebStudies"], json!([]));
+    assert_eq!(server.connections(), 1);
 }

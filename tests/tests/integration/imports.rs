@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use dicom_dictionary_std::tags;
 use medgrid_domain::Role;
+use medgrid_tests::hostile::{Answer, Hostile, SLACK};
 use medgrid_tests::{TestApp, test_config};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -869,4 +870,161 @@ async fn members_search_a_dicomweb_server_for_the_study_to_import() {
             "{url}"
         );
     }
+}
+
+/// A ListObjectsV2 page (S3's XML) of `count` objects of `size` bytes under `prefix`, and
+/// always a next page.
+fn listing_page(prefix: &str, page: u32, count: u32, size: u64) -> String {
+    let mut xml = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>b</Name><Prefix>{prefix}</Prefix><KeyCount>{count}</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>true</IsTruncated>"#
+    );
+    for i in 0..count {
+        xml.push_str(&format!(
+            r#"<Contents><Key>{prefix}page{page}/object{i}.bin</Key><LastModified>2024-01-01T00:00:00.000Z</LastModified><ETag>"e"</ETag><Size>{size}</Size><StorageClass>STANDARD</StorageClass></Contents>"#
+        ));
+    }
+    xml.push_str(&format!(
+        "<NextContinuationToken>page{}</NextContinuationToken></ListBucketResult>",
+        page + 1
+    ));
+    xml
+}
+
+/// An S3-like server whose listing never ends: every page lists `count` objects of `size`
+/// bytes and names a next page.
+async fn endless_bucket(count: u32, size: u64) -> Hostile {
+    Hostile::spawn(move |target| {
+        let page = target
+            .split_once("continuation-token=page")
+            .and_then(|(_, rest)| rest.split('&').next()?.parse().ok())
+            .unwrap_or(1);
+        Answer::new(
+            200,
+            "application/xml",
+            listing_page("in/", page, count, size),
+        )
+    })
+    .await
+}
+
+async fn import_s3(app: &TestApp, token: &str, folder: &str, endpoint: &str) -> Value {
+    let q = format!(
+        "mutation($f: ID!, $i: ImportFromS3Input!) {{ importFromS3(folderId: $f, input: $i) {{ {IMPORT_FIELDS} }} }}"
+    );
+    let input = json!({
+        "endpoint": endpoint, "region": "us-east-1", "bucket": "b", "prefix": "in/",
+        "accessKeyId": "AKIDEXAMPLE", "secretAccessKey": "not-a-secret",
+    });
+    let asked = app.ok(token, &q, json!({"f": folder, "i": input})).await["importFromS3"].clone();
+    wait_for(
+        app,
+        token,
+        asked["id"].as_str().unwrap(),
+        &["SUCCEEDED", "FAILED"],
+    )
+    .await
+}
+
+/// An S3 listing is checked page by page: the pages' objects against the quota, their
+/// number against `MEDGRID_IMPORT_MAX_FILES`. An endless listing stops at the first page
+/// past a limit — the test counts the pages asked for — and nothing is imported. (Before,
+/// the whole listing was held first: an endless one never ended.)
+#[tokio::test]
+async fn an_endless_s3_listing_stops_at_the_page_that_passes_a_limit() {
+    let mut config = test_config();
+    config.import_max_files = 22;
+    let app = TestApp::spawn_with(config).await;
+    app.tenant("lab").await;
+    let (ada_id, ada) = app.member("lab", "ada@lab.org", &[]).await;
+    let (_, admin) = app
+        .member("lab", "root@lab.org", &[Role::TenantAdmin])
+        .await;
+    let q =
+        "mutation($m: ID!) { setSpaceQuota(owner: {memberId: $m}, bytes: 1048576) { used limit } }";
+    app.ok(&admin, q, json!({"m": ada_id.to_string()})).await;
+    let folder = home(&app, &ada).await;
+
+    // 5 objects of 100 KiB a page: 500 KiB, 1000 KiB fit in 1 MiB, the third page does not
+    let huge = endless_bucket(5, 100 * 1024).await;
+    let done = import_s3(&app, &ada, &folder, &huge.url()).await;
+    assert_eq!(done["state"], "FAILED", "{done}");
+    let reason = done["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("quota exceeded") && reason.contains("first 3 pages"),
+        "{reason}"
+    );
+    let asked = huge.requests();
+    assert_eq!(asked.len(), 3, "pages asked for: {asked:?}");
+    assert!(asked.iter().all(|r| r.contains("list-type=2")), "{asked:?}");
+    assert_eq!(done["files"], 0.0);
+
+    // empty objects never pass the quota: their number stops the listing
+    let many = endless_bucket(5, 0).await;
+    let done = import_s3(&app, &ada, &folder, &many.url()).await;
+    assert_eq!(done["state"], "FAILED", "{done}");
+    let reason = done["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("more than 22 objects") && reason.contains("MEDGRID_IMPORT_MAX_FILES"),
+        "{reason}"
+    );
+    // 5, 10, 15, 20 objects, then 25: five pages
+    assert_eq!(many.requests().len(), 5, "{:?}", many.requests());
+    assert!(listing(&app, &ada, "/home").await.is_empty());
+    wait_for_blobs(&app, 0).await;
+}
+
+/// A WADO-RS retrieval whose one instance never ends is spooled up to
+/// `MEDGRID_DICOMWEB_INSTANCE_MAX_BYTES` and broken off there: the import fails saying
+/// so, tries no more, and stores nothing. (Before, the cap was a fixed 1 GiB, held in
+/// memory.)
+#[tokio::test]
+async fn an_endless_dicom_instance_is_broken_off_at_its_cap() {
+    const CAP: u64 = 1 << 20;
+    const SERVED: u64 = 256 << 20;
+    let mut config = test_config();
+    config.dicomweb_instance_max_bytes = CAP;
+    let app = TestApp::spawn_with(config).await;
+    app.tenant("lab").await;
+    let (_, ada) = app.member("lab", "ada@lab.org", &[]).await;
+    let folder = home(&app, &ada).await;
+    let server = Hostile::spawn(|_| {
+        Answer::endless(
+            r#"multipart/related; type="application/dicom"; boundary=b"#,
+            "--b\r\nContent-Type: application/dicom\r\n\r\nDICM",
+            b'x',
+            SERVED,
+        )
+    })
+    .await;
+    let q = format!(
+        "mutation($f: ID!, $i: ImportFromDicomWebInput!) {{ importFromDicomWeb(folderId: $f, input: $i) {{ {IMPORT_FIELDS} }} }}"
+    );
+    let input =
+        json!({"url": format!("{}/dicom-web", server.url()), "studyInstanceUid": "1.2.3.4"});
+    let asked =
+        app.ok(&ada, &q, json!({"f": folder, "i": input})).await["importFromDicomWeb"].clone();
+    let done = wait_for(
+        &app,
+        &ada,
+        asked["id"].as_str().unwrap(),
+        &["SUCCEEDED", "FAILED"],
+    )
+    .await;
+    assert_eq!(done["state"], "FAILED", "{done}");
+    let reason = done["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("larger than 1048576 bytes")
+            && reason.contains("MEDGRID_DICOMWEB_INSTANCE_MAX_BYTES"),
+        "{reason}"
+    );
+    let written = server.written().await;
+    eprintln!("the hostile server wrote {written} bytes (cap {CAP})");
+    assert!(
+        written <= CAP + SLACK,
+        "the server wrote {written} bytes before Medgrid hung up (cap {CAP}, slack {SLACK})"
+    );
+    assert_eq!(server.connections(), 1, "a refusal is not tried again");
+    assert_eq!(done["files"], 0.0);
+    assert!(listing(&app, &ada, "/home").await.is_empty());
+    wait_for_blobs(&app, 0).await;
 }

@@ -556,6 +556,86 @@ async fn the_accounting_dashboard_draws_charts_for_administrators_only() {
     }
 }
 
+/// A job that writes `brain.nii`, the volume given as its parameter (8032 bytes).
+async fn volume_job(app: &TestApp, admin: &str, ann: &str) -> String {
+    let volume = medgrid_infra::preview::int16_nifti([32, 24, 5], |x, y, _| {
+        i16::try_from(x * 10 + y).unwrap()
+    });
+    assert_eq!(volume.len(), 8032);
+    let source = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &volume);
+    let maker = register_app(
+        app,
+        admin,
+        json!({
+            "name": "volume-maker", "tool-version": "1", "schema-version": "0.5",
+            "description": "Copies a NIfTI volume.",
+            "command-line": "sh -c 'printf %s \"$1\" | base64 -d > brain.nii' make [SOURCE]",
+            "inputs": [{"id": "source", "name": "Source", "type": "String", "value-key": "[SOURCE]"}],
+            "output-files": [{"id": "volume", "name": "Volume", "path-template": "brain.nii"}]
+        }),
+    )
+    .await;
+    let job = crate::jobs::submit(
+        app,
+        ann,
+        json!({"applicationId": maker, "parameters": {"source": source}}),
+    )
+    .await;
+    job["id"].as_str().unwrap().to_owned()
+}
+
+/// Previews draw sources up to `MEDGRID_PREVIEW_MAX_SOURCE_BYTES` (larger: 415 saying
+/// so, nothing decoded) and count in the member's rate limit (429 with `Retry-After`).
+/// Before, any output up to 512 MiB was decoded, as often as a member asked.
+#[tokio::test]
+async fn previews_have_a_source_cap_and_count_in_the_rate_limit() {
+    let mut config = medgrid_tests::test_config();
+    config.preview_max_source_bytes = 4096;
+    config.rate_limit_member_per_minute = 6;
+    let app = TestApp::spawn_with(config).await;
+    let (admin, ann, _) = setup(&app, "uni").await;
+    let id = volume_job(&app, &admin, &ann).await; // ann's first request of the minute
+    let cookies = signed_in(&app, "uni", "ann@uni.org").await;
+    // the job's page (not rate limited) shows the preview once the output is there
+    let preview = format!("/jobs/{id}/preview/brain.nii");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let page = get(&app, &cookies, &format!("/jobs/{id}"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        if page.contains(&format!(r#"<img src="{preview}""#)) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no output: {page}");
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    }
+    let mut answers = vec![];
+    for _ in 0..10 {
+        let res = get(&app, &cookies, &preview).await;
+        let status = res.status();
+        let retry = res.headers().get("retry-after").cloned();
+        answers.push((status, retry, res.text().await.unwrap()));
+    }
+    // 5 or 6 tokens are left in the bucket of 6: the first 5 are drawn, or refused for
+    // their size; then the budget is spent
+    for (status, _, text) in &answers[..5] {
+        assert_eq!(*status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{text}");
+        assert!(
+            text.contains("larger than the 4096 bytes")
+                && text.contains("MEDGRID_PREVIEW_MAX_SOURCE_BYTES"),
+            "{text}"
+        );
+    }
+    let limited = answers
+        .iter()
+        .find(|(status, _, _)| *status == StatusCode::TOO_MANY_REQUESTS)
+        .unwrap_or_else(|| panic!("no preview was rate limited: {answers:?}"));
+    assert!(limited.1.is_some(), "429 without Retry-After");
+    assert!(limited.2.contains("RATE_LIMITED"), "{}", limited.2);
+}
+
 #[tokio::test]
 async fn image_outputs_are_previewed_as_png_slices() {
     let app = TestApp::spawn().await;
