@@ -170,6 +170,17 @@ pub fn apps_dir() -> std::path::PathBuf {
         .join("apps")
 }
 
+/// The service's errors (an INTERNAL's cause) go to the test's captured output, shown
+/// when it fails (`RUST_LOG` chooses more).
+fn log_errors() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
+}
+
 /// The real Medgrid against a fresh database.
 pub struct TestApp {
     pub db: TestDb,
@@ -194,6 +205,7 @@ impl TestApp {
 
     /// The real Medgrid on a database prepared beforehand (migrated).
     pub async fn spawn_on(db: TestDb, config: Config) -> Self {
+        log_errors();
         let mut config = config;
         // blobs and job files of their own: one test's sweep must not touch another's
         config.data_dir = config.data_dir.join(uuid::Uuid::now_v7().to_string());
