@@ -11,3 +11,5 @@ CREATE TABLE sign_in_failures (
     since    timestamptz NOT NULL,
     PRIMARY KEY (kind, id)
 );
+-- Counts whose window has passed are removed as new failures are counted.
+CREATE INDEX sign_in_failures_by_age ON sign_in_failures (since);

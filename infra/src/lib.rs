@@ -27,3 +27,16 @@ pub mod store;
 pub mod telemetry;
 pub mod unsubscribe;
 pub mod uploads;
+
+/// An error and its sources, as one line: the messages of HTTP clients and the S3 SDK alone
+/// are terse ("error sending request", "service error"); their sources say what happened.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut message = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        source = s.source();
+    }
+    message
+}

@@ -219,18 +219,6 @@ pub enum SendError {
     Failed(String),
 }
 
-/// An error and its sources: reqwest's own message alone is "error sending request".
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut message = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        message.push_str(": ");
-        message.push_str(&s.to_string());
-        source = s.source();
-    }
-    message
-}
-
 /// The guard: its [`Reach`], and the addresses this service listens on.
 #[derive(Clone, Default)]
 pub struct Guard {
@@ -394,7 +382,7 @@ impl Guard {
         client
             .execute(request)
             .await
-            .map_err(|e| SendError::Failed(chain(&e.without_url())))
+            .map_err(|e| SendError::Failed(crate::error_chain(&e.without_url())))
     }
 }
 
@@ -611,11 +599,50 @@ mod tests {
     }
 
     /// A request from a guarded client goes straight to the server, even with a proxy in
-    /// the environment: run by `proxies_from_the_environment_are_ignored` in a child
-    /// process that has `HTTP_PROXY` set (the environment is the whole process's).
+    /// the environment. The environment is the whole process's, so the test runs itself
+    /// again as a child with the proxy variables set (and `CHILD` marking it): the child
+    /// fetches from a server of its own, the parent checks the proxy got no connection.
     #[tokio::test]
-    #[ignore = "run by proxies_from_the_environment_are_ignored"]
-    async fn child_fetches_with_a_proxy_in_the_environment() {
+    async fn proxies_from_the_environment_are_ignored() {
+        const CHILD: &str = "MEDGRID_TEST_PROXY_CHILD";
+        if std::env::var_os(CHILD).is_some() {
+            fetch_directly().await;
+            return;
+        }
+        let proxy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        proxy.set_nonblocking(true).expect("nonblocking");
+        let at = format!("http://{}", proxy.local_addr().expect("addr"));
+        let exe = std::env::current_exe().expect("test binary");
+        let mut child = std::process::Command::new(exe);
+        child
+            .args([
+                "--exact",
+                "outbound::tests::proxies_from_the_environment_are_ignored",
+                "--quiet",
+            ])
+            .env(CHILD, "1")
+            .env_remove("NO_PROXY")
+            .env_remove("no_proxy");
+        for var in [
+            "HTTP_PROXY",
+            "http_proxy",
+            "HTTPS_PROXY",
+            "https_proxy",
+            "ALL_PROXY",
+            "all_proxy",
+        ] {
+            child.env(var, &at);
+        }
+        let status = child.status().expect("child test");
+        assert!(status.success(), "the direct fetch failed");
+        assert!(
+            matches!(proxy.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+            "the proxy got a connection"
+        );
+    }
+
+    /// The child's part: a guarded fetch from a server on this machine answers directly.
+    async fn fetch_directly() {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let server = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -640,35 +667,5 @@ mod tests {
             .await
             .expect("sent");
         assert_eq!(response.text().await.expect("body"), "direct");
-    }
-
-    #[test]
-    fn proxies_from_the_environment_are_ignored() {
-        let proxy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        proxy.set_nonblocking(true).expect("nonblocking");
-        let at = format!("http://{}", proxy.local_addr().expect("addr"));
-        let exe = std::env::current_exe().expect("test binary");
-        let status = std::process::Command::new(exe)
-            .args([
-                "--exact",
-                "outbound::tests::child_fetches_with_a_proxy_in_the_environment",
-                "--ignored",
-                "--quiet",
-            ])
-            .env("HTTP_PROXY", &at)
-            .env("http_proxy", &at)
-            .env("HTTPS_PROXY", &at)
-            .env("https_proxy", &at)
-            .env("ALL_PROXY", &at)
-            .env("all_proxy", &at)
-            .env_remove("NO_PROXY")
-            .env_remove("no_proxy")
-            .status()
-            .expect("child test");
-        assert!(status.success(), "the direct fetch failed");
-        assert!(
-            matches!(proxy.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
-            "the proxy got a connection"
-        );
     }
 }

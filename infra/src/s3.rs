@@ -77,15 +77,7 @@ pub struct S3Blobs {
 }
 
 fn s3_error(e: impl std::error::Error + Send + Sync + 'static) -> BlobError {
-    // the SDK's Display is terse ("service error"); its source chain says what happened
-    let mut message = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        message.push_str(": ");
-        message.push_str(&s.to_string());
-        source = s.source();
-    }
-    BlobError::Io(io::Error::other(message))
+    BlobError::Io(io::Error::other(crate::error_chain(&e)))
 }
 
 impl S3Blobs {

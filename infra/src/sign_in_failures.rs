@@ -58,9 +58,14 @@ impl SignInFailures for CountedSignInFailures {
         account: MemberId,
         window: Duration,
     ) -> Result<(), CommandError> {
-        // One statement for both counts: a window that has passed starts again at one.
+        // One statement for both counts: a window that has passed starts again at one, and
+        // counts whose window has passed go (guessed addresses would pile up otherwise).
         sqlx::query(
-            "INSERT INTO sign_in_failures AS f (kind, id, failures, since)
+            "WITH old AS (DELETE FROM sign_in_failures
+                           WHERE since <= now() - make_interval(secs => $3)
+                             AND NOT (kind = 'account' AND id = $1)
+                             AND NOT (kind = 'tenant' AND id = $2))
+             INSERT INTO sign_in_failures AS f (kind, id, failures, since)
              VALUES ('account', $1, 1, now()), ('tenant', $2, 1, now())
              ON CONFLICT (kind, id) DO UPDATE SET
                failures = CASE WHEN f.since > now() - make_interval(secs => $3)

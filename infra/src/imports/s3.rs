@@ -41,17 +41,6 @@ pub struct S3Object {
 /// A page of objects and the token of the next one.
 pub type S3Page = (Vec<S3Object>, Option<String>);
 
-fn message(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut message = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        message.push_str(": ");
-        message.push_str(&s.to_string());
-        source = s.source();
-    }
-    message
-}
-
 impl S3Source {
     pub fn new(
         endpoint: &Pinned,
@@ -95,7 +84,7 @@ impl S3Source {
             .set_continuation_token(token)
             .send()
             .await
-            .map_err(|e| message(&e))?;
+            .map_err(|e| crate::error_chain(&e))?;
         let objects = page
             .contents()
             .iter()
@@ -124,7 +113,7 @@ impl S3Source {
             .key(key)
             .send()
             .await
-            .map_err(|e| message(&e))?;
+            .map_err(|e| crate::error_chain(&e))?;
         Ok(object.body.into_async_read())
     }
 }

@@ -10,7 +10,6 @@ mod common;
 use std::collections::HashSet;
 use std::process::Command;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::{
@@ -20,6 +19,7 @@ use common::{
 use medgrid_domain::idempotency::IdempotencyKey;
 use medgrid_domain::ids::{JobId, MemberId, TenantId};
 use serde_json::{Value, json};
+use tokio::sync::watch;
 
 const CLIENTS: usize = 4;
 const CALLS: usize = 25;
@@ -36,7 +36,8 @@ fn api(dir: &std::path::Path, url: &str) -> Command {
 }
 
 /// Submits under `key` until an answer comes; returns the job id and whether a failed
-/// call had already made the job (committed, answer lost).
+/// call had already made the job (committed, answer lost). A call fails only because the
+/// server was killed: the retry waits until it is up again (`up` counts the restarts).
 async fn submit_until_answered(
     base: &str,
     token: &str,
@@ -44,6 +45,7 @@ async fn submit_until_answered(
     key: &str,
     pool: &sqlx::PgPool,
     expected: JobId,
+    up: &mut watch::Receiver<u64>,
 ) -> (String, bool) {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(20))
@@ -61,6 +63,7 @@ async fn submit_until_answered(
                 .unwrap();
             lost_answer |= made.is_some();
         }
+        let generation = *up.borrow_and_update();
         let sent = http
             .post(format!("{base}/graphql"))
             .bearer_auth(token)
@@ -88,7 +91,7 @@ async fn submit_until_answered(
             assert!(code == "INTERNAL" || code.is_empty(), "{b}");
         }
         failed = true;
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        up.wait_for(|g| *g > generation).await.unwrap();
     }
 }
 
@@ -107,15 +110,18 @@ async fn a_retried_submission_makes_one_job_across_server_crashes() {
         &"admin@demo.local".parse().unwrap(),
     );
 
-    let answered = Arc::new(AtomicUsize::new(0));
+    let (answered, mut answers) = watch::channel(0usize);
+    let answered = Arc::new(answered);
+    let (restarted, up) = watch::channel(0u64);
     let clients = (0..CLIENTS)
         .map(|c| {
-            let (base, token, shell, pool, answered) = (
+            let (base, token, shell, pool, answered, mut up) = (
                 base.clone(),
                 token.clone(),
                 shell.clone(),
                 pool.clone(),
                 answered.clone(),
+                up.clone(),
             );
             tokio::spawn(async move {
                 let mut made = Vec::new();
@@ -123,10 +129,12 @@ async fn a_retried_submission_makes_one_job_across_server_crashes() {
                     let key = format!("client-{c}-call-{n}");
                     let expected =
                         JobId::for_request(member, &key.parse::<IdempotencyKey>().unwrap());
-                    let (id, lost) =
-                        submit_until_answered(&base, &token, &shell, &key, &pool, expected).await;
+                    let (id, lost) = submit_until_answered(
+                        &base, &token, &shell, &key, &pool, expected, &mut up,
+                    )
+                    .await;
                     assert_eq!(id, expected.to_string(), "the key's job");
-                    answered.fetch_add(1, Ordering::SeqCst);
+                    answered.send_modify(|n| *n += 1);
                     made.push((id, lost));
                 }
                 made
@@ -134,24 +142,30 @@ async fn a_retried_submission_makes_one_job_across_server_crashes() {
         })
         .collect::<Vec<_>>();
 
-    // kill -9 the server at uneven moments while the clients submit
+    // kill -9 the server at uneven moments while the clients submit: after 2 to 4 more
+    // answers, with the other clients' calls in flight
     for round in 0..KILLS {
-        let before = answered.load(Ordering::SeqCst);
-        // wait until the clients are under way again (answers are coming)
-        while answered.load(Ordering::SeqCst) < before + 3
-            && answered.load(Ordering::SeqCst) < CLIENTS * CALLS
-        {
-            tokio::time::sleep(Duration::from_millis(5 + (round * 7) % 20)).await;
-        }
+        let before = *answers.borrow_and_update();
+        let more = 2 + usize::try_from(round % 3).unwrap();
+        answers
+            .wait_for(|n| *n >= before + more || *n == CLIENTS * CALLS)
+            .await
+            .unwrap();
         serve.0.kill().unwrap();
         serve.0.wait().unwrap();
         serve = KillOnDrop(start_serve(api(&dir, &url), port).await);
+        restarted.send_modify(|g| *g += 1);
     }
 
     let mut ids = HashSet::new();
     let mut lost_answers = 0;
+    // a deadline for a hang (a call failing while the server is up), not a measure of speed
+    let clients =
+        tokio::time::timeout(Duration::from_secs(600), futures::future::join_all(clients))
+            .await
+            .expect("every call answered");
     for client in clients {
-        for (id, lost) in client.await.unwrap() {
+        for (id, lost) in client.unwrap() {
             assert!(ids.insert(id), "two keys answered with one job");
             lost_answers += usize::from(lost);
         }

@@ -242,6 +242,30 @@ async fn unknown_accounts_cost_a_check_and_are_counted_alike() {
         known["errors"][0]["message"],
         unknown["errors"][0]["message"]
     );
+    // counts whose window has passed go when the next failure is counted: guessed
+    // addresses do not pile up
+    let rows = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM sign_in_failures")
+            .fetch_one(app.pool())
+            .await
+            .unwrap()
+    };
+    assert_eq!(rows().await, 3, "ann, nobody, and the tenant");
+    sqlx::query("UPDATE sign_in_failures SET since = now() - interval '1 hour'")
+        .execute(app.pool())
+        .await
+        .unwrap();
+    let (body, _) = try_login(&app, &app.url, &login("acme", "zoe@acme.org", "wrong!")).await;
+    assert_eq!(
+        error_code(&body).as_deref(),
+        Some("UNAUTHENTICATED"),
+        "{body}"
+    );
+    assert_eq!(
+        rows().await,
+        2,
+        "zoe and the tenant, counted again from one"
+    );
 }
 
 #[tokio::test]
