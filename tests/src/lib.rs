@@ -85,7 +85,14 @@ impl TestDb {
             .await
             .expect("create test database");
         let options = admin.clone().database(&name);
-        let pool = medgrid_infra::db::connect(options.clone(), 20)
+        // The service's pool, but waiting longer for a connection: on a 2-core CI machine
+        // a test starting beside the sandbox's stress test found its 20 connections held
+        // by its processors for over 10 s ("pool timed out"). Visibility, not speed, is
+        // tested here.
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(20)
+            .acquire_timeout(std::time::Duration::from_secs(60))
+            .connect_with(options.clone())
             .await
             .expect("connect");
         Self {
