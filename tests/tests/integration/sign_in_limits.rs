@@ -341,8 +341,12 @@ async fn the_address_limit_keys_on_the_client_behind_trusted_proxies() {
         [limited]
     );
     assert_eq!(anonymous_from(&app, "2001:db8:1:3::1", 1).await, [unauth]);
+}
 
-    // without trusted proxies, the header changes nothing: the peer is the client
+#[tokio::test]
+async fn without_trusted_proxies_the_forwarded_header_changes_nothing() {
+    let (unauth, limited) = ("UNAUTHENTICATED", "RATE_LIMITED");
+    // the peer is the client, whatever X-Forwarded-For says
     let mut config = test_config();
     config.rate_limit_anonymous_per_minute = 2;
     let plain = TestApp::spawn_with(config).await;
